@@ -1,0 +1,30 @@
+// File helpers that never leave a partial file behind.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace qcp::fs {
+
+// Reads a whole file; throws qcp::Error naming the path if it is missing or unreadable.
+std::vector<uint8_t> read_file(const std::filesystem::path& path);
+
+// Writes a set of files atomically: each is written to a temporary name in its own folder and
+// all are renamed into place only after every write succeeded. On any failure the temporaries
+// are removed and no target is touched. Existing targets need `overwrite`.
+struct PendingFile {
+    std::filesystem::path path;
+    std::function<void(std::ostream&)> write;  // streams the file's content
+};
+void write_files_atomic(const std::vector<PendingFile>& files, bool overwrite);
+
+// Convenience for one in-memory buffer.
+void write_file_atomic(const std::filesystem::path& path, const std::string& content, bool overwrite);
+
+// True when a and b name the same existing file (or the same path once normalised).
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
+
+}  // namespace qcp::fs

@@ -1,0 +1,52 @@
+// Session: runs a Graph on the CPU, node by node in topological order.
+//
+// Intermediate tensors are freed after their last consumer ran, so peak memory is the largest
+// live set. Initializers are read in place, never copied. Observers see chosen nodes' inputs
+// and outputs as they are computed (for calibration statistics), batch by batch.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "qcp/core/tensor.hpp"
+#include "qcp/engine/kernel.hpp"
+#include "qcp/ir/graph.hpp"
+
+namespace qcp::engine {
+
+using Observer = std::function<void(const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                    const std::vector<Tensor>& outputs)>;
+
+class Session {
+public:
+    // Binds every node to a kernel; throws qcp::Error naming the first node whose op (at the
+    // model's opset) has none, before any work. `model` must outlive the session.
+    explicit Session(const ir::Model& model);
+
+    // Graph inputs that are not initializers, in order.
+    const std::vector<std::string>& input_names() const { return input_names_; }
+    const std::vector<std::string>& output_names() const { return output_names_; }
+
+    // Runs with one tensor per input (by position); returns the graph outputs in order.
+    std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+    std::vector<Tensor> run(const Tensor& input) const { return run(std::vector<Tensor>{input}); }
+
+    // Calls `observer` after node `node_index` runs. Several observers may watch one node.
+    void observe(int node_index, Observer observer);
+    void clear_observers() { observers_.clear(); }
+
+private:
+    const ir::Model& model_;
+    int64_t opset_ = 0;
+    std::vector<int> order_;
+    std::vector<KernelFn> kernels_;  // by node index
+    std::vector<std::string> input_names_;
+    std::vector<std::string> output_names_;
+    std::vector<std::pair<int, Observer>> observers_;
+    // for each position in order_, values whose last reader is that node
+    std::vector<std::vector<std::string>> release_after_;
+};
+
+}  // namespace qcp::engine

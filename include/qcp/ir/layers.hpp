@@ -1,0 +1,39 @@
+// Finding the layers qcp compresses: Conv, ConvTranspose, Gemm and MatMul with a constant
+// weight, with their sizes and whether (and why not) each can be compressed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qcp/ir/graph.hpp"
+
+namespace qcp::ir {
+
+struct Layer {
+    int node = -1;            // index into Graph::nodes
+    std::string name;         // node name, or its first output's name when unnamed
+    std::string op;           // op_type
+    std::string weight;       // the weight input's value name
+    std::string bias;         // bias value name, "" when none
+    Shape weight_shape;
+    int64_t groups = 1;
+    int64_t params = 0;       // weight + bias elements
+    int64_t macs = -1;        // multiply-accumulates at batch 1; -1 when shapes are unknown
+    bool can_factorize = false;  // CP methods (admm-cp, cp-als)
+    bool can_quantize = false;   // scalar and vector quantization (rtn, gptq, pq)
+    std::string reason;          // why not, when either is false
+};
+
+// Every Conv / ConvTranspose / Gemm / MatMul in graph order whose weight input is constant.
+// Needs Graph::rebuild_index(); uses Graph::shape_info for MACs (unknown dims count as 1).
+std::vector<Layer> find_layers(const Graph& graph);
+
+// Parameters of the model: elements of every non-scalar float constant (initializers and
+// Constant nodes); scalars such as Clip bounds are hyper-parameters, not weights.
+int64_t count_params(const Graph& graph);
+
+// MACs at batch 1 of one layer node given its output shape; -1 when shapes are unknown.
+int64_t layer_macs(const Graph& graph, const Node& node, const Shape& weight_shape);
+
+}  // namespace qcp::ir

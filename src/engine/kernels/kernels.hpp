@@ -1,0 +1,19 @@
+// Kernel groups (internal to the engine). Each group's file registers its kernels explicitly;
+// registry.cpp calls every group, so a kernel cannot be dropped by the static linker.
+#pragma once
+
+#include "qcp/engine/kernel.hpp"
+
+namespace qcp::engine::kernels {
+
+void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, activations, Clip
+void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather, ...
+void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
+void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul
+void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool
+void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax
+void register_reduce(KernelRegistry& r);        // reduce.cpp: ReduceMean/Sum/Max
+void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize, Pad
+void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear
+
+}  // namespace qcp::engine::kernels

@@ -1,0 +1,87 @@
+#include "qcp/engine/session.hpp"
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "qcp/core/error.hpp"
+
+namespace qcp::engine {
+
+Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")) {
+    const ir::Graph& g = model.graph;
+    const KernelRegistry& registry = cpu_kernels();
+    kernels_.resize(g.nodes.size(), nullptr);
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+        const ir::Node& node = g.nodes[n];
+        if (!node.domain.empty() && node.domain != "ai.onnx")
+            throw Error(node.describe() + ": op domain '" + node.domain + "' is not supported by qcp's engine");
+        const KernelDef* def = registry.find(node.op_type, opset_);
+        if (!def)
+            throw Error(node.describe() + ": qcp's engine has no kernel for " + node.op_type + " at opset " +
+                        std::to_string(opset_));
+        kernels_[n] = def->fn;
+    }
+    order_ = g.topological_order();
+    for (const auto& in : g.inputs)
+        if (!g.find_initializer(in.name)) input_names_.push_back(in.name);
+    for (const auto& out : g.outputs) output_names_.push_back(out.name);
+
+    // last reader of every computed value, so it can be freed right after
+    std::set<std::string> keep(output_names_.begin(), output_names_.end());
+    std::map<std::string, size_t> last_use;
+    for (size_t pos = 0; pos < order_.size(); ++pos)
+        for (const auto& in : g.nodes[static_cast<size_t>(order_[pos])].inputs)
+            if (!in.empty() && !g.find_initializer(in)) last_use[in] = pos;
+    release_after_.assign(order_.size(), {});
+    for (const auto& [value, pos] : last_use)
+        if (!keep.count(value)) release_after_[pos].push_back(value);
+}
+
+void Session::observe(int node_index, Observer observer) { observers_.emplace_back(node_index, std::move(observer)); }
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
+    const ir::Graph& g = model_.graph;
+    if (inputs.size() != input_names_.size())
+        throw Error("model expects " + std::to_string(input_names_.size()) + " input(s), got " +
+                    std::to_string(inputs.size()));
+    std::unordered_map<std::string, Tensor> values;
+    for (size_t i = 0; i < inputs.size(); ++i) values[input_names_[i]] = inputs[i];
+
+    auto lookup = [&](const std::string& name, const ir::Node& node) -> const Tensor* {
+        if (name.empty()) return nullptr;
+        auto it = values.find(name);
+        if (it != values.end()) return &it->second;
+        if (const ir::Initializer* init = g.find_initializer(name)) return &init->tensor;
+        throw Error(node.describe() + ": input '" + name + "' has no value");
+    };
+
+    for (size_t pos = 0; pos < order_.size(); ++pos) {
+        const int n = order_[pos];
+        const ir::Node& node = g.nodes[static_cast<size_t>(n)];
+        KernelContext ctx(node, opset_);
+        ctx.inputs.reserve(node.inputs.size());
+        for (const auto& in : node.inputs) ctx.inputs.push_back(lookup(in, node));
+        ctx.outputs.resize(node.outputs.size());
+        kernels_[static_cast<size_t>(n)](ctx);
+        for (const auto& [index, observer] : observers_)
+            if (index == n) observer(node, ctx.inputs, ctx.outputs);
+        for (size_t o = 0; o < node.outputs.size(); ++o)
+            if (!node.outputs[o].empty()) values[node.outputs[o]] = std::move(ctx.outputs[o]);
+        for (const auto& dead : release_after_[pos]) values.erase(dead);
+    }
+    std::vector<Tensor> outputs;
+    for (const auto& name : output_names_) {
+        auto it = values.find(name);
+        if (it != values.end()) {
+            outputs.push_back(it->second);
+        } else if (const ir::Initializer* init = g.find_initializer(name)) {
+            outputs.push_back(init->tensor);
+        } else {
+            throw Error("graph output '" + name + "' was not computed");
+        }
+    }
+    return outputs;
+}
+
+}  // namespace qcp::engine

@@ -1,0 +1,134 @@
+#include "qcp/pipeline/inspect.hpp"
+
+#include <algorithm>
+
+#include "qcp/core/error.hpp"
+#include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/table.hpp"
+
+namespace qcp {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+// Model file plus the side files its external data came from.
+uint64_t model_bytes(const stdfs::path& path, const ir::Model& m) {
+    std::error_code ec;
+    uint64_t total = stdfs::file_size(path, ec);
+    for (const auto& f : m.external_files) total += stdfs::file_size(f, ec);
+    return total;
+}
+
+nlohmann::ordered_json value_json(const ir::ValueInfo& v) {
+    nlohmann::ordered_json dims = nlohmann::ordered_json::array();
+    for (const auto& d : v.dims) {
+        if (d.known()) dims.push_back(d.value);
+        else if (!d.param.empty()) dims.push_back(d.param);
+        else dims.push_back(nullptr);
+    }
+    return {{"name", v.name},
+            {"dtype", v.dtype == DType::Undefined ? "unknown" : dtype_name(v.dtype)},
+            {"shape", v.has_shape ? dims : nlohmann::ordered_json(nullptr)}};
+}
+
+std::string macs_str(int64_t macs) { return macs < 0 ? "?" : human_count(macs); }
+
+}  // namespace
+
+InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_t bytes) {
+    InspectReport r;
+    r.path = path;
+    r.bytes = bytes;
+    r.ir_version = m.ir_version;
+    r.opset = m.opset("");
+    r.producer = m.producer_name + (m.producer_version.empty() ? "" : " " + m.producer_version);
+    r.layers = ir::find_layers(m.graph);
+    r.params = ir::count_params(m.graph);
+    for (const auto& l : r.layers) {
+        r.layer_params += l.params;
+        if (l.macs >= 0) r.macs += l.macs;
+        else r.macs_complete = false;
+    }
+    r.inputs = m.graph.inputs;
+    // initializers listed as inputs (IR < 4 exporters) are not real inputs
+    r.inputs.erase(std::remove_if(r.inputs.begin(), r.inputs.end(),
+                                  [&](const ir::ValueInfo& v) { return m.graph.find_initializer(v.name) != nullptr; }),
+                   r.inputs.end());
+    r.outputs = m.graph.outputs;
+    for (auto& o : r.outputs)
+        if (!o.has_shape)
+            if (const ir::ValueInfo* vi = m.graph.shape_info(o.name)) o = *vi;
+    return r;
+}
+
+InspectReport inspect(const InspectOptions& options) {
+    const ir::Model m = onnx_io::load_model(options.model);
+    return inspect_model(m, options.model.string(), model_bytes(options.model, m));
+}
+
+nlohmann::ordered_json inspect_to_json(const InspectReport& r) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (const auto& l : r.layers) {
+        layers.push_back({{"name", l.name},
+                          {"op", l.op},
+                          {"weight", l.weight},
+                          {"weight_shape", l.weight_shape},
+                          {"groups", l.groups},
+                          {"params", l.params},
+                          {"macs", l.macs < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.macs)},
+                          {"can_factorize", l.can_factorize},
+                          {"can_quantize", l.can_quantize},
+                          {"reason", l.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.reason)}});
+    }
+    nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
+    for (const auto& v : r.inputs) inputs.push_back(value_json(v));
+    nlohmann::ordered_json outputs = nlohmann::ordered_json::array();
+    for (const auto& v : r.outputs) outputs.push_back(value_json(v));
+    int64_t factorizable = 0;
+    int64_t quantizable = 0;
+    for (const auto& l : r.layers) {
+        factorizable += l.can_factorize;
+        quantizable += l.can_quantize;
+    }
+    return {{"model", r.path},
+            {"layers", layers},
+            {"totals",
+             {{"params", r.params},
+              {"layer_params", r.layer_params},
+              {"macs", r.macs},
+              {"macs_complete", r.macs_complete},
+              {"bytes", r.bytes},
+              {"ir_version", r.ir_version},
+              {"opset", r.opset},
+              {"producer", r.producer},
+              {"layers", r.layers.size()},
+              {"factorizable_layers", factorizable},
+              {"quantizable_layers", quantizable},
+              {"inputs", inputs},
+              {"outputs", outputs}}}};
+}
+
+std::string inspect_to_table(const InspectReport& r) {
+    Table t({"#", "layer", "op", "weight shape", "groups", "params", "MACs", "cp", "quant", "note"});
+    for (size_t i = 0; i < r.layers.size(); ++i) {
+        const auto& l = r.layers[i];
+        t.add_row({std::to_string(i), l.name, l.op, shape_str(l.weight_shape), std::to_string(l.groups),
+                   human_count(l.params), macs_str(l.macs), l.can_factorize ? "yes" : "no",
+                   l.can_quantize ? "yes" : "no", l.reason});
+    }
+    std::string out = t.render();
+    out += "\n";
+    out += "model:   " + r.path + " (" + human_bytes(r.bytes) + ", IR " + std::to_string(r.ir_version) + ", opset " +
+           std::to_string(r.opset) + (r.producer.empty() ? "" : ", from " + r.producer) + ")\n";
+    out += "params:  " + human_count(r.params) + " (" + std::to_string(r.params) + "), " +
+           human_count(r.layer_params) + " in " + std::to_string(r.layers.size()) + " conv/FC layers\n";
+    out += "MACs:    " + human_count(r.macs) + " at batch 1" + (r.macs_complete ? "" : " (some shapes unknown)") + "\n";
+    for (const auto& v : r.inputs)
+        out += "input:   " + v.name + " " + (v.dtype == DType::Undefined ? "?" : dtype_name(v.dtype)) + " " + v.shape_str() + "\n";
+    for (const auto& v : r.outputs)
+        out += "output:  " + v.name + " " + (v.dtype == DType::Undefined ? "?" : dtype_name(v.dtype)) + " " + v.shape_str() + "\n";
+    return out;
+}
+
+}  // namespace qcp
