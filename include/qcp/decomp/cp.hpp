@@ -1,0 +1,93 @@
+// CP decomposition of conv / FC weights, float (CP-ALS) and with factors on a b-bit grid
+// (AO-ADMM, Huang–Sidiropoulos–Liavas 2016, with the grid projection as the proximal step).
+//
+// A 3-way tensor X of shape (I, J, K), row-major (X(i,j,k) = x[(i·J + j)·K + k]) — a conv weight
+// (Cout, Cin, kh, kw) is exactly (Cout, Cin, kh·kw) — is approximated by
+//     X ≈ Σ_r a_r ∘ b_r ∘ c_r,   A = [a_r] (I×R), B (J×R), C (K×R);
+// a matrix W (I, J) (K = 1, two modes) by W ≈ A Bᵀ. Factors are row-major float matrices.
+//
+// CP-ALS: per mode n, H ← MTTKRP_n (G_n + εI)⁻¹ with G_n the Hadamard product of the other
+// factors' Gram matrices (Cholesky solve), columns renormalised after each sweep.
+// AO-ADMM: per mode, ρ = trace(G)/R, one Cholesky of G + ρI, then inner iterations
+//     H̃ = (F + ρ(H + U))(G + ρI)⁻¹,  H = Q_b(H̃ − U),  U ← U + H − H̃
+// until the primal ‖H − H̃‖/‖H‖ and dual ‖H − H_prev‖/‖U‖ residuals fall below tolerance; U is
+// warm-started across outer iterations. Q_b is the symmetric uniform grid of core/grid.hpp,
+// with one scale per factor ("tensor") or per factor column ("channel").
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qcp::decomp {
+
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A read-only view of the tensor to factorize; `k == 1` means a matrix (two modes).
+struct TensorView {
+    const float* data = nullptr;
+    int64_t i = 0, j = 0, k = 1;
+    int modes() const { return k == 1 ? 2 : 3; }
+    int64_t dim(int mode) const { return mode == 0 ? i : mode == 1 ? j : k; }
+    int64_t numel() const { return i * j * k; }
+};
+
+enum class Granularity { Tensor, Channel };
+enum class SolveStatus { Converged, MaxIterations, Diverged };
+const char* status_name(SolveStatus s);
+
+// One factor on its grid: value(row, col) = scale[col or 0] * codes(row, col).
+struct QuantizedFactor {
+    Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes;
+    std::vector<float> scales;  // 1 (tensor) or R (channel)
+    int bits = 8;
+    Matrix dequantized() const;
+};
+
+struct CpResult {
+    std::vector<Matrix> factors;             // A, B[, C]; dequantized values when quantized
+    std::vector<QuantizedFactor> quantized;  // empty for float CP
+    SolveStatus status = SolveStatus::MaxIterations;
+    int iterations = 0;                      // outer iterations
+    int inner_iterations = 0;                // ADMM inner iterations, summed
+    double rel_error = 1.0;                  // ‖X − X̂‖_F / ‖X‖_F, computed exactly
+    double primal_residual = 0, dual_residual = 0;  // last ADMM residuals
+    double seconds = 0;
+};
+
+struct CpAlsOptions {
+    int max_iters = 200;
+    double tol = 1e-7;          // stop when the relative error changes less than this
+    double ridge = 1e-9;        // ε relative to mean(diag G): the degeneracy guard
+    uint64_t seed = 0;          // for columns the SVD initialisation cannot fill
+};
+
+struct AdmmOptions {
+    int bits = 4;
+    Granularity granularity = Granularity::Tensor;
+    int max_outer = 40;
+    int max_inner = 25;
+    double inner_tol = 1e-3;    // primal and dual residual tolerance
+    double outer_tol = 1e-5;    // relative change of the error
+    CpAlsOptions init;          // the CP-ALS run the solver starts from
+};
+
+// Float CP-ALS from an SVD (HOSVD) initialisation; column norms are spread evenly over the
+// factors at the end, so every factor has the same dynamic range.
+CpResult cp_als(const TensorView& x, int rank, const CpAlsOptions& options = {});
+
+// Rounds every factor of `cp` to the grid (the conventional factorize-then-quantize baseline).
+CpResult quantize_factors(const TensorView& x, const CpResult& cp, int bits, Granularity granularity);
+
+// AO-ADMM with quantized factors, initialised from cp_als. The result is never worse than the
+// initialisation rounded to the grid (that rounding is returned if ADMM does not improve on it).
+CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& options = {});
+
+// ‖X − [[A, B, C]]‖_F / ‖X‖_F, accumulated in double.
+double cp_rel_error(const TensorView& x, const std::vector<Matrix>& factors);
+
+// The dense tensor [[A, B, C]] (I·J·K values, row-major).
+std::vector<float> cp_reconstruct(const std::vector<Matrix>& factors);
+
+}  // namespace qcp::decomp
