@@ -39,6 +39,12 @@ float grid_best_scale(const float* x, int64_t n, int64_t stride, GridRange range
             best_s = s;
         }
     }
+    return grid_refine_scale(x, n, stride, range, best_s);
+}
+
+float grid_refine_scale(const float* x, int64_t n, int64_t stride, GridRange range, float start) {
+    float best_s = start > 0 && std::isfinite(start) ? start : 1.0f;
+    double best_err = grid_error(x, n, stride, best_s, range);
     // For fixed codes q the optimal scale is <x, q> / <q, q>; alternate with re-rounding.
     for (int step = 0; step < kRefineSteps; ++step) {
         double xq = 0, qq = 0;

@@ -31,8 +31,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     grain = std::max<int64_t>(grain, 1);
     const int64_t chunks = (n + grain - 1) / grain;
     const int threads = static_cast<int>(std::min<int64_t>(num_threads(), chunks));
-    if (threads <= 1) {
-        fn(0, n);
+    if (threads <= 1) {  // the same chunks as with threads: kernels may depend on block bounds
+        for (int64_t c = 0; c < chunks; ++c) fn(c * grain, std::min(n, (c + 1) * grain));
         return;
     }
     std::exception_ptr error;

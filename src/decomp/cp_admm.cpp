@@ -20,7 +20,7 @@ struct InnerStats {
 
 // ADMM for min ‖X₍ₙ₎ − H Wᵀ‖² s.t. H on the grid, with G = WᵀW and F = X₍ₙ₎W given.
 InnerStats admm_update(const Matrix& f, const MatrixD& g, Matrix* h, Matrix* u, QuantizedFactor* q,
-                       const AdmmOptions& opt) {
+                       ScaleAxis axis, const AdmmOptions& opt) {
     const int64_t rank = g.rows();
     const double rho = std::max(g.trace() / static_cast<double>(rank), 1e-12);
     MatrixD lhs = g;
@@ -32,7 +32,8 @@ InnerStats admm_update(const Matrix& f, const MatrixD& g, Matrix* h, Matrix* u, 
         const MatrixD rhs = fd + rho * (h->cast<double>() + u->cast<double>());
         const Matrix h_tilde = llt.solve(rhs.transpose()).transpose().cast<float>();
         const Matrix h_old = *h;
-        *q = detail::project_to_grid(h_tilde - *u, opt.bits, opt.granularity, h);
+        const std::vector<float> warm = q->scales;
+        *q = detail::project_to_grid(h_tilde - *u, opt.bits, axis, h, &warm);
         *u += *h - h_tilde;
         st.iterations = t + 1;
         const double hn = std::max<double>(h->norm(), 1e-30);
@@ -61,6 +62,7 @@ CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& opt) {
     detail::Mttkrp mttkrp(x, rank);
 
     CpResult res;
+    res.rel_error_start = rounded.rel_error;
     double prev = rounded.rel_error;
     double best = std::numeric_limits<double>::infinity();
     std::vector<Matrix> best_h = h;
@@ -71,7 +73,7 @@ CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& opt) {
             const Matrix m = mttkrp.mode(n, h);
             const MatrixD g = detail::gram_except(h, n);
             const InnerStats st = admm_update(m, g, &h[static_cast<size_t>(n)], &u[static_cast<size_t>(n)],
-                                              &q[static_cast<size_t>(n)], opt);
+                                              &q[static_cast<size_t>(n)], factor_scale_axis(opt.granularity, n), opt);
             res.inner_iterations += st.iterations;
             res.primal_residual = st.primal;
             res.dual_residual = st.dual;

@@ -19,11 +19,15 @@ const char* status_name(SolveStatus s) {
     return "?";
 }
 
+ScaleAxis factor_scale_axis(Granularity g, int mode) {
+    if (g == Granularity::Tensor) return ScaleAxis::None;
+    return mode == 0 ? ScaleAxis::Rows : ScaleAxis::Cols;
+}
+
 Matrix QuantizedFactor::dequantized() const {
     Matrix m(codes.rows(), codes.cols());
     for (int64_t r = 0; r < codes.rows(); ++r)
-        for (int64_t c = 0; c < codes.cols(); ++c)
-            m(r, c) = scales[scales.size() == 1 ? 0 : static_cast<size_t>(c)] * static_cast<float>(codes(r, c));
+        for (int64_t c = 0; c < codes.cols(); ++c) m(r, c) = scale(r, c) * static_cast<float>(codes(r, c));
     return m;
 }
 
@@ -146,10 +150,10 @@ CpResult quantize_factors(const TensorView& x, const CpResult& cp, int bits, Gra
     const auto t0 = std::chrono::steady_clock::now();
     CpResult res = cp;
     res.quantized.clear();
-    for (auto& f : res.factors) {
+    for (size_t n = 0; n < res.factors.size(); ++n) {
         Matrix q;
-        res.quantized.push_back(detail::project_to_grid(f, bits, granularity, &q));
-        f = q;
+        res.quantized.push_back(detail::project_to_grid(res.factors[n], bits, factor_scale_axis(granularity, static_cast<int>(n)), &q));
+        res.factors[n] = q;
     }
     res.rel_error = cp_rel_error(x, res.factors);
     res.seconds = cp.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

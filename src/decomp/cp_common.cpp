@@ -102,22 +102,30 @@ double fast_squared_error(double x_norm2, const Matrix& m, const Matrix& h, cons
     return std::max(0.0, x_norm2 - 2 * inner + model);
 }
 
-QuantizedFactor project_to_grid(const Matrix& v, int bits, Granularity granularity, Matrix* out) {
+QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matrix* out, const std::vector<float>* warm) {
     QuantizedFactor q;
     q.bits = bits;
+    q.axis = axis;
     const GridRange range{bits};
     const int64_t rows = v.rows(), cols = v.cols();
     q.codes.resize(rows, cols);
     out->resize(rows, cols);
-    if (granularity == Granularity::Tensor) {
-        q.scales = {grid_best_scale(v.data(), rows * cols, 1, range)};
-    } else {
-        q.scales.resize(static_cast<size_t>(cols));
-        for (int64_t c = 0; c < cols; ++c) q.scales[static_cast<size_t>(c)] = grid_best_scale(v.data() + c, rows, cols, range);
+    auto best = [&](const float* x, int64_t n, int64_t stride, size_t index) {
+        if (warm && index < warm->size()) return grid_refine_scale(x, n, stride, range, (*warm)[index]);
+        return grid_best_scale(x, n, stride, range);
+    };
+    switch (axis) {
+        case ScaleAxis::None: q.scales = {best(v.data(), rows * cols, 1, 0)}; break;
+        case ScaleAxis::Rows:
+            for (int64_t r = 0; r < rows; ++r) q.scales.push_back(best(v.data() + r * cols, cols, 1, static_cast<size_t>(r)));
+            break;
+        case ScaleAxis::Cols:
+            for (int64_t c = 0; c < cols; ++c) q.scales.push_back(best(v.data() + c, rows, cols, static_cast<size_t>(c)));
+            break;
     }
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) {
-            const float s = q.scales[granularity == Granularity::Tensor ? 0 : static_cast<size_t>(c)];
+            const float s = q.scale(r, c);
             const int32_t code = grid_code(v(r, c), s, range);
             q.codes(r, c) = code;
             (*out)(r, c) = s * static_cast<float>(code);

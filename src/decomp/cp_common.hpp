@@ -43,8 +43,10 @@ double squared_norm(const TensorView& x);
 // ‖X − X̂‖² from the last update's quantities: ‖X‖² − 2⟨M, H⟩ + ⟨G, HᵀH⟩ (G excludes H's mode).
 double fast_squared_error(double x_norm2, const Matrix& m, const Matrix& h, const MatrixD& g);
 
-// Projects v onto the b-bit grid (scale per matrix or per column) into `out`; returns the codes.
-QuantizedFactor project_to_grid(const Matrix& v, int bits, Granularity granularity, Matrix* out);
+// Projects v onto the b-bit grid (scales laid out by `axis`) into `out`; returns the codes.
+// With `warm` (the scales of a previous projection of similar values) only refines them.
+QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matrix* out,
+                                const std::vector<float>* warm = nullptr);
 
 // Seeded standard-normal matrix.
 Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed);

@@ -273,6 +273,15 @@ std::vector<int> Graph::topological_order() const {
     return order;
 }
 
+void Graph::sort_topologically() {
+    const std::vector<int> order = topological_order();
+    std::vector<Node> sorted;
+    sorted.reserve(nodes.size());
+    for (int n : order) sorted.push_back(std::move(nodes[static_cast<size_t>(n)]));
+    nodes = std::move(sorted);
+    rebuild_index();
+}
+
 std::string Graph::unique_name(const std::string& stem) const {
     auto used = [&](const std::string& n) {
         return producer(n) >= 0 || find_initializer(n) || !consumers(n).empty() || is_graph_input(n) ||

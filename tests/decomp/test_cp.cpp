@@ -74,12 +74,13 @@ TEST(CpAdmm, FactorsLieExactlyOnTheGrid) {
         ASSERT_EQ(r.quantized.size(), 3u);
         for (size_t f = 0; f < 3; ++f) {
             const auto& q = r.quantized[f];
-            EXPECT_EQ(q.scales.size(), gran == Granularity::Tensor ? 1u : 6u);
+            const size_t channels = f == 0 ? 16u : 6u;  // A: per row (Cout); B, C: per rank column
+            EXPECT_EQ(q.scales.size(), gran == Granularity::Tensor ? 1u : channels);
             EXPECT_GE(q.codes.minCoeff(), -4);
             EXPECT_LE(q.codes.maxCoeff(), 3);
             for (int64_t i = 0; i < q.codes.rows(); ++i)
                 for (int64_t c = 0; c < q.codes.cols(); ++c) {
-                    const float s = q.scales[q.scales.size() == 1 ? 0 : static_cast<size_t>(c)];
+                    const float s = q.scales[gran == Granularity::Tensor ? 0 : f == 0 ? static_cast<size_t>(i) : static_cast<size_t>(c)];
                     // the factor value is exactly scale × integer
                     EXPECT_EQ(r.factors[f](i, c), s * static_cast<float>(q.codes(i, c)));
                 }

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
     int exit_code = kExitOk;
     qcp::cli::set_inspect_command(app, exit_code);
+    qcp::cli::set_eval_command(app, exit_code);
+    qcp::cli::set_compress_command(app, exit_code);
+    qcp::cli::set_compare_command(app, exit_code);
     app.parse_complete_callback([&] {
         qcp::log::init(quiet ? qcp::log::Verbosity::Quiet
                              : verbose ? qcp::log::Verbosity::Verbose : qcp::log::Verbosity::Normal);

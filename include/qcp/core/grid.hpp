@@ -27,6 +27,10 @@ inline int32_t grid_code(float x, float s, GridRange range) {
     return static_cast<int32_t>(q);
 }
 
+// Like grid_best_scale, but starting from a known good scale: only the least-squares
+// refinement runs (for repeated projections of slowly changing values, as in ADMM).
+float grid_refine_scale(const float* x, int64_t n, int64_t stride, GridRange range, float start);
+
 // Squared projection error of x onto the grid with scale s.
 double grid_error(const float* x, int64_t n, int64_t stride, float s, GridRange range);
 

@@ -144,6 +144,8 @@ public:
     // Node indices in an order where every producer precedes its consumers. Throws qcp::Error
     // naming a node on a cycle or a value that nobody produces.
     std::vector<int> topological_order() const;
+    // Reorders `nodes` topologically (ONNX requires it in files); rebuilds the index.
+    void sort_topologically();
 
     // A value name not yet used in this graph, starting from `stem`.
     std::string unique_name(const std::string& stem) const;

@@ -1,8 +1,185 @@
-// PLACEHOLDER: replaced by the owner of this kernel group.
+// BatchNormalization (inference), LayerNormalization, Softmax, LogSoftmax on float tensors.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "kernels.hpp"
+#include "qcp/core/parallel.hpp"
+#include "util.hpp"
 
 namespace qcp::engine::kernels {
+namespace {
 
-void register_norm(KernelRegistry&) {}
+int64_t prod(const Shape& s, size_t begin, size_t end) {
+    int64_t p = 1;
+    for (size_t i = begin; i < end; ++i) p *= s[i];
+    return p;
+}
+
+bool output_wanted(const KernelContext& ctx, size_t i) {
+    return i < ctx.node.outputs.size() && !ctx.node.outputs[i].empty();
+}
+
+// y = (x - mean) / sqrt(var + epsilon) * scale + B, with per-channel parameters (dim 1 of x), or
+// at opset 7-8 with spatial=0 per-activation parameters of shape x.shape[1:].
+void batch_norm(KernelContext& ctx) {
+    const ir::Node& n = ctx.node;
+    if (n.attr_int("training_mode", 0) != 0)
+        throw Error(ctx.where() + "training_mode=1 is not supported (inference only)");
+    for (size_t i = 1; i < n.outputs.size(); ++i)
+        if (!n.outputs[i].empty())
+            throw Error(ctx.where() + "training outputs (running mean/var, saved statistics) are not supported");
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 2) throw Error(ctx.where() + "input must be (N, C, ...), got " + shape_str(x.shape()));
+    const float eps = n.attr_float("epsilon", 1e-5f);
+    const int64_t batch = x.dim(0);
+    const int64_t channels = x.dim(1);
+    const int64_t inner = prod(x.shape(), 2, x.rank());
+    // parameters are per channel, or per (channel, position) when spatial=0
+    const bool per_activation = n.attr_int("spatial", 1) == 0;
+    const int64_t params = per_activation ? channels * inner : channels;
+    const float* p[4];
+    for (size_t i = 0; i < 4; ++i) {
+        const Tensor& t = float_input(ctx, i + 1);
+        if (t.numel() != params)
+            throw Error(ctx.where() + "input " + std::to_string(i + 1) + " has shape " + shape_str(t.shape()) + ", expected " +
+                        std::to_string(params) + " values");
+        p[i] = t.data<float>();
+    }
+    const float *scale = p[0], *bias = p[1], *mean = p[2], *var = p[3];
+    std::vector<float> a(static_cast<size_t>(params)), b(static_cast<size_t>(params));
+    for (int64_t i = 0; i < params; ++i) {
+        a[i] = scale[i] / std::sqrt(var[i] + eps);
+        b[i] = bias[i] - mean[i] * a[i];
+    }
+
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    const int64_t stride = per_activation ? 1 : 0;
+    parallel_for(batch * channels, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t base = per_activation ? (r % channels) * inner : r % channels;
+            const float* xr = xd + r * inner;
+            float* yr = yd + r * inner;
+            for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] * a[base + i * stride] + b[base + i * stride];
+        }
+    });
+}
+
+// Normalises over x.shape[axis:]; Scale and B broadcast to that shape. Statistics in double.
+void layer_norm(KernelContext& ctx) {
+    const ir::Node& n = ctx.node;
+    const Tensor& x = float_input(ctx, 0);
+    const size_t axis = static_cast<size_t>(normalize_axis(n.attr_int("axis", -1), static_cast<int64_t>(x.rank()), ctx));
+    const double eps = n.attr_float("epsilon", 1e-5f);
+    const int64_t rows = prod(x.shape(), 0, axis);
+    const int64_t cols = prod(x.shape(), axis, x.rank());
+    const Shape norm_shape(x.shape().begin() + static_cast<std::ptrdiff_t>(axis), x.shape().end());
+
+    // Scale/B as per-column strides over the normalised block (0 on broadcast dims)
+    auto column_map = [&](size_t i) {
+        std::vector<int64_t> map;
+        if (!ctx.has_input(i)) return map;
+        const Tensor& t = float_input(ctx, i);
+        if (t.rank() > norm_shape.size() || broadcast_shapes(t.shape(), norm_shape, ctx) != norm_shape)
+            throw Error(ctx.where() + "input " + std::to_string(i) + " of shape " + shape_str(t.shape()) +
+                        " does not broadcast to " + shape_str(norm_shape));
+        const auto strides = broadcast_strides(t.shape(), norm_shape);
+        map.resize(static_cast<size_t>(cols));
+        for (int64_t c = 0; c < cols; ++c) {
+            int64_t rem = c, off = 0;
+            for (size_t d = norm_shape.size(); d-- > 0;) {
+                off += (rem % norm_shape[d]) * strides[d];
+                rem /= norm_shape[d];
+            }
+            map[c] = off;
+        }
+        return map;
+    };
+    const auto scale_map = column_map(1);
+    if (scale_map.empty()) throw Error(ctx.where() + "missing Scale input");
+    const auto bias_map = column_map(2);
+    const float* scale = ctx.in(1).data<float>();
+    const float* bias = bias_map.empty() ? nullptr : ctx.in(2).data<float>();
+
+    Shape stat_shape = x.shape();
+    for (size_t d = axis; d < stat_shape.size(); ++d) stat_shape[d] = 1;
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    Tensor mean_out(DType::Float32, stat_shape), inv_std_out(DType::Float32, stat_shape);
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    float* md = mean_out.data<float>();
+    float* sd = inv_std_out.data<float>();
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const float* xr = xd + r * cols;
+            float* yr = yd + r * cols;
+            double sum = 0;
+            for (int64_t c = 0; c < cols; ++c) sum += xr[c];
+            const double mean = sum / static_cast<double>(cols);
+            double sq = 0;
+            for (int64_t c = 0; c < cols; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
+            const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(cols) + eps);
+            for (int64_t c = 0; c < cols; ++c) {
+                const double v = (xr[c] - mean) * inv_std * scale[scale_map[c]];
+                yr[c] = static_cast<float>(bias ? v + bias[bias_map[c]] : v);
+            }
+            md[r] = static_cast<float>(mean);
+            sd[r] = static_cast<float>(inv_std);
+        }
+    });
+    if (output_wanted(ctx, 1)) ctx.outputs[1] = std::move(mean_out);
+    if (output_wanted(ctx, 2)) ctx.outputs[2] = std::move(inv_std_out);
+}
+
+// Softmax/LogSoftmax over `n` values spaced `inner` apart, for every (outer, inner) pair.
+// Opset < 13 flattens x to 2-D at `axis` (n = prod(shape[axis:]), inner = 1); opset 13+ reduces
+// the single dimension `axis`.
+template <bool log_softmax>
+void softmax(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const int64_t rank = static_cast<int64_t>(x.rank());
+    const bool coerce_2d = ctx.opset < 13;
+    const size_t axis = static_cast<size_t>(
+        normalize_axis(ctx.node.attr_int("axis", coerce_2d ? 1 : -1), std::max<int64_t>(rank, 1), ctx));
+    const int64_t outer = prod(x.shape(), 0, std::min(axis, x.rank()));
+    const int64_t n = coerce_2d ? prod(x.shape(), axis, x.rank()) : (rank == 0 ? 1 : x.dim(axis));
+    const int64_t inner = coerce_2d ? 1 : prod(x.shape(), axis + 1, x.rank());
+
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t base = (r / inner) * n * inner + r % inner;
+            const float* xr = xd + base;
+            float* yr = yd + base;
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int64_t i = 0; i < n; ++i) mx = std::max(mx, xr[i * inner]);
+            double sum = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                yr[i * inner] = std::exp(xr[i * inner] - mx);
+                sum += yr[i * inner];
+            }
+            if (log_softmax) {
+                const float log_sum = static_cast<float>(std::log(sum));
+                for (int64_t i = 0; i < n; ++i) yr[i * inner] = xr[i * inner] - mx - log_sum;
+            } else {
+                const float inv_sum = static_cast<float>(1.0 / sum);
+                for (int64_t i = 0; i < n; ++i) yr[i * inner] *= inv_sum;
+            }
+        }
+    });
+}
+
+}  // namespace
+
+void register_norm(KernelRegistry& r) {
+    r.add("BatchNormalization", 7, 999, batch_norm);
+    r.add("LayerNormalization", 17, 999, layer_norm);
+    r.add("Softmax", 1, 999, softmax<false>);
+    r.add("LogSoftmax", 1, 999, softmax<true>);
+}
 
 }  // namespace qcp::engine::kernels

@@ -1,8 +1,217 @@
-// PLACEHOLDER: replaced by the owner of this kernel group.
+// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool on (N, C, D1, ..., Dk) float tensors,
+// k = 1..3. Spatial dims are padded to three (size 1, kernel 1) so one loop nest serves all ranks.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
 #include "kernels.hpp"
+#include "qcp/core/parallel.hpp"
+#include "util.hpp"
 
 namespace qcp::engine::kernels {
+namespace {
 
-void register_pool(KernelRegistry&) {}
+constexpr size_t kMaxSpatial = 3;
+
+// One spatial dimension of a pooling window sweep.
+struct PoolDim {
+    int64_t in = 1, out = 1, kernel = 1, stride = 1, dilation = 1, pad_begin = 0, pad_end = 0;
+};
+
+// The window of output position `o` along one dim: input positions first, first + dilation, ...
+// (`count` of them, all inside the input), and how many of its taps lie inside the padded input
+// (the count_include_pad divisor; taps past the end padding, possible with ceil_mode, do not count).
+struct Window {
+    int64_t first = 0;
+    int64_t count = 0;
+    int64_t padded_count = 0;
+};
+
+Window window_of(const PoolDim& d, int64_t o) {
+    const int64_t start = o * d.stride - d.pad_begin;
+    // taps j in [0, kernel) at start + j * dilation; keep those in [0, in)
+    const int64_t j0 = start >= 0 ? 0 : (-start + d.dilation - 1) / d.dilation;
+    const int64_t j1 = start > d.in - 1 ? -1 : std::min(d.kernel - 1, (d.in - 1 - start) / d.dilation);
+    const int64_t limit = d.in + d.pad_end - start;  // taps before the end of the padded input
+    Window w;
+    w.first = start + j0 * d.dilation;
+    w.count = std::max<int64_t>(0, j1 - j0 + 1);
+    w.padded_count = limit <= 0 ? 0 : std::min(d.kernel, (limit + d.dilation - 1) / d.dilation);
+    return w;
+}
+
+int64_t pooled_size(const PoolDim& d, bool ceil_mode, const KernelContext& ctx) {
+    const int64_t span = d.in + d.pad_begin + d.pad_end - (d.kernel - 1) * d.dilation - 1;
+    if (span < 0) throw Error(ctx.where() + "pooling window is larger than the padded input");
+    int64_t out = (ceil_mode ? (span + d.stride - 1) / d.stride : span / d.stride) + 1;
+    // ceil_mode must not add a window that starts inside the end padding
+    if (ceil_mode && (out - 1) * d.stride >= d.in + d.pad_begin) --out;
+    return out;
+}
+
+// Reads kernel_shape, strides, pads, dilations, ceil_mode and auto_pad for a (N, C, spatial...) input.
+std::vector<PoolDim> pool_dims(const KernelContext& ctx, const Shape& x_shape) {
+    const ir::Node& n = ctx.node;
+    if (x_shape.size() < 3 || x_shape.size() > 2 + kMaxSpatial)
+        throw Error(ctx.where() + "input must be (N, C, D1[, D2[, D3]]), got " + shape_str(x_shape));
+    const size_t k = x_shape.size() - 2;
+    const auto kernel = n.attr_ints("kernel_shape");
+    if (kernel.size() != k)
+        throw Error(ctx.where() + "kernel_shape must have " + std::to_string(k) + " values for input " + shape_str(x_shape));
+    const auto strides = n.attr_ints("strides", std::vector<int64_t>(k, 1));
+    const auto dilations = n.attr_ints("dilations", std::vector<int64_t>(k, 1));
+    auto pads = n.attr_ints("pads", std::vector<int64_t>(2 * k, 0));
+    if (strides.size() != k || dilations.size() != k || pads.size() != 2 * k)
+        throw Error(ctx.where() + "strides, dilations and pads must match kernel_shape");
+    const bool ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+    const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+
+    std::vector<PoolDim> dims(k);
+    for (size_t i = 0; i < k; ++i) {
+        PoolDim& d = dims[i];
+        d.in = x_shape[2 + i];
+        d.kernel = kernel[i];
+        d.stride = strides[i];
+        d.dilation = dilations[i];
+        if (d.kernel < 1 || d.stride < 1 || d.dilation < 1 || pads[i] < 0 || pads[i + k] < 0)
+            throw Error(ctx.where() + "kernel_shape, strides and dilations must be positive, pads non-negative");
+        if (auto_pad == "NOTSET") {
+            d.pad_begin = pads[i];
+            d.pad_end = pads[i + k];
+            d.out = pooled_size(d, ceil_mode, ctx);
+        } else if (auto_pad == "VALID") {
+            d.out = pooled_size(d, ceil_mode, ctx);
+        } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+            d.out = (d.in + d.stride - 1) / d.stride;
+            const int64_t total = std::max<int64_t>(0, (d.out - 1) * d.stride + (d.kernel - 1) * d.dilation + 1 - d.in);
+            d.pad_begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+            d.pad_end = total - d.pad_begin;
+        } else {
+            throw Error(ctx.where() + "unsupported auto_pad '" + auto_pad + "'");
+        }
+    }
+    return dims;
+}
+
+enum class PoolKind { Max, Average };
+
+// Pools every (n, c) plane of x; `indices` (optional) receives MaxPool's flat argmax positions.
+void pool(const Tensor& x, std::vector<PoolDim> dims, PoolKind kind,
+          bool count_include_pad, Tensor& y, Tensor* indices, bool column_major_indices) {
+    Shape y_shape = {x.dim(0), x.dim(1)};
+    for (const auto& d : dims) y_shape.push_back(d.out);
+    y = Tensor(DType::Float32, y_shape);
+    if (indices) *indices = Tensor(DType::Int64, y_shape);
+    dims.resize(kMaxSpatial);  // trailing unit dims
+
+    // per-dim windows, computed once
+    std::array<std::vector<Window>, kMaxSpatial> windows;
+    for (size_t i = 0; i < kMaxSpatial; ++i)
+        for (int64_t o = 0; o < dims[i].out; ++o) windows[i].push_back(window_of(dims[i], o));
+
+    const int64_t in_plane = dims[0].in * dims[1].in * dims[2].in;
+    const int64_t out_plane = dims[0].out * dims[1].out * dims[2].out;
+    // flat index strides of the three dims for the Indices output (storage_order 1 = column major)
+    std::array<int64_t, kMaxSpatial> index_stride = {dims[1].in * dims[2].in, dims[2].in, 1};
+    if (column_major_indices) index_stride = {1, dims[0].in, dims[0].in * dims[1].in};
+    const float* xd = x.data<float>();
+    float* yd = y.data<float>();
+    int64_t* id = indices ? indices->data<int64_t>() : nullptr;
+
+    const int64_t planes = x.dim(0) * x.dim(1);
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, out_plane));
+    parallel_for(planes, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+            const float* xp = xd + p * in_plane;
+            float* yp = yd + p * out_plane;
+            int64_t o = 0;
+            for (const Window& w0 : windows[0])
+                for (const Window& w1 : windows[1])
+                    for (const Window& w2 : windows[2]) {
+                        float acc = kind == PoolKind::Max ? std::numeric_limits<float>::lowest() : 0.0f;
+                        int64_t arg[kMaxSpatial] = {-1, -1, -1};
+                        for (int64_t a = 0; a < w0.count; ++a) {
+                            const int64_t i0 = w0.first + a * dims[0].dilation;
+                            for (int64_t b = 0; b < w1.count; ++b) {
+                                const int64_t i1 = w1.first + b * dims[1].dilation;
+                                const float* row = xp + (i0 * dims[1].in + i1) * dims[2].in;
+                                for (int64_t c = 0; c < w2.count; ++c) {
+                                    const int64_t i2 = w2.first + c * dims[2].dilation;
+                                    if (kind == PoolKind::Average) {
+                                        acc += row[i2];
+                                    } else if (row[i2] > acc) {
+                                        acc = row[i2];
+                                        arg[0] = i0, arg[1] = i1, arg[2] = i2;
+                                    }
+                                }
+                            }
+                        }
+                        if (kind == PoolKind::Average) {
+                            const int64_t taps = count_include_pad
+                                                     ? w0.padded_count * w1.padded_count * w2.padded_count
+                                                     : w0.count * w1.count * w2.count;
+                            acc = taps > 0 ? acc / static_cast<float>(taps) : 0.0f;
+                        }
+                        if (id)
+                            id[p * out_plane + o] = p * in_plane + arg[0] * index_stride[0] +
+                                                    arg[1] * index_stride[1] + arg[2] * index_stride[2];
+                        yp[o++] = acc;
+                    }
+        }
+    });
+}
+
+void max_pool(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const bool want_indices = ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty();
+    const bool column_major = ctx.node.attr_int("storage_order", 0) != 0;
+    pool(x, pool_dims(ctx, x.shape()), PoolKind::Max, false, ctx.outputs[0],
+         want_indices ? &ctx.outputs[1] : nullptr, column_major);
+}
+
+void average_pool(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const bool include_pad = ctx.node.attr_int("count_include_pad", 0) != 0;
+    pool(x, pool_dims(ctx, x.shape()), PoolKind::Average, include_pad, ctx.outputs[0], nullptr, false);
+}
+
+// Global pooling reduces each (n, c) plane of any spatial rank to one value.
+template <PoolKind kind>
+void global_pool(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 3) throw Error(ctx.where() + "input must be (N, C, D1, ...), got " + shape_str(x.shape()));
+    Shape y_shape(x.rank(), 1);
+    y_shape[0] = x.dim(0);
+    y_shape[1] = x.dim(1);
+    ctx.outputs[0] = Tensor(DType::Float32, y_shape);
+    const int64_t planes = x.dim(0) * x.dim(1);
+    const int64_t plane = planes ? x.numel() / planes : 0;
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane)), [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+            const float* xp = xd + p * plane;
+            if (kind == PoolKind::Max) {
+                float m = std::numeric_limits<float>::lowest();
+                for (int64_t i = 0; i < plane; ++i) m = std::max(m, xp[i]);
+                yd[p] = m;
+            } else {
+                double sum = 0;
+                for (int64_t i = 0; i < plane; ++i) sum += xp[i];
+                yd[p] = static_cast<float>(sum / static_cast<double>(plane));
+            }
+        }
+    });
+}
+
+}  // namespace
+
+void register_pool(KernelRegistry& r) {
+    r.add("MaxPool", 1, 999, max_pool);
+    r.add("AveragePool", 1, 999, average_pool);
+    r.add("GlobalMaxPool", 1, 999, global_pool<PoolKind::Max>);
+    r.add("GlobalAveragePool", 1, 999, global_pool<PoolKind::Average>);
+}
 
 }  // namespace qcp::engine::kernels

@@ -1,0 +1,87 @@
+// `qcp compress`: plan which layers to compress and how, solve, rewrite, correct, verify, save.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qcp/data/dataset.hpp"
+#include "qcp/decomp/cp.hpp"
+#include "qcp/rewrite/weights.hpp"
+
+namespace qcp {
+
+struct CompressOptions {
+    std::filesystem::path model;
+    std::filesystem::path output;
+    std::string method = "admm-cp";
+    std::optional<int> rank;            // --rank N
+    std::optional<double> rank_ratio;   // --rank-ratio r (default 2 when neither is given)
+    int bits = 4;
+    decomp::Granularity granularity = decomp::Granularity::Tensor;
+    std::filesystem::path calib;        // calibration data (enables correction and the check)
+    int64_t calib_count = 1000;
+    std::optional<bool> correct;        // default: on when calib is given
+    std::vector<std::string> layer_rules;  // 'REGEX=key=value,...'
+    std::vector<std::string> excludes;     // REGEX
+    rewrite::WeightFormat format = rewrite::WeightFormat::Qdq;
+    bool external_data = false;
+    int threads = 0;
+    uint64_t seed = 0;
+    bool dry_run = false;
+    bool force = false;
+    int64_t batch = 128;
+    data::ImageOptions image;
+};
+
+struct LayerPlan {
+    std::string name, op;
+    std::vector<int64_t> weight_shape;
+    bool selected = false;
+    std::string reason;                 // why not selected
+    std::string method;
+    int rank = 0;
+    int bits = 0;
+    decomp::Granularity granularity = decomp::Granularity::Tensor;
+    int64_t params_before = 0, params_after = 0;
+    int64_t weight_bits_before = 0, weight_bits_after = 0;
+    int64_t macs_before = -1, macs_after = -1;
+    // filled by the solve
+    std::optional<double> rel_error, rel_error_init;
+    std::string status;
+    int iterations = 0;
+    double seconds = 0;
+    bool corrected = false;
+};
+
+struct CompressReport {
+    CompressOptions options;
+    std::string input_sha256;
+    uint64_t input_bytes = 0, output_bytes = 0;
+    int64_t input_params = 0, output_params = 0;
+    int64_t input_macs = 0, output_macs = 0;
+    std::vector<LayerPlan> layers;
+    double seconds = 0;
+    // check on calibration samples (when --calib)
+    std::optional<int64_t> check_samples;
+    std::optional<double> check_top1_agreement, check_output_rel_error;
+    bool written = false;
+};
+
+CompressReport compress(const CompressOptions& options);
+nlohmann::ordered_json compress_to_json(const CompressReport& r);
+std::string compress_to_table(const CompressReport& r);
+
+// The methods `--method` accepts, for parsing, --help and inspect.
+struct MethodInfo {
+    const char* name;
+    const char* description;
+    bool factorizes;  // CP method (needs can_factorize) vs quantizer
+};
+const std::vector<MethodInfo>& compress_methods();
+
+}  // namespace qcp

@@ -1,0 +1,68 @@
+// `qcp eval` and `qcp compare`: run models on a dataset with qcp's engine and measure accuracy,
+// agreement and output fidelity.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "qcp/data/dataset.hpp"
+
+namespace qcp {
+
+struct EvalOptions {
+    std::filesystem::path model;
+    std::filesystem::path data;
+    std::filesystem::path labels;  // empty: no accuracy
+    std::filesystem::path ref;     // empty: no agreement/fidelity
+    int64_t count = 0;             // 0: every sample
+    int64_t batch = 256;
+    int threads = 0;               // 0: all cores
+    data::ImageOptions image;
+};
+
+struct EvalReport {
+    std::string model;
+    int64_t samples = 0;
+    std::optional<double> top1, top5, agreement, output_rel_error, sqnr_db, kl;
+    double seconds = 0;            // time spent running the model (not the reference)
+    double samples_per_second = 0;
+};
+
+EvalReport evaluate(const EvalOptions& options);
+nlohmann::ordered_json eval_to_json(const EvalReport& r);
+std::string eval_to_text(const EvalReport& r);
+
+struct CompareOptions {
+    std::filesystem::path model_a, model_b;
+    std::filesystem::path data, labels;
+    int64_t count = 0;
+    int64_t batch = 256;
+    int threads = 0;
+    data::ImageOptions image;
+};
+
+struct CompareSide {
+    std::string model;
+    uint64_t bytes = 0;
+    int64_t params = 0, macs = 0;
+    std::optional<double> top1, top5;
+    double seconds_per_batch = 0;  // median over batches
+    double samples_per_second = 0;
+};
+
+struct CompareReport {
+    CompareSide a, b;
+    int64_t samples = 0;
+    int64_t batch = 0;
+    std::optional<double> agreement, output_rel_error, sqnr_db, kl;  // B measured against A
+};
+
+CompareReport compare(const CompareOptions& options);
+nlohmann::ordered_json compare_to_json(const CompareReport& r);
+std::string compare_to_text(const CompareReport& r);
+
+}  // namespace qcp

@@ -1,0 +1,429 @@
+#include "qcp/pipeline/compress.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "plan.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/fs.hpp"
+#include "qcp/core/log.hpp"
+#include "qcp/core/parallel.hpp"
+#include "qcp/core/sha256.hpp"
+#include "qcp/core/version.hpp"
+#include "qcp/engine/session.hpp"
+#include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/inspect.hpp"
+#include "qcp/pipeline/metrics.hpp"
+#include "qcp/pipeline/table.hpp"
+#include "qcp/rewrite/cp_rewrite.hpp"
+
+namespace qcp {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Samples used to re-estimate per-channel statistics (mean/std are stable well before this).
+constexpr int64_t kCorrectionSamples = 512;
+
+const char* granularity_name(decomp::Granularity g) { return g == decomp::Granularity::Tensor ? "tensor" : "channel"; }
+
+int64_t dtype_bits_of(const ir::Graph& g, const std::string& value) {
+    const Tensor* t = g.constant(value);
+    return t ? dtype_traits(t->dtype()).bits : 32;
+}
+
+// Largest rank worth using: beyond it the CP model is no longer limited by the rank.
+int max_useful_rank(const rewrite::FactorTarget& t) {
+    if (t.k == 1) return static_cast<int>(std::min(t.i, t.j));
+    return static_cast<int>(std::min({t.i * t.j, t.i * t.k, t.j * t.k}));
+}
+
+// Output channels (axis 1) mean and variance of one value, accumulated over batches.
+struct ChannelStats {
+    std::vector<double> sum, sum2;
+    double count = 0;
+    void add(const Tensor& y) {
+        if (y.rank() < 2) throw Error("statistics correction needs a layer output with a channel axis");
+        const int64_t n = y.dim(0), c = y.dim(1), inner = y.numel() / std::max<int64_t>(n * c, 1);
+        if (sum.empty()) {
+            sum.assign(static_cast<size_t>(c), 0.0);
+            sum2.assign(static_cast<size_t>(c), 0.0);
+        }
+        const float* p = y.data<float>();
+        for (int64_t b = 0; b < n; ++b)
+            for (int64_t ch = 0; ch < c; ++ch) {
+                double s = 0, s2 = 0;
+                const float* q = p + (b * c + ch) * inner;
+                for (int64_t i = 0; i < inner; ++i) {
+                    s += q[i];
+                    s2 += double(q[i]) * q[i];
+                }
+                sum[static_cast<size_t>(ch)] += s;
+                sum2[static_cast<size_t>(ch)] += s2;
+            }
+        count += static_cast<double>(n * inner);
+    }
+    double mean(size_t ch) const { return sum[ch] / count; }
+    double stddev(size_t ch) const { return std::sqrt(std::max(0.0, sum2[ch] / count - mean(ch) * mean(ch))); }
+};
+
+// Runs `model` over the first `count` samples, observing the producers of `values`.
+std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count,
+                                                  int64_t batch, const std::vector<std::string>& values) {
+    engine::Session session(model);
+    std::map<std::string, ChannelStats> stats;
+    for (const auto& v : values) {
+        const int p = model.graph.producer(v);
+        if (p < 0) throw Error("internal: no producer for '" + v + "'");
+        const ir::Node& node = model.graph.nodes[static_cast<size_t>(p)];
+        const size_t out_index = static_cast<size_t>(std::find(node.outputs.begin(), node.outputs.end(), v) - node.outputs.begin());
+        session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
+                                                  const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
+    }
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    return stats;
+}
+
+struct Rewritten {
+    size_t plan_index;
+    std::string output;  // the layer's output value
+    rewrite::CpRewrite rw;
+};
+
+}  // namespace
+
+CompressReport compress(const CompressOptions& o) {
+    const auto t_start = Clock::now();
+    plan::validate_options(o);
+    const auto rules = plan::parse_rules(o.layer_rules);
+    const auto excludes = plan::parse_excludes(o.excludes);
+    if (!o.dry_run) {
+        if (fs::same_file(o.model, o.output)) throw Error("output " + o.output.string() + " is the input model; refusing to overwrite it");
+        std::error_code ec;
+        if (!o.force && std::filesystem::exists(o.output, ec))
+            throw Error(o.output.string() + ": already exists (use --force to overwrite)");
+    }
+    set_num_threads(o.threads);
+
+    CompressReport report;
+    report.options = o;
+    const ir::Model model = onnx_io::load_model(o.model);
+    const InspectReport info = inspect_model(model, o.model.string(), std::filesystem::file_size(o.model));
+    report.input_bytes = info.bytes;
+    report.input_params = info.params;
+    report.input_macs = info.macs;
+    report.input_sha256 = sha256_file(o.model);
+
+    // ---- plan -------------------------------------------------------------------------
+    const std::vector<ir::Layer> layers = ir::find_layers(model.graph);
+    for (size_t li = 0; li < layers.size(); ++li) {
+        const ir::Layer& l = layers[li];
+        LayerPlan p;
+        p.name = l.name;
+        p.op = l.op;
+        p.weight_shape = l.weight_shape;
+        p.params_before = l.params;
+        p.params_after = l.params;
+        p.weight_bits_before = l.params * dtype_bits_of(model.graph, l.weight);
+        p.weight_bits_after = p.weight_bits_before;
+        p.macs_before = p.macs_after = l.macs;
+        p.method = o.method;
+        p.bits = o.bits;
+        p.granularity = o.granularity;
+        std::optional<int> rank = o.rank;
+        std::optional<double> ratio = o.rank_ratio;
+        bool explicit_rule = false;
+        for (const auto& rule : rules) {
+            if (!std::regex_search(l.name, rule.pattern)) continue;
+            explicit_rule = true;
+            if (rule.rank) rank = rule.rank, ratio.reset();
+            if (rule.rank_ratio) ratio = rule.rank_ratio, rank.reset();
+            if (rule.bits) p.bits = *rule.bits;
+            if (rule.method) p.method = *rule.method;
+            if (rule.granularity) p.granularity = *rule.granularity;
+        }
+        const bool stem = l.op == "Conv" && l.weight_shape.size() >= 2 && l.weight_shape[1] * l.groups <= 3;
+        const bool classifier = li + 1 == layers.size() && layers.size() > 1;
+        bool excluded = false;
+        for (const auto& ex : excludes) excluded = excluded || std::regex_search(l.name, ex);
+        if (excluded) p.reason = "excluded by --exclude";
+        else if (!l.can_factorize) p.reason = l.reason;
+        else if (stem && !explicit_rule) p.reason = "stem conv (Cin <= 3), excluded by default";
+        else if (classifier && !explicit_rule) p.reason = "last classifier, excluded by default";
+        if (p.reason.empty()) {
+            const auto target = rewrite::factor_target(model.graph, l);
+            int r = rank ? *rank : rewrite::rank_for_ratio(target, ratio.value_or(2.0));
+            if (r > max_useful_rank(target)) {
+                spdlog::warn("{}: rank {} clamped to {}, the most this layer can use", l.name, r, max_useful_rank(target));
+                r = max_useful_rank(target);
+            }
+            p.rank = r;
+            const int64_t after = rewrite::factorized_params(target, r) + (l.params - target.i * target.j * target.k);
+            if (after >= l.params) {
+                p.reason = "rank " + std::to_string(r) + " would not reduce size";
+            } else {
+                p.selected = true;
+                p.params_after = after;
+                const int64_t bias = l.params - target.i * target.j * target.k;
+                p.weight_bits_after = rewrite::factorized_params(target, r) * p.bits + 32 * bias;  // scales added after solve
+                p.macs_after = rewrite::factorized_macs(model.graph, l, r);
+            }
+        }
+        if (!p.selected) {
+            p.method = "none";
+            p.rank = 0;
+            p.bits = 0;
+        }
+        report.layers.push_back(std::move(p));
+    }
+
+    if (o.dry_run) {
+        report.seconds = since(t_start);
+        report.output_params = report.input_params;
+        report.output_macs = report.input_macs;
+        for (const auto& p : report.layers) {
+            report.output_params += p.params_after - p.params_before;
+            if (p.macs_after >= 0 && p.macs_before >= 0) report.output_macs += p.macs_after - p.macs_before;
+        }
+        return report;
+    }
+
+    // ---- calibration data ---------------------------------------------------------------
+    std::unique_ptr<data::Dataset> calib;
+    int64_t calib_n = 0;
+    if (!o.calib.empty()) {
+        engine::Session probe(model);
+        const ir::ValueInfo* vi = model.graph.shape_info(probe.input_names().at(0));
+        const Shape input = vi ? vi->concrete_shape(-1) : Shape{};
+        calib = data::open_dataset(o.calib, o.image, input);
+        data::check_compatible(*calib, input);
+        calib_n = std::min(o.calib_count, calib->size());
+    }
+    const bool correct = o.correct.value_or(calib != nullptr);
+    if (correct && !calib) throw Error("--correct needs calibration data (--calib)");
+
+    // ---- solve and rewrite ------------------------------------------------------------
+    ir::Model out = model;
+    std::vector<Rewritten> done;
+    const size_t total_selected = static_cast<size_t>(std::count_if(report.layers.begin(), report.layers.end(),
+                                                                    [](const LayerPlan& p) { return p.selected; }));
+    for (size_t li = 0; li < layers.size(); ++li) {
+        LayerPlan& p = report.layers[li];
+        if (!p.selected) continue;
+        const std::string output = model.graph.nodes[static_cast<size_t>(layers[li].node)].outputs.at(0);
+        // the layer in the partly rewritten graph (indices moved; the output name did not)
+        const auto current = ir::find_layers(out.graph);
+        const auto it = std::find_if(current.begin(), current.end(), [&](const ir::Layer& l) {
+            return out.graph.nodes[static_cast<size_t>(l.node)].outputs.at(0) == output;
+        });
+        if (it == current.end()) throw Error("internal: layer " + p.name + " vanished during rewriting");
+        const auto target = rewrite::factor_target(out.graph, *it);
+        const auto t0 = Clock::now();
+        decomp::AdmmOptions opt;
+        opt.bits = p.bits;
+        opt.granularity = p.granularity;
+        opt.init.seed = o.seed;
+        decomp::CpResult cp;
+        if (p.method == "admm-cp") {
+            cp = decomp::cp_admm(target.view(), p.rank, opt);
+        } else {
+            const decomp::CpResult fl = decomp::cp_als(target.view(), p.rank, opt.init);
+            cp = decomp::quantize_factors(target.view(), fl, p.bits, p.granularity);
+            cp.iterations = fl.iterations;
+            cp.status = fl.status;
+        }
+        p.rel_error = cp.rel_error;
+        p.rel_error_init = p.method == "admm-cp" ? cp.rel_error_start : cp.rel_error;
+        p.status = decomp::status_name(cp.status);
+        p.iterations = cp.iterations;
+        p.seconds = since(t0);
+        Rewritten rwt{li, output, rewrite::rewrite_cp(out, *it, cp, o.format)};
+        p.weight_bits_after = rwt.rw.storage_bits;
+        p.macs_after = rwt.rw.macs;
+        const std::string line = fmt::format("[{}/{}] {} {} rank {} {}-bit: rel. error {:.4f}, {} after {} iterations ({:.1f} s)",
+                                             done.size() + 1, total_selected, p.name, p.method, p.rank, p.bits,
+                                             *p.rel_error, p.status, p.iterations, p.seconds);
+        if (log::progress_enabled()) spdlog::info("{}", line);
+        else spdlog::debug("{}", line);
+        done.push_back(std::move(rwt));
+    }
+
+    // ---- statistics correction: layer by layer, in network order -----------------------
+    const auto t_correct = Clock::now();
+    if (correct && !done.empty()) {
+        const int64_t n = std::min(calib_n, kCorrectionSamples);
+        std::vector<std::string> outputs;
+        for (const auto& d : done)
+            if (d.rw.supports_correction) outputs.push_back(d.output);
+        const auto want = collect_stats(model, *calib, n, o.batch, outputs);
+        for (auto& d : done) {
+            if (!d.rw.supports_correction) continue;
+            out.graph.rebuild_index();
+            const auto have = collect_stats(out, *calib, n, o.batch, {d.output});
+            const ChannelStats& w = want.at(d.output);
+            const ChannelStats& h = have.at(d.output);
+            std::vector<float> scale(w.sum.size()), shift(w.sum.size());
+            for (size_t c = 0; c < scale.size(); ++c) {
+                const double sd = h.stddev(c);
+                const double a = sd > 1e-12 ? w.stddev(c) / sd : 1.0;
+                scale[c] = static_cast<float>(a);
+                shift[c] = static_cast<float>(w.mean(c) - a * h.mean(c));
+            }
+            rewrite::apply_channel_affine(out, d.rw, scale, shift, o.format);
+            LayerPlan& p = report.layers[d.plan_index];
+            p.weight_bits_after = d.rw.storage_bits;
+            p.corrected = true;
+        }
+    }
+
+    spdlog::debug("statistics correction: {:.1f} s", since(t_correct));
+
+    // ---- save -------------------------------------------------------------------------
+    out.graph.sort_topologically();
+    out.set_metadata("qcp_version", kVersion);
+    out.set_metadata("qcp_method", o.method);
+    onnx_io::SaveOptions save;
+    save.overwrite = o.force;
+    save.external_data = o.external_data;
+    onnx_io::save_model(out, o.output, save);
+    report.written = true;
+    std::error_code ec;
+    report.output_bytes = std::filesystem::file_size(o.output, ec);
+    if (o.external_data) report.output_bytes += std::filesystem::file_size(o.output.string() + ".data", ec);
+    report.output_params = report.input_params;
+    report.output_macs = report.input_macs;
+    for (const auto& p : report.layers) {
+        report.output_params += p.params_after - p.params_before;
+        if (p.macs_after >= 0 && p.macs_before >= 0) report.output_macs += p.macs_after - p.macs_before;
+    }
+
+    // ---- check: original vs compressed on the calibration samples ----------------------
+    if (calib) {
+        const ir::Model written = onnx_io::load_model(o.output);
+        engine::Session a(model), b(written);
+        Metrics m;
+        for (int64_t begin = 0; begin < calib_n; begin += o.batch) {
+            const Tensor x = calib->read(begin, std::min(o.batch, calib_n - begin));
+            const auto ya = a.run(x);
+            const auto yb = b.run(x);
+            m.add(yb.at(0), nullptr, &ya.at(0));
+        }
+        report.check_samples = m.samples();
+        report.check_top1_agreement = m.agreement();
+        report.check_output_rel_error = m.output_rel_error();
+    }
+    report.seconds = since(t_start);
+    return report;
+}
+
+nlohmann::ordered_json compress_to_json(const CompressReport& r) {
+    using json = nlohmann::ordered_json;
+    const CompressOptions& o = r.options;
+    auto opt = [](const auto& v) -> json {
+        if (!v) return nullptr;
+        return *v;
+    };
+    json settings = {{"rank", opt(o.rank)},
+                     {"rank_ratio", o.rank || o.rank_ratio ? opt(o.rank_ratio) : json(2.0)},
+                     {"bits", o.bits},
+                     {"granularity", granularity_name(o.granularity)},
+                     {"format", o.format == rewrite::WeightFormat::Qdq ? "qdq" : "float"},
+                     {"calib", o.calib.empty() ? json(nullptr) : json(o.calib.string())},
+                     {"calib_count", o.calib_count},
+                     {"correct", o.correct.value_or(!o.calib.empty())},
+                     {"layer_rules", o.layer_rules},
+                     {"excludes", o.excludes},
+                     {"dry_run", o.dry_run}};
+    json layers = json::array();
+    int64_t bits_before = 0, bits_after = 0;
+    for (const auto& p : r.layers) {
+        if (p.selected) {
+            bits_before += p.weight_bits_before;
+            bits_after += p.weight_bits_after;
+        }
+        layers.push_back({{"name", p.name},
+                          {"op", p.op},
+                          {"weight_shape", p.weight_shape},
+                          {"method", p.method},
+                          {"rank", p.selected ? json(p.rank) : json(nullptr)},
+                          {"bits", p.selected ? json(p.bits) : json(nullptr)},
+                          {"granularity", p.selected ? json(granularity_name(p.granularity)) : json(nullptr)},
+                          {"params_before", p.params_before},
+                          {"params_after", p.params_after},
+                          {"weight_bits_before", p.weight_bits_before},
+                          {"weight_bits_after", p.weight_bits_after},
+                          {"macs_before", p.macs_before < 0 ? json(nullptr) : json(p.macs_before)},
+                          {"macs_after", p.macs_after < 0 ? json(nullptr) : json(p.macs_after)},
+                          {"rel_error", opt(p.rel_error)},
+                          {"rel_error_rounded_cp_als", opt(p.rel_error_init)},
+                          {"status", p.selected ? json(p.status.empty() ? "planned" : p.status) : json("skipped")},
+                          {"reason", p.reason.empty() ? json(nullptr) : json(p.reason)},
+                          {"corrected", p.corrected},
+                          {"iterations", p.iterations},
+                          {"seconds", p.seconds}});
+    }
+    auto ratio = [](double a, double b) -> json { return b > 0 ? json(a / b) : json(nullptr); };
+    json report = {{"qcp_version", kVersion},
+                   {"method", o.method},
+                   {"seed", o.seed},
+                   {"settings", settings},
+                   {"input", {{"path", o.model.string()}, {"sha256", r.input_sha256}, {"bytes", r.input_bytes},
+                              {"params", r.input_params}, {"macs", r.input_macs}}},
+                   {"output", {{"path", o.dry_run ? json(nullptr) : json(o.output.string())},
+                               {"bytes", r.written ? json(r.output_bytes) : json(nullptr)},
+                               {"params", r.output_params}, {"macs", r.output_macs}}},
+                   {"layers", layers},
+                   {"totals", {{"weight_bits_before", bits_before},
+                               {"weight_bits_after", bits_after},
+                               {"compression_ratio", ratio(double(bits_before), double(bits_after))},
+                               {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
+                               {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
+                               {"seconds", r.seconds}}},
+                   {"check", {{"samples", opt(r.check_samples)},
+                              {"top1_agreement", opt(r.check_top1_agreement)},
+                              {"output_rel_error", opt(r.check_output_rel_error)}}}};
+    return report;
+}
+
+std::string compress_to_table(const CompressReport& r) {
+    Table t({"layer", "op", "weight shape", "method", "rank", "bits", "params", "MACs", "rel. error", "status"});
+    int64_t before = 0, after = 0;
+    for (const auto& p : r.layers) {
+        const std::string params = p.selected ? human_count(p.params_before) + " -> " + human_count(p.params_after)
+                                              : human_count(p.params_before);
+        const std::string macs = p.macs_before < 0 ? "?"
+                                 : p.selected && p.macs_after >= 0
+                                     ? human_count(p.macs_before) + " -> " + human_count(p.macs_after)
+                                     : human_count(p.macs_before);
+        std::string status = p.selected ? (p.status.empty() ? "planned" : p.status) : "skipped: " + p.reason;
+        if (p.corrected) status += ", corrected";
+        t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
+                   p.selected ? std::to_string(p.rank) : "-", p.selected ? std::to_string(p.bits) : "-", params, macs,
+                   p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
+        if (p.selected) {
+            before += p.weight_bits_before;
+            after += p.weight_bits_after;
+        }
+    }
+    std::string s = t.render() + "\n";
+    s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
+         human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
+    s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +
+         human_count(r.input_macs) + " -> " + human_count(r.output_macs) + "\n";
+    if (r.written)
+        s += "file: " + human_bytes(r.input_bytes) + " -> " + human_bytes(r.output_bytes) + " (" +
+             fixed(double(r.input_bytes) / std::max<uint64_t>(r.output_bytes, 1), 2) + "x) written to " +
+             r.options.output.string() + "\n";
+    if (r.check_samples)
+        s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
+             fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +
+             fixed(r.check_output_rel_error.value_or(0), 4) + "\n";
+    s += "time: " + fixed(r.seconds, 1) + " s\n";
+    return s;
+}
+
+}  // namespace qcp

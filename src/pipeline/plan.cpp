@@ -1,0 +1,115 @@
+#include "plan.hpp"
+
+#include <sstream>
+
+#include "qcp/core/error.hpp"
+
+namespace qcp {
+
+const std::vector<MethodInfo>& compress_methods() {
+    static const std::vector<MethodInfo> methods = {
+        {"admm-cp", "rank-R CP factorization with factors on a b-bit grid, solved by AO-ADMM", true},
+        {"cp-als", "float CP-ALS, then round-to-nearest of the factors (the conventional baseline)", true},
+    };
+    return methods;
+}
+
+namespace plan {
+
+const MethodInfo& find_method(const std::string& name) {
+    for (const auto& m : compress_methods())
+        if (name == m.name) return m;
+    std::string known;
+    for (const auto& m : compress_methods()) known += std::string(known.empty() ? "" : ", ") + m.name;
+    throw Error("unknown method '" + name + "' (known: " + known + ")");
+}
+
+namespace {
+
+void check_bits(int bits, const std::string& where) {
+    if (bits < 2 || bits > 8) throw Error(where + "bits must be between 2 and 8, got " + std::to_string(bits));
+}
+void check_rank(int rank, const std::string& where) {
+    if (rank < 1) throw Error(where + "rank must be at least 1, got " + std::to_string(rank));
+}
+void check_ratio(double r, const std::string& where) {
+    if (!(r > 1.0) || r > 1e6) throw Error(where + "rank ratio must be greater than 1, got " + std::to_string(r));
+}
+
+std::regex compile(const std::string& pattern, const std::string& what) {
+    try {
+        return std::regex(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+        throw Error(what + ": invalid regular expression '" + pattern + "': " + e.what());
+    }
+}
+
+template <typename T>
+T parse_number(const std::string& text, const std::string& what) {
+    std::istringstream in(text);
+    T v{};
+    in >> v;
+    if (!in || !in.eof()) throw Error(what + ": '" + text + "' is not a number");
+    return v;
+}
+
+}  // namespace
+
+std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts) {
+    std::vector<LayerRule> rules;
+    for (const auto& text : texts) {
+        const std::string what = "--layer '" + text + "'";
+        const size_t eq = text.find('=');
+        if (eq == std::string::npos || eq == 0) throw Error(what + ": expected 'REGEX=key=value,...'");
+        LayerRule rule;
+        rule.text = text;
+        rule.pattern = compile(text.substr(0, eq), what);
+        std::stringstream settings(text.substr(eq + 1));
+        std::string item;
+        while (std::getline(settings, item, ',')) {
+            const size_t e = item.find('=');
+            if (e == std::string::npos) throw Error(what + ": setting '" + item + "' is not key=value");
+            const std::string key = item.substr(0, e), value = item.substr(e + 1);
+            if (key == "rank") {
+                rule.rank = parse_number<int>(value, what);
+                check_rank(*rule.rank, what + ": ");
+            } else if (key == "rank-ratio" || key == "rank_ratio") {
+                rule.rank_ratio = parse_number<double>(value, what);
+                check_ratio(*rule.rank_ratio, what + ": ");
+            } else if (key == "bits") {
+                rule.bits = parse_number<int>(value, what);
+                check_bits(*rule.bits, what + ": ");
+            } else if (key == "method") {
+                find_method(value);
+                rule.method = value;
+            } else if (key == "granularity") {
+                if (value != "tensor" && value != "channel") throw Error(what + ": granularity is tensor or channel");
+                rule.granularity = value == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;
+            } else {
+                throw Error(what + ": unknown key '" + key + "' (rank, rank-ratio, bits, method, granularity)");
+            }
+        }
+        rules.push_back(std::move(rule));
+    }
+    return rules;
+}
+
+std::vector<std::regex> parse_excludes(const std::vector<std::string>& texts) {
+    std::vector<std::regex> out;
+    for (const auto& t : texts) out.push_back(compile(t, "--exclude"));
+    return out;
+}
+
+void validate_options(const CompressOptions& o) {
+    find_method(o.method);
+    check_bits(o.bits, "");
+    if (o.rank) check_rank(*o.rank, "");
+    if (o.rank_ratio) check_ratio(*o.rank_ratio, "");
+    if (o.rank && o.rank_ratio) throw Error("give --rank or --rank-ratio, not both");
+    if (o.calib_count < 1) throw Error("--calib-count must be at least 1");
+    if (o.batch < 1) throw Error("--batch must be at least 1");
+    if (!o.dry_run && o.output.empty()) throw Error("no output file: give -o OUT");
+}
+
+}  // namespace plan
+}  // namespace qcp

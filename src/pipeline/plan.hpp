@@ -1,0 +1,31 @@
+// Layer selection and per-layer settings for `qcp compress` (internal to pipeline).
+#pragma once
+
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "qcp/ir/layers.hpp"
+#include "qcp/pipeline/compress.hpp"
+
+namespace qcp::plan {
+
+// One --layer 'REGEX=key=value,...' rule.
+struct LayerRule {
+    std::string text;
+    std::regex pattern;
+    std::optional<int> rank;
+    std::optional<double> rank_ratio;
+    std::optional<int> bits;
+    std::optional<std::string> method;
+    std::optional<decomp::Granularity> granularity;
+};
+
+// Parses and validates every rule; throws qcp::Error naming the bad rule.
+std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts);
+std::vector<std::regex> parse_excludes(const std::vector<std::string>& texts);
+void validate_options(const CompressOptions& o);
+const MethodInfo& find_method(const std::string& name);
+
+}  // namespace qcp::plan

@@ -1,0 +1,58 @@
+#include <iostream>
+
+#include "commands.hpp"
+#include "qcp/pipeline/evaluate.hpp"
+
+namespace qcp::cli {
+
+void set_eval_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand("eval", "Run a model on a dataset: top-1/top-5, and fidelity against --ref");
+    struct State {
+        EvalOptions opts;
+        ImageFlags image;
+        bool json = false;
+    };
+    auto st = std::make_shared<State>();
+    cmd->add_option("model", st->opts.model, "ONNX model")->required();
+    cmd->add_option("--data", st->opts.data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
+    cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text (one integer per line)");
+    cmd->add_option("--ref", st->opts.ref, "Reference model: agreement, output error, SQNR, KL");
+    cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
+    cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
+    cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
+    cmd->add_flag("--json", st->json, "Print one JSON object");
+    add_image_flags(cmd, st->image);
+    cmd->callback([st, &exit_code] {
+        st->opts.image = st->image.resolve();
+        const EvalReport r = evaluate(st->opts);
+        std::cout << (st->json ? eval_to_json(r).dump(2) + "\n" : eval_to_text(r));
+        exit_code = 0;
+    });
+}
+
+void set_compare_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand("compare", "Two models side by side on one dataset: accuracy, agreement, size, latency");
+    struct State {
+        CompareOptions opts;
+        ImageFlags image;
+        bool json = false;
+    };
+    auto st = std::make_shared<State>();
+    cmd->add_option("model_a", st->opts.model_a, "First (reference) model")->required();
+    cmd->add_option("model_b", st->opts.model_b, "Second model")->required();
+    cmd->add_option("--data", st->opts.data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
+    cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text");
+    cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
+    cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
+    cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
+    cmd->add_flag("--json", st->json, "Print one JSON object");
+    add_image_flags(cmd, st->image);
+    cmd->callback([st, &exit_code] {
+        st->opts.image = st->image.resolve();
+        const CompareReport r = compare(st->opts);
+        std::cout << (st->json ? compare_to_json(r).dump(2) + "\n" : compare_to_text(r));
+        exit_code = 0;
+    });
+}
+
+}  // namespace qcp::cli
