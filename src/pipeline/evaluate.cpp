@@ -6,6 +6,7 @@
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/core/npy.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
@@ -75,6 +76,8 @@ double median(std::vector<double> v) {
 EvalReport evaluate(const EvalOptions& o) {
     check_batch(o.batch);
     set_num_threads(o.threads);
+    if (!o.dump_outputs.empty() && !o.force && std::filesystem::exists(o.dump_outputs))
+        throw Error(o.dump_outputs.string() + ": already exists (use --force to overwrite)");
     Loaded model(o.model);
     std::unique_ptr<Loaded> ref;
     if (!o.ref.empty()) ref = std::make_unique<Loaded>(o.ref);
@@ -86,6 +89,8 @@ EvalReport evaluate(const EvalOptions& o) {
 
     Metrics metrics;
     double run_seconds = 0;
+    std::vector<uint8_t> dumped;  // float32 bytes of the first output, sample after sample
+    Shape dump_shape;
     for (int64_t begin = 0; begin < total; begin += o.batch) {
         const int64_t n = std::min(o.batch, total - begin);
         const Tensor x = ds->read(begin, n);
@@ -95,7 +100,13 @@ EvalReport evaluate(const EvalOptions& o) {
         std::vector<Tensor> yref;
         if (ref) yref = ref->session->run(x);
         metrics.add(y.at(0), labels.empty() ? nullptr : labels.data() + begin, ref ? &yref.at(0) : nullptr);
+        if (!o.dump_outputs.empty()) {
+            if (dump_shape.empty()) dump_shape = y[0].shape(), dump_shape[0] = 0;
+            dump_shape[0] += y[0].dim(0);
+            dumped.insert(dumped.end(), y[0].bytes().begin(), y[0].bytes().end());
+        }
     }
+    if (!o.dump_outputs.empty()) npy::save(o.dump_outputs, Tensor(DType::Float32, dump_shape, std::move(dumped)), o.force);
     EvalReport r;
     r.model = o.model.string();
     r.samples = metrics.samples();

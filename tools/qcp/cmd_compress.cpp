@@ -24,8 +24,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("model", o.model, "ONNX model to compress")->required();
     cmd->add_option("-o,--output", o.output, "Compressed model to write");
     cmd->add_option("--method", o.method, "admm-cp (default) or cp-als");
-    cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
-    cmd->add_option("--rank-ratio", st->rank_ratio,
+    auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
+    auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
     cmd->add_option("--bits", o.bits, "Bits of the factor grid, 2 to 8 (default 4)");
     cmd->add_option("--granularity", st->granularity, "tensor (one scale per factor, default) or channel");
@@ -46,10 +46,10 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
     add_image_flags(cmd, st->image);
-    cmd->callback([st, &exit_code] {
+    cmd->callback([st, rank_opt, ratio_opt, &exit_code] {
         auto& o = st->opts;
-        if (st->rank) o.rank = st->rank;
-        if (st->rank_ratio) o.rank_ratio = st->rank_ratio;
+        if (rank_opt->count()) o.rank = st->rank;
+        if (ratio_opt->count()) o.rank_ratio = st->rank_ratio;
         if (st->granularity != "tensor" && st->granularity != "channel")
             throw Error("--granularity must be tensor or channel");
         o.granularity = st->granularity == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;

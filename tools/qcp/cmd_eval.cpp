@@ -21,6 +21,8 @@ void set_eval_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
     cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
     cmd->add_flag("--json", st->json, "Print one JSON object");
+    cmd->add_option("--dump-outputs", st->opts.dump_outputs, "Write the model's outputs for every sample to FILE.npy");
+    cmd->add_flag("--force", st->opts.force, "Overwrite an existing --dump-outputs file");
     add_image_flags(cmd, st->image);
     cmd->callback([st, &exit_code] {
         st->opts.image = st->image.resolve();

@@ -22,6 +22,8 @@ struct EvalOptions {
     int64_t batch = 256;
     int threads = 0;               // 0: all cores
     data::ImageOptions image;
+    std::filesystem::path dump_outputs;  // write the model's first output for every sample (.npy)
+    bool force = false;                  // overwrite dump_outputs
 };
 
 struct EvalReport {

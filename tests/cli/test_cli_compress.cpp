@@ -1,0 +1,106 @@
+// `qcp compress` as a user runs it: bad settings are refused before any work, outputs are
+// written atomically and never over the input, and reruns are byte-identical at any thread count.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+#include "test_util.hpp"
+
+namespace qcp {
+namespace {
+
+struct Result {
+    int code;
+    std::string out, err;
+};
+
+Result qcp_run(const std::string& args) {
+    test::TempDir dir;
+    const std::string cmd = std::string(QCP_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_text(dir / "out"), test::read_text(dir / "err")};
+}
+
+size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+const std::string kModel = test::models_dir() + "/fmnist_resnet.onnx";
+// one small layer only, so the solve takes well under a second
+const std::string kOneLayer = " --exclude '^/layer[23]' --exclude 'conv2' --exclude down --rank 8";
+
+TEST(CliCompress, BadSettingsExitTwoBeforeWork) {
+    test::TempDir dir;
+    const std::string out = (dir / "o.onnx").string();
+    for (const std::string bad : {"--bits 1", "--bits 9", "--rank 0", "--rank-ratio 0.5", "--method magic",
+                                  "--layer '([=rank=3'", "--layer 'conv=rank=x'", "--layer 'conv=colour=red'",
+                                  "--granularity row", "--format int3", "--rank 4 --rank-ratio 2"}) {
+        SCOPED_TRACE(bad);
+        const Result r = qcp_run("compress " + kModel + " -o " + out + " " + bad);
+        EXPECT_EQ(r.code, 2);
+        EXPECT_EQ(lines(r.err), 1u) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(out));
+    }
+    EXPECT_EQ(qcp_run("compress " + kModel).code, 2);  // no -o
+}
+
+TEST(CliCompress, NeverOverwritesInputOrExistingOutput) {
+    test::TempDir dir;
+    const auto copy = dir / "m.onnx";
+    std::filesystem::copy_file(kModel, copy);
+    const std::string before = test::read_text(copy);
+    Result same = qcp_run("compress " + copy.string() + " -o " + copy.string() + " --force" + kOneLayer);
+    EXPECT_EQ(same.code, 2);
+    EXPECT_NE(same.err.find("input"), std::string::npos) << same.err;
+    EXPECT_EQ(test::read_text(copy), before);
+
+    const auto existing = dir / "exists.onnx";
+    test::write_bytes(existing, "keep me");
+    Result exists = qcp_run("compress " + copy.string() + " -o " + existing.string() + kOneLayer);
+    EXPECT_EQ(exists.code, 2);
+    EXPECT_EQ(test::read_text(existing), "keep me");
+    std::size_t entries = 0;
+    for (auto it = std::filesystem::directory_iterator(dir.path()); it != std::filesystem::directory_iterator(); ++it) ++entries;
+    EXPECT_EQ(entries, 2u);  // no temporary left behind
+}
+
+TEST(CliCompress, DryRunWritesNothing) {
+    test::TempDir dir;
+    const Result r = qcp_run("compress " + kModel + " -o " + (dir / "o.onnx").string() + " --dry-run --rank-ratio 3");
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("planned"), std::string::npos);
+    EXPECT_NE(r.out.find("stem conv"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir / "o.onnx"));
+}
+
+std::string without_timings(const std::string& json) {
+    return std::regex_replace(json, std::regex("\"seconds\": [0-9.e+-]+"), "\"seconds\": 0");
+}
+
+TEST(CliCompress, ReportAndByteIdenticalReruns) {
+    test::TempDir dir;
+    std::string outputs[2], reports[2];
+    for (int threads : {1, 2}) {
+        const auto out = dir / ("t" + std::to_string(threads) + ".onnx");
+        const auto rep = dir / ("t" + std::to_string(threads) + ".json");
+        const Result r = qcp_run("compress " + kModel + " -o " + out.string() + " --report " + rep.string() +
+                                 " --threads " + std::to_string(threads) + " --json" + kOneLayer);
+        ASSERT_EQ(r.code, 0) << r.err;
+        outputs[threads - 1] = test::read_text(out);
+        reports[threads - 1] = test::read_text(rep);
+        EXPECT_EQ(without_timings(r.out), without_timings(reports[threads - 1]));
+        for (const char* field : {"\"qcp_version\"", "\"layers\"", "\"weight_bits_after\"", "\"compression_ratio\"",
+                                  "\"rel_error\"", "\"sha256\"", "\"check\""})
+            EXPECT_NE(reports[threads - 1].find(field), std::string::npos) << field;
+        // the written model loads and inspects
+        EXPECT_EQ(qcp_run("inspect " + out.string()).code, 0);
+    }
+    EXPECT_EQ(outputs[0], outputs[1]) << "compressed model differs between 1 and 2 threads";
+    const std::string a = std::regex_replace(without_timings(reports[0]), std::regex("t1\\.onnx"), "tN.onnx");
+    const std::string b = std::regex_replace(without_timings(reports[1]), std::regex("t2\\.onnx"), "tN.onnx");
+    EXPECT_EQ(a, b);
+}
+
+}  // namespace
+}  // namespace qcp
