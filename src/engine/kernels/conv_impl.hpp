@@ -1,0 +1,26 @@
+// Shared by conv.cpp and conv_transpose.cpp (internal to the engine).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qcp/engine/kernel.hpp"
+
+namespace qcp::engine::kernels {
+
+// Conv and ConvTranspose attributes for `nd` spatial dimensions, with ONNX defaults filled in
+// (strides and dilations 1, pads 0; kernel_shape from the weight's trailing dims when absent).
+// pads holds nd begin values then nd end values, as in ONNX. Throws naming the node for
+// values of the wrong length or out of range.
+struct ConvAttrs {
+    int64_t group = 1;
+    std::string auto_pad;  // NOTSET, SAME_UPPER, SAME_LOWER or VALID
+    std::vector<int64_t> kernel, strides, dilations, pads;
+};
+ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, size_t nd);
+
+// ConvTranspose (opset 1-22), implemented in conv_transpose.cpp and registered by register_conv.
+void conv_transpose_kernel(KernelContext& ctx);
+
+}  // namespace qcp::engine::kernels
