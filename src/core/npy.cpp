@@ -87,7 +87,7 @@ Tensor parse(const std::string& bytes, const std::string& what) {
         throw Error(what + ": .npy data is truncated (" + std::to_string(bytes.size() - h.data_offset) + " of " +
                     std::to_string(want) + " bytes)");
     const auto* p = reinterpret_cast<const uint8_t*>(bytes.data()) + h.data_offset;
-    return Tensor(h.dtype, h.shape, std::vector<uint8_t>(p, p + want));
+    return Tensor(h.dtype, h.shape, p, want);
 }
 
 Tensor load(const std::filesystem::path& path) {

@@ -32,13 +32,25 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
     bytes_.assign(dtype_bytes(dtype_, static_cast<size_t>(numel_)), 0);
 }
 
-Tensor::Tensor(DType dtype, Shape shape, std::vector<uint8_t> bytes)
-    : dtype_(dtype), shape_(std::move(shape)), bytes_(std::move(bytes)) {
+Tensor Tensor::uninitialized(DType dtype, Shape shape) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = std::move(shape);
+    t.numel_ = shape_numel(t.shape_);
+    t.bytes_.resize(dtype_bytes(dtype, static_cast<size_t>(t.numel_)));
+    return t;
+}
+
+Tensor::Tensor(DType dtype, Shape shape, const std::vector<uint8_t>& bytes)
+    : Tensor(dtype, std::move(shape), bytes.data(), bytes.size()) {}
+
+Tensor::Tensor(DType dtype, Shape shape, const uint8_t* data, size_t size) : dtype_(dtype), shape_(std::move(shape)) {
     numel_ = shape_numel(shape_);
     const size_t want = dtype_bytes(dtype_, static_cast<size_t>(numel_));
-    if (bytes_.size() != want)
+    if (size != want)
         throw Error("tensor of shape " + shape_str(shape_) + " and type " + dtype_name(dtype_) + " needs " +
-                    std::to_string(want) + " bytes, got " + std::to_string(bytes_.size()));
+                    std::to_string(want) + " bytes, got " + std::to_string(size));
+    bytes_.assign(data, data + size);
 }
 
 Tensor Tensor::from_floats(Shape shape, const std::vector<float>& values) {

@@ -128,7 +128,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const stdfs::path& base_dir
             throw Error(label + ": has " + std::to_string(p.raw_data().size()) + " bytes of data, its shape " +
                         shape_str(shape) + " and type need " + std::to_string(want));
         const auto* b = reinterpret_cast<const uint8_t*>(p.raw_data().data());
-        return Tensor(dtype, shape, std::vector<uint8_t>(b, b + want));
+        return Tensor(dtype, shape, b, want);
     }
     switch (dtype) {
         case DType::Float32: return Tensor(dtype, shape, pack<float>(p.float_data(), count, label));

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qcp/core/dtype.hpp"
@@ -15,6 +17,28 @@
 namespace qcp {
 
 using Shape = std::vector<int64_t>;
+
+// An allocator whose resize() leaves new bytes uninitialised, so a kernel that overwrites its
+// whole output does not pay for zero-filling it first.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+        using other = DefaultInitAllocator<U>;
+    };
+    DefaultInitAllocator() = default;
+    template <typename U>
+    DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+    template <typename U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using Bytes = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
 
 // Number of elements of a shape; throws qcp::Error on negative dims or overflow past 2^62.
 int64_t shape_numel(const Shape& shape);
@@ -25,8 +49,11 @@ public:
     Tensor() = default;
     // Zero-filled tensor of the given dtype and shape.
     Tensor(DType dtype, Shape shape);
-    // Takes ownership of raw little-endian bytes; their size must match dtype and shape.
-    Tensor(DType dtype, Shape shape, std::vector<uint8_t> bytes);
+    // Copies raw little-endian bytes; their size must match dtype and shape.
+    Tensor(DType dtype, Shape shape, const std::vector<uint8_t>& bytes);
+    Tensor(DType dtype, Shape shape, const uint8_t* data, size_t size);
+    // A tensor whose contents are unspecified: for outputs that are overwritten entirely.
+    static Tensor uninitialized(DType dtype, Shape shape);
 
     static Tensor from_floats(Shape shape, const std::vector<float>& values);
     static Tensor from_int64s(Shape shape, const std::vector<int64_t>& values);
@@ -42,7 +69,7 @@ public:
 
     template <typename T> T* data() { return reinterpret_cast<T*>(bytes_.data()); }
     template <typename T> const T* data() const { return reinterpret_cast<const T*>(bytes_.data()); }
-    const std::vector<uint8_t>& bytes() const { return bytes_; }
+    const Bytes& bytes() const { return bytes_; }
 
     // Element i converted to double (any numeric dtype, int4 unpacked).
     double get_as_double(int64_t i) const;
@@ -65,7 +92,7 @@ private:
     DType dtype_ = DType::Float32;
     Shape shape_;
     int64_t numel_ = 0;
-    std::vector<uint8_t> bytes_;
+    Bytes bytes_;
 };
 
 // IEEE half and bfloat16 conversions (round to nearest even; NaN stays NaN).

@@ -584,7 +584,7 @@ void conv_kernel(KernelContext& ctx) {
     }
     Shape out_shape = {g.batch, g.cout};
     for (size_t i = 2; i < x.rank(); ++i) out_shape.push_back(g.out[3 - (x.rank() - i)]);
-    Tensor y(DType::Float32, out_shape);
+    Tensor y = Tensor::uninitialized(DType::Float32, out_shape);
     if (y.numel() > 0) {
         // one input channel per group: direct, unless each channel feeds enough outputs for a GEMM
         if (g.cg == 1 && g.mg < 4 && x.rank() <= 4)

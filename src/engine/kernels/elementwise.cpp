@@ -113,7 +113,7 @@ void run_binary(KernelContext& ctx, const Tensor& a, const Tensor& b) {
             throw Error(ctx.where() + "integer division by zero");
     }
     const Shape shape = broadcast_shapes(a.shape(), b.shape(), ctx);
-    Tensor y(is_comparison(op) ? DType::Bool : a.dtype(), shape);
+    Tensor y = Tensor::uninitialized(is_comparison(op) ? DType::Bool : a.dtype(), shape);
     using Y = decltype(bin_apply<op, T>(T{}, T{}));
     broadcast_apply(a.data<T>(), b.data<T>(), y.data<Y>(), broadcast_layout(a.shape(), b.shape(), shape), y.numel(),
                     [](T u, T v) { return bin_apply<op, T>(u, v); });
@@ -174,7 +174,7 @@ void prelu_kernel(KernelContext& ctx) {
 
 template <typename T, typename F>
 Tensor map_typed(const Tensor& x, F f) {
-    Tensor y(x.dtype(), x.shape());
+    Tensor y = Tensor::uninitialized(x.dtype(), x.shape());
     const T* px = x.data<T>();
     T* py = y.data<T>();
     parallel_for(x.numel(), kGrain, [&](int64_t begin, int64_t end) {
