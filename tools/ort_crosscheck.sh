@@ -40,6 +40,9 @@ resnet_admm_channel fmnist_resnet    --rank-ratio 4 --bits 3 --granularity chann
 resnet_cpals_float  fmnist_resnet    --rank-ratio 4 --method cp-als --format float
 mlp_admm            fmnist_mlp       --rank-ratio 4 --bits 4 --layer fc4=rank=4
 mobilenet_admm      fmnist_mobilenet --rank-ratio 4 --bits 4
+resnet_rtn4         fmnist_resnet    --method rtn --bits 4
+mlp_gptq_asym       fmnist_mlp       --method gptq --bits 4 --asymmetric
+mobilenet_rtn8      fmnist_mobilenet --method rtn --bits 8 --granularity tensor
 CASES
-echo "ort_crosscheck: $([ $fail = 0 ] && echo '5 passed, 0 failed' || echo 'failures above')"
+echo "ort_crosscheck: $([ $fail = 0 ] && echo '8 passed, 0 failed' || echo 'failures above')"
 exit $fail

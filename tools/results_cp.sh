@@ -9,7 +9,7 @@ mkdir -p "$OUT"
 D=/usr/share/datasets/fashion-mnist
 MODEL=models/fmnist_resnet.onnx
 # 3x3 convs only: the 1x1 downsampling convs are left alone
-COMMON=(--calib "$D/train-images-idx3-ubyte.gz" --calib-count 1000 --bits 4 --exclude down --force -q)
+COMMON=(--calib "$D/train-images-idx3-ubyte.gz" --calib-count 1000 --bits 4 --exclude down --force)
 top1() { "$QCP" eval "$1" --data "$D/t10k-images-idx3-ubyte.gz" --labels "$D/t10k-labels-idx1-ubyte.gz" --json |
          sed -n 's/.*"top1": \([0-9.]*\).*/\1/p'; }
 fp32=$(top1 "$MODEL")
@@ -20,7 +20,7 @@ echo "|---|---|---|---|---|---|---|---|---|"
 run() {  # ratio method granularity correct
   local tag="r$1_$2_$3_$4"
   local corr=--correct; [ "$4" = on ] || corr=--no-correct
-  "$QCP" compress "$MODEL" -o "$OUT/$tag.onnx" --rank-ratio "$1" --method "$2" --granularity "$3" $corr \
+  "$QCP" -q compress "$MODEL" -o "$OUT/$tag.onnx" --rank-ratio "$1" --method "$2" --granularity "$3" $corr \
     "${COMMON[@]}" --json > "$OUT/$tag.json"
   local acc; acc=$(top1 "$OUT/$tag.onnx")
   /usr/bin/python3 - "$OUT/$tag.json" "$acc" "$fp32" "$1" "$2" "$3" "$4" <<'PY'

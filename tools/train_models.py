@@ -110,8 +110,8 @@ class MobileNet(nn.Module):
 
 
 MODELS = {  # name: (constructor, epochs, augment)
-    "mlp": (Mlp, 12, False),
-    "mobilenet": (MobileNet, 12, True),
+    "mlp": (Mlp, 8, False),
+    "mobilenet": (MobileNet, 7, True),
     "resnet": (ResNet, 10, True),
 }
 

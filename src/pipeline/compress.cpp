@@ -17,7 +17,10 @@
 #include "qcp/pipeline/inspect.hpp"
 #include "qcp/pipeline/metrics.hpp"
 #include "qcp/pipeline/table.hpp"
+#include "qcp/quant/gptq.hpp"
+#include "qcp/quant/hessian.hpp"
 #include "qcp/rewrite/cp_rewrite.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp {
 
@@ -88,6 +91,93 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
     return stats;
 }
 
+// H = XᵀX of the inputs `layer` sees in `model` (im2col rows for convs) over `count` samples.
+Eigen::MatrixXd layer_hessian(const ir::Model& model, const ir::Layer& layer, int64_t cols, data::Dataset& ds,
+                              int64_t count, int64_t batch) {
+    const ir::Node& node = model.graph.nodes.at(static_cast<size_t>(layer.node));
+    quant::HessianAccumulator acc(cols);
+    engine::Session session(model);
+    session.observe(layer.node, [&](const ir::Node& n, const std::vector<const Tensor*>& in, const std::vector<Tensor>&) {
+        const Tensor& x = *in.at(0);
+        if (n.op_type == "Conv") {
+            if (x.rank() != 4) throw Error(n.describe() + ": GPTQ supports 2-D convs");
+            quant::HessianAccumulator::ConvGeometry geo;
+            geo.kh = layer.weight_shape[2];
+            geo.kw = layer.weight_shape[3];
+            const auto strides = n.attr_ints("strides", {1, 1});
+            const auto dil = n.attr_ints("dilations", {1, 1});
+            geo.stride_h = strides[0], geo.stride_w = strides[1];
+            geo.dil_h = dil[0], geo.dil_w = dil[1];
+            std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
+            const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+            if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+                const int64_t k[2] = {geo.kh, geo.kw}, s[2] = {geo.stride_h, geo.stride_w}, d[2] = {geo.dil_h, geo.dil_w};
+                for (int a = 0; a < 2; ++a) {
+                    const int64_t in_size = x.dim(2 + static_cast<size_t>(a));
+                    const int64_t out_size = (in_size + s[a] - 1) / s[a];
+                    const int64_t total = std::max<int64_t>(0, (out_size - 1) * s[a] + d[a] * (k[a] - 1) + 1 - in_size);
+                    const int64_t small = total / 2, big = total - small;
+                    pads[static_cast<size_t>(a)] = auto_pad == "SAME_UPPER" ? small : big;
+                    pads[static_cast<size_t>(a) + 2] = auto_pad == "SAME_UPPER" ? big : small;
+                }
+            } else if (auto_pad == "VALID") {
+                pads = {0, 0, 0, 0};
+            }
+            geo.pad_top = pads[0], geo.pad_left = pads[1], geo.pad_bottom = pads[2], geo.pad_right = pads[3];
+            acc.add_conv_input(x.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), geo);
+        } else {
+            if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": GPTQ needs transA = 0");
+            acc.add_rows(x.data<float>(), x.numel() / cols);
+        }
+    });
+    (void)node;
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    return acc.hessian();
+}
+
+// rtn or gptq on one layer of `out`, rewriting its weight in place.
+void quantize_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const CompressOptions& o,
+                    data::Dataset* calib, int64_t calib_n) {
+    const rewrite::QuantTarget t = rewrite::quant_target(out.graph, layer);
+    quant::QuantScheme scheme;
+    scheme.bits = p.bits;
+    scheme.symmetric = o.symmetric;
+    if (o.block_size > 0) {
+        scheme.granularity = quant::Granularity::Block;
+        scheme.block_size = o.block_size;
+    } else {
+        scheme.granularity = o.granularity == decomp::Granularity::Tensor ? quant::Granularity::Tensor
+                                                                          : quant::Granularity::Channel;
+    }
+    p.scheme = std::string(o.symmetric ? "sym " : "asym ") + quant::granularity_name(scheme.granularity) +
+               (o.block_size > 0 ? " " + std::to_string(o.block_size) : "");
+    quant::QuantizedMatrix q;
+    p.status = "done";
+    if (p.method == "gptq" && layer.groups == 1) {
+        const Eigen::MatrixXd h = layer_hessian(out, layer, t.cols, *calib, calib_n, o.batch);
+        quant::GptqOptions go;
+        go.scheme = scheme;
+        go.damp = o.damp;
+        go.act_order = o.act_order;
+        const quant::GptqResult r = quant::gptq_quantize(t.w.data(), t.rows, t.cols, h, go);
+        q = r.q;
+        p.output_error_before = r.loss_before;
+        p.output_error_after = r.loss_after;
+    } else {
+        if (p.method == "gptq") p.status = "rtn fallback (grouped conv)";
+        q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme);
+    }
+    const std::vector<float> wq = q.dequantized();
+    double e = 0, r = 0;
+    for (size_t i = 0; i < wq.size(); ++i) {
+        e += (double(t.w[i]) - wq[i]) * (double(t.w[i]) - wq[i]);
+        r += double(t.w[i]) * t.w[i];
+    }
+    p.rel_error = r > 0 ? std::sqrt(e / r) : 0.0;
+    const int64_t bias = p.params_before - t.rows * t.cols;
+    p.weight_bits_after = rewrite::rewrite_quantized(out, layer, rewrite::grid_weight_for(layer, t, q), o.format) + 32 * bias;
+}
+
 struct Rewritten {
     size_t plan_index;
     std::string output;  // the layer's output value
@@ -133,7 +223,7 @@ CompressReport compress(const CompressOptions& o) {
         p.macs_before = p.macs_after = l.macs;
         p.method = o.method;
         p.bits = o.bits;
-        p.granularity = o.granularity;
+        p.granularity = o.granularity.value_or(decomp::Granularity::Tensor);
         std::optional<int> rank = o.rank;
         std::optional<double> ratio = o.rank_ratio;
         bool explicit_rule = false;
@@ -146,15 +236,25 @@ CompressReport compress(const CompressOptions& o) {
             if (rule.method) p.method = *rule.method;
             if (rule.granularity) p.granularity = *rule.granularity;
         }
-        const bool stem = l.op == "Conv" && l.weight_shape.size() >= 2 && l.weight_shape[1] * l.groups <= 3;
-        const bool classifier = li + 1 == layers.size() && layers.size() > 1;
+        const bool factorizes = plan::find_method(p.method).factorizes;
+        const bool stem = factorizes && l.op == "Conv" && l.weight_shape.size() >= 2 && l.weight_shape[1] * l.groups <= 3;
+        const bool classifier = factorizes && li + 1 == layers.size() && layers.size() > 1;
         bool excluded = false;
         for (const auto& ex : excludes) excluded = excluded || std::regex_search(l.name, ex);
         if (excluded) p.reason = "excluded by --exclude";
-        else if (!l.can_factorize) p.reason = l.reason;
+        else if (!factorizes) {
+            if (!l.can_quantize) p.reason = l.reason;
+            else if (l.op == "ConvTranspose") p.reason = "ConvTranspose is not quantized";
+            else if (o.block_size > 0 && l.weight_shape.size() != 2) p.reason = "blocked scales need a 2-D (Gemm/MatMul) weight";
+            if (p.reason.empty()) {
+                p.selected = true;
+                const int64_t bias = l.params - shape_numel(l.weight_shape);
+                p.weight_bits_after = shape_numel(l.weight_shape) * p.bits + 32 * bias;  // scales added after
+            }
+        } else if (!l.can_factorize) p.reason = l.reason;
         else if (stem && !explicit_rule) p.reason = "stem conv (Cin <= 3), excluded by default";
         else if (classifier && !explicit_rule) p.reason = "last classifier, excluded by default";
-        if (p.reason.empty()) {
+        if (p.reason.empty() && !p.selected) {
             const auto target = rewrite::factor_target(model.graph, l);
             int r = rank ? *rank : rewrite::rank_for_ratio(target, ratio.value_or(2.0));
             if (r > max_useful_rank(target)) {
@@ -211,6 +311,7 @@ CompressReport compress(const CompressOptions& o) {
     std::vector<Rewritten> done;
     const size_t total_selected = static_cast<size_t>(std::count_if(report.layers.begin(), report.layers.end(),
                                                                     [](const LayerPlan& p) { return p.selected; }));
+    size_t quantized_count = 0;
     for (size_t li = 0; li < layers.size(); ++li) {
         LayerPlan& p = report.layers[li];
         if (!p.selected) continue;
@@ -221,8 +322,17 @@ CompressReport compress(const CompressOptions& o) {
             return out.graph.nodes[static_cast<size_t>(l.node)].outputs.at(0) == output;
         });
         if (it == current.end()) throw Error("internal: layer " + p.name + " vanished during rewriting");
-        const auto target = rewrite::factor_target(out.graph, *it);
         const auto t0 = Clock::now();
+        if (!plan::find_method(p.method).factorizes) {
+            quantize_layer(out, *it, p, o, calib.get(), calib_n);
+            p.seconds = since(t0);
+            const std::string line = fmt::format("[{}/{}] {} {} {}-bit {}: rel. error {:.4f} ({:.1f} s)", ++quantized_count,
+                                                 total_selected, p.name, p.method, p.bits, p.scheme, *p.rel_error, p.seconds);
+            if (log::progress_enabled()) spdlog::info("{}", line);
+            else spdlog::debug("{}", line);
+            continue;
+        }
+        const auto target = rewrite::factor_target(out.graph, *it);
         decomp::AdmmOptions opt;
         opt.bits = p.bits;
         opt.granularity = p.granularity;
@@ -245,7 +355,7 @@ CompressReport compress(const CompressOptions& o) {
         p.weight_bits_after = rwt.rw.storage_bits;
         p.macs_after = rwt.rw.macs;
         const std::string line = fmt::format("[{}/{}] {} {} rank {} {}-bit: rel. error {:.4f}, {} after {} iterations ({:.1f} s)",
-                                             done.size() + 1, total_selected, p.name, p.method, p.rank, p.bits,
+                                             done.size() + quantized_count + 1, total_selected, p.name, p.method, p.rank, p.bits,
                                              *p.rel_error, p.status, p.iterations, p.seconds);
         if (log::progress_enabled()) spdlog::info("{}", line);
         else spdlog::debug("{}", line);
@@ -330,7 +440,13 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
     json settings = {{"rank", opt(o.rank)},
                      {"rank_ratio", o.rank || o.rank_ratio ? opt(o.rank_ratio) : json(2.0)},
                      {"bits", o.bits},
-                     {"granularity", granularity_name(o.granularity)},
+                     {"granularity", o.block_size > 0 ? "block" : granularity_name(o.granularity.value_or(
+                                         plan::find_method(o.method).factorizes ? decomp::Granularity::Tensor
+                                                                                : decomp::Granularity::Channel))},
+                     {"symmetric", o.symmetric},
+                     {"block_size", o.block_size > 0 ? json(o.block_size) : json(nullptr)},
+                     {"damp", o.damp},
+                     {"act_order", o.act_order},
                      {"format", o.format == rewrite::WeightFormat::Qdq ? "qdq" : "float"},
                      {"calib", o.calib.empty() ? json(nullptr) : json(o.calib.string())},
                      {"calib_count", o.calib_count},
@@ -349,9 +465,12 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"op", p.op},
                           {"weight_shape", p.weight_shape},
                           {"method", p.method},
-                          {"rank", p.selected ? json(p.rank) : json(nullptr)},
+                          {"rank", p.selected && p.rank > 0 ? json(p.rank) : json(nullptr)},
                           {"bits", p.selected ? json(p.bits) : json(nullptr)},
-                          {"granularity", p.selected ? json(granularity_name(p.granularity)) : json(nullptr)},
+                          {"granularity", p.selected && p.scheme.empty() ? json(granularity_name(p.granularity)) : json(nullptr)},
+                          {"scheme", p.scheme.empty() ? json(nullptr) : json(p.scheme)},
+                          {"output_error_before", opt(p.output_error_before)},
+                          {"output_error_after", opt(p.output_error_after)},
                           {"params_before", p.params_before},
                           {"params_after", p.params_after},
                           {"weight_bits_before", p.weight_bits_before},
@@ -402,7 +521,7 @@ std::string compress_to_table(const CompressReport& r) {
         std::string status = p.selected ? (p.status.empty() ? "planned" : p.status) : "skipped: " + p.reason;
         if (p.corrected) status += ", corrected";
         t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
-                   p.selected ? std::to_string(p.rank) : "-", p.selected ? std::to_string(p.bits) : "-", params, macs,
+                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected ? std::to_string(p.bits) : "-", params, macs,
                    p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
         if (p.selected) {
             before += p.weight_bits_before;

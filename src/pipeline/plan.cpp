@@ -10,6 +10,8 @@ const std::vector<MethodInfo>& compress_methods() {
     static const std::vector<MethodInfo> methods = {
         {"admm-cp", "rank-R CP factorization with factors on a b-bit grid, solved by AO-ADMM", true},
         {"cp-als", "float CP-ALS, then round-to-nearest of the factors (the conventional baseline)", true},
+        {"rtn", "round-to-nearest weights, MSE-chosen clipping, per channel/tensor/block", false},
+        {"gptq", "data-aware scalar quantization with the layer-input Hessian (needs --calib)", false},
     };
     return methods;
 }
@@ -109,6 +111,9 @@ void validate_options(const CompressOptions& o) {
     if (o.calib_count < 1) throw Error("--calib-count must be at least 1");
     if (o.batch < 1) throw Error("--batch must be at least 1");
     if (!o.dry_run && o.output.empty()) throw Error("no output file: give -o OUT");
+    if (o.block_size < 0) throw Error("--block-size must be positive");
+    if (!(o.damp >= 0)) throw Error("--damp must be non-negative");
+    if (o.method == "gptq" && o.calib.empty() && !o.dry_run) throw Error("--method gptq needs calibration data (--calib)");
 }
 
 }  // namespace plan

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "qcp/core/error.hpp"
+#include "rewrite_util.hpp"
 
 namespace qcp::rewrite {
 
@@ -99,32 +100,6 @@ int64_t spatial(const Shape& s) {
     int64_t n = 1;
     for (size_t d = 2; d < s.size(); ++d) n *= s[d];
     return n;
-}
-
-// Removes `node_index`, then Identity/Constant producers and initializers that only it used.
-void remove_node_and_dead_inputs(ir::Graph& g, int node_index) {
-    std::vector<std::string> inputs = g.nodes[static_cast<size_t>(node_index)].inputs;
-    g.nodes.erase(g.nodes.begin() + node_index);
-    g.rebuild_index();
-    std::set<std::string> visited;
-    while (!inputs.empty()) {
-        const std::string v = inputs.back();
-        inputs.pop_back();
-        if (v.empty() || !visited.insert(v).second || !g.consumers(v).empty() || g.is_graph_output(v)) continue;
-        const int p = g.producer(v);
-        if (p >= 0) {
-            const ir::Node& n = g.nodes[static_cast<size_t>(p)];
-            if (n.op_type != "Identity" && n.op_type != "Constant") continue;
-            const std::vector<std::string> more = n.inputs;
-            g.nodes.erase(g.nodes.begin() + p);
-            inputs.insert(inputs.end(), more.begin(), more.end());
-        } else if (g.find_initializer(v) && !g.is_graph_input(v)) {
-            g.initializers.erase(std::remove_if(g.initializers.begin(), g.initializers.end(),
-                                                [&](const ir::Initializer& i) { return i.name == v; }),
-                                 g.initializers.end());
-        }
-        g.rebuild_index();
-    }
 }
 
 }  // namespace
@@ -233,7 +208,10 @@ CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpR
     rw.supports_correction = layer.op != "MatMul";
     for (const auto& n : chain) rw.nodes.push_back(n.name);
 
-    remove_node_and_dead_inputs(g, layer.node);
+    const std::vector<std::string> old_inputs = orig.inputs;
+    g.nodes.erase(g.nodes.begin() + layer.node);
+    g.rebuild_index();
+    remove_dead_values(g, old_inputs);
     for (auto& n : chain) g.nodes.push_back(std::move(n));
     g.rebuild_index();
     return rw;

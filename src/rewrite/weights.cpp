@@ -4,22 +4,47 @@
 
 namespace qcp::rewrite {
 
-float GridWeight::scale_of(int64_t i) const {
-    if (axis < 0) return scales.at(0);
-    int64_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
-    return scales.at(static_cast<size_t>((i / inner) % shape[static_cast<size_t>(axis)]));
+Shape GridWeight::scale_shape() const {
+    if (axis < 0) return {};
+    if (block_size <= 0) return {shape[static_cast<size_t>(axis)]};
+    Shape s = shape;
+    s[static_cast<size_t>(axis)] = (s[static_cast<size_t>(axis)] + block_size - 1) / block_size;
+    return s;
 }
+
+namespace {
+
+// Index into `scales` (and `zero_points`) of element i.
+size_t group_index(const GridWeight& w, int64_t i) {
+    if (w.axis < 0) return 0;
+    const size_t axis = static_cast<size_t>(w.axis);
+    int64_t inner = 1;
+    for (size_t d = axis + 1; d < w.shape.size(); ++d) inner *= w.shape[d];
+    const int64_t a = (i / inner) % w.shape[axis];
+    if (w.block_size <= 0) return static_cast<size_t>(a);
+    const int64_t blocks = (w.shape[axis] + w.block_size - 1) / w.block_size;
+    const int64_t outer = i / (inner * w.shape[axis]);
+    return static_cast<size_t>((outer * blocks + a / w.block_size) * inner + i % inner);
+}
+
+}  // namespace
+
+float GridWeight::scale_of(int64_t i) const { return scales.at(group_index(*this, i)); }
 
 Tensor GridWeight::dequantized() const {
     Tensor t(DType::Float32, shape);
     float* out = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) out[i] = scale_of(i) * static_cast<float>(codes[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        const size_t g = group_index(*this, i);
+        const int32_t zp = zero_points.empty() ? 0 : zero_points[g];
+        out[i] = scales[g] * static_cast<float>(codes[static_cast<size_t>(i)] - zp);
+    }
     return t;
 }
 
 int64_t GridWeight::storage_bits() const {
-    return static_cast<int64_t>(codes.size()) * bits + 32 * static_cast<int64_t>(scales.size());
+    return static_cast<int64_t>(codes.size()) * bits + 32 * static_cast<int64_t>(scales.size()) +
+           static_cast<int64_t>(zero_points.size()) * bits;
 }
 
 namespace {
@@ -27,22 +52,21 @@ namespace {
 std::string q_name(const std::string& stem) { return stem + "_q"; }
 std::string scale_name(const std::string& stem) { return stem + "_scale"; }
 std::string dq_node_name(const std::string& stem) { return stem + "_dq"; }
+std::string zp_name(const std::string& stem) { return stem + "_zero_point"; }
 
-Tensor scale_tensor(const GridWeight& w) {
-    return w.axis < 0 ? Tensor::from_floats({}, {w.scales[0]})
-                      : Tensor::from_floats({static_cast<int64_t>(w.scales.size())}, w.scales);
-}
+Tensor scale_tensor(const GridWeight& w) { return Tensor::from_floats(w.scale_shape(), w.scales); }
 
-Tensor code_tensor(const GridWeight& w, bool int4) {
-    if (!int4) {
-        Tensor t(DType::Int8, w.shape);
-        int8_t* p = t.data<int8_t>();
-        for (size_t i = 0; i < w.codes.size(); ++i) p[i] = static_cast<int8_t>(w.codes[i]);
+// int8/uint8 codes, or int4/uint4 packed two per byte (low nibble first) when `four_bit`.
+Tensor integer_tensor(const Shape& shape, const std::vector<int32_t>& values, bool is_signed, bool four_bit) {
+    if (!four_bit) {
+        Tensor t(is_signed ? DType::Int8 : DType::UInt8, shape);
+        uint8_t* p = t.data<uint8_t>();
+        for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<uint8_t>(values[i] & 0xFF);
         return t;
     }
-    Tensor t(DType::Int4, w.shape);
+    Tensor t(is_signed ? DType::Int4 : DType::UInt4, shape);
     uint8_t* p = t.data<uint8_t>();
-    for (size_t i = 0; i < w.codes.size(); ++i) p[i / 2] |= static_cast<uint8_t>((w.codes[i] & 0xF) << (4 * (i % 2)));
+    for (size_t i = 0; i < values.size(); ++i) p[i / 2] |= static_cast<uint8_t>((values[i] & 0xF) << (4 * (i % 2)));
     return t;
 }
 
@@ -68,15 +92,24 @@ std::string emit_grid_weight(ir::Model& model, const std::string& stem, const Gr
     if (opset < 10 || (w.axis >= 0 && opset < 13))
         throw Error("--format qdq needs opset 13 or later for per-channel scales (model has opset " +
                     std::to_string(opset) + "); use --format float");
-    const bool int4 = w.bits <= 4 && opset >= 21;
-    set_initializer(model.graph, q_name(stem), code_tensor(w, int4));
+    if (w.block_size > 0 && opset < 21)
+        throw Error("blocked scales need opset 21 (model has opset " + std::to_string(opset) + ")");
+    if (w.bits > 8) throw Error("--format qdq stores at most 8-bit codes");
+    const bool four_bit = w.bits <= 4 && opset >= 21;
+    const bool is_signed = w.zero_points.empty();
+    set_initializer(model.graph, q_name(stem), integer_tensor(w.shape, w.codes, is_signed, four_bit));
     set_initializer(model.graph, scale_name(stem), scale_tensor(w));
     ir::Node dq;
     dq.op_type = "DequantizeLinear";
     dq.name = dq_node_name(stem);
     dq.inputs = {q_name(stem), scale_name(stem)};
+    if (!is_signed) {
+        set_initializer(model.graph, zp_name(stem), integer_tensor(w.scale_shape(), w.zero_points, false, four_bit));
+        dq.inputs.push_back(zp_name(stem));
+    }
     dq.outputs = {stem};
     if (w.axis >= 0) dq.attributes.push_back(ir::Attribute::make_int("axis", w.axis));
+    if (w.block_size > 0) dq.attributes.push_back(ir::Attribute::make_int("block_size", w.block_size));
     model.graph.nodes.push_back(std::move(dq));
     model.graph.rebuild_index();
     return stem;

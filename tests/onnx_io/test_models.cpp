@@ -65,6 +65,18 @@ TEST_P(ReferenceModel, InspectCountsEveryWeight) {
     EXPECT_EQ(r.outputs[0].shape_str(), "(batch, 10)");
 }
 
+TEST_P(ReferenceModel, ShapeInferenceCoversEveryValue) {
+    const ir::Model m = onnx_io::load_model(path());
+    for (const auto& node : m.graph.nodes)
+        for (const auto& out : node.outputs) {
+            const ir::ValueInfo* vi = m.graph.shape_info(out);
+            ASSERT_NE(vi, nullptr) << node.describe() << " output " << out;
+            EXPECT_TRUE(vi->has_shape) << out;
+            // only the batch dimension may be symbolic
+            for (size_t d = 1; d < vi->dims.size(); ++d) EXPECT_TRUE(vi->dims[d].known()) << out << " dim " << d;
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ReferenceModel,
                          ::testing::Values("fmnist_resnet", "fmnist_mlp", "fmnist_mobilenet"));
 

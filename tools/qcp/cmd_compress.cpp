@@ -13,8 +13,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("compress", "Compress a model's conv/FC layers; methods:" + methods);
     struct State {
         CompressOptions opts;
-        std::string granularity = "tensor", format = "qdq", report;
-        bool json = false, correct = false, no_correct = false;
+        std::string granularity, format = "qdq", report;
+        bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
@@ -23,12 +23,18 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to compress")->required();
     cmd->add_option("-o,--output", o.output, "Compressed model to write");
-    cmd->add_option("--method", o.method, "admm-cp (default) or cp-als");
+    cmd->add_option("--method", o.method, "admm-cp (default), cp-als, rtn or gptq");
     auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
     auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
     cmd->add_option("--bits", o.bits, "Bits of the factor grid, 2 to 8 (default 4)");
-    cmd->add_option("--granularity", st->granularity, "tensor (one scale per factor, default) or channel");
+    cmd->add_option("--granularity", st->granularity,
+                    "tensor or channel: one scale per factor / weight (default for CP methods) or per output channel (default for rtn/gptq)");
+    cmd->add_flag("--symmetric", st->symmetric, "rtn/gptq: symmetric signed grid (default)");
+    cmd->add_flag("--asymmetric", st->asymmetric, "rtn/gptq: asymmetric grid with zero points");
+    cmd->add_option("--block-size", o.block_size, "rtn/gptq: one scale per N input channels (opset 21, Gemm/MatMul)");
+    cmd->add_option("--damp", o.damp, "gptq: Hessian damping relative to its mean diagonal (default 0.01)");
+    cmd->add_flag("--act-order", o.act_order, "gptq: quantize columns by decreasing Hessian diagonal");
     cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_flag("--correct", st->correct, "Per-channel statistics correction (default on with --calib)");
@@ -50,9 +56,13 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         auto& o = st->opts;
         if (rank_opt->count()) o.rank = st->rank;
         if (ratio_opt->count()) o.rank_ratio = st->rank_ratio;
-        if (st->granularity != "tensor" && st->granularity != "channel")
-            throw Error("--granularity must be tensor or channel");
-        o.granularity = st->granularity == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;
+        if (!st->granularity.empty()) {
+            if (st->granularity != "tensor" && st->granularity != "channel")
+                throw Error("--granularity must be tensor or channel");
+            o.granularity = st->granularity == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;
+        }
+        if (st->symmetric && st->asymmetric) throw Error("give --symmetric or --asymmetric, not both");
+        o.symmetric = !st->asymmetric;
         if (st->format != "qdq" && st->format != "float") throw Error("--format must be qdq or float");
         o.format = st->format == "qdq" ? rewrite::WeightFormat::Qdq : rewrite::WeightFormat::Float;
         if (st->correct && st->no_correct) throw Error("give --correct or --no-correct, not both");

@@ -22,7 +22,13 @@ struct CompressOptions {
     std::optional<int> rank;            // --rank N
     std::optional<double> rank_ratio;   // --rank-ratio r (default 2 when neither is given)
     int bits = 4;
-    decomp::Granularity granularity = decomp::Granularity::Tensor;
+    // CP methods: tensor (default) or channel; rtn/gptq: channel (default), tensor, or blocks
+    // of block_size input channels when block_size > 0 (opset 21, Gemm/MatMul)
+    std::optional<decomp::Granularity> granularity;
+    bool symmetric = true;            // rtn/gptq: symmetric (int8/int4) or asymmetric (uint8/uint4)
+    int64_t block_size = 0;
+    double damp = 0.01;               // gptq: damping relative to mean(diag H)
+    bool act_order = false;           // gptq: quantize columns by decreasing H_ii
     std::filesystem::path calib;        // calibration data (enables correction and the check)
     int64_t calib_count = 1000;
     std::optional<bool> correct;        // default: on when calib is given
@@ -53,6 +59,8 @@ struct LayerPlan {
     // filled by the solve
     std::optional<double> rel_error, rel_error_init;
     std::string status;
+    std::string scheme;                     // rtn/gptq: "sym channel", "asym block 32", ...
+    std::optional<double> output_error_before, output_error_after;  // gptq: tr(ΔW H ΔWᵀ) of RTN and of GPTQ
     int iterations = 0;
     double seconds = 0;
     bool corrected = false;

@@ -12,17 +12,25 @@ namespace qcp::rewrite {
 
 enum class WeightFormat { Qdq, Float };
 
-// A weight on a symmetric grid: value[i] = scale(axis index of i) · codes[i].
+// A weight on a grid: value[i] = scale(i) · (codes[i] − zero_point(i)).
+//   per tensor (axis −1): one scale; per axis: shape[axis] scales (ONNX per-axis, 1-D);
+//   blocked (block_size > 0, opset 21): scales shaped like the weight with dim[axis] divided by
+//   block_size (rounded up), one per block of block_size consecutive indices along axis.
+// Symmetric grids (no zero points) hold signed codes; asymmetric ones unsigned codes in
+// [0, 2^b − 1] with one zero point per scale.
 struct GridWeight {
     Shape shape;
-    std::vector<int32_t> codes;  // row-major, shape_numel(shape) values in [−2^(b−1), 2^(b−1) − 1]
-    std::vector<float> scales;   // one (axis == -1) or shape[axis] values
+    std::vector<int32_t> codes;  // row-major, shape_numel(shape) values
+    std::vector<float> scales;
+    std::vector<int32_t> zero_points;  // empty: symmetric
     int axis = -1;
+    int64_t block_size = 0;
     int bits = 8;
 
+    Shape scale_shape() const;
     float scale_of(int64_t flat_index) const;
     Tensor dequantized() const;  // float32
-    // Stored bits: codes at `bits` each plus 32 per scale (what the report counts).
+    // Stored bits: codes at `bits` each, 32 per scale, `bits` per zero point (what the report counts).
     int64_t storage_bits() const;
 };
 

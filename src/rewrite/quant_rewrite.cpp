@@ -1,0 +1,75 @@
+#include "qcp/rewrite/quant_rewrite.hpp"
+
+#include "qcp/core/error.hpp"
+#include "rewrite_util.hpp"
+
+namespace qcp::rewrite {
+
+QuantTarget quant_target(const ir::Graph& g, const ir::Layer& layer) {
+    const ir::Node& node = g.nodes.at(static_cast<size_t>(layer.node));
+    const Tensor* w = g.constant(layer.weight);
+    if (!w) throw Error(node.describe() + ": weight is not constant");
+    if (layer.op == "ConvTranspose") throw Error(node.describe() + ": ConvTranspose weights are not quantized");
+    const Tensor wf = w->to_float32();
+    const float* p = wf.data<float>();
+    QuantTarget t;
+    t.transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
+    const int64_t d0 = wf.dim(0), rest = wf.numel() / std::max<int64_t>(d0, 1);
+    t.rows = t.transposed ? rest : d0;
+    t.cols = t.transposed ? d0 : rest;
+    t.w.resize(static_cast<size_t>(wf.numel()));
+    for (int64_t r = 0; r < d0; ++r)
+        for (int64_t c = 0; c < rest; ++c)
+            t.w[static_cast<size_t>(t.transposed ? c * d0 + r : r * rest + c)] = p[r * rest + c];
+    return t;
+}
+
+GridWeight grid_weight_for(const ir::Layer& layer, const QuantTarget& t, const quant::QuantizedMatrix& q) {
+    GridWeight w;
+    w.shape = layer.weight_shape;
+    w.bits = q.scheme.bits;
+    w.scales = q.scales;
+    if (!q.scheme.symmetric) w.zero_points = q.zero_points;
+    w.codes.resize(q.codes.size());
+    for (int64_t r = 0; r < t.rows; ++r)
+        for (int64_t c = 0; c < t.cols; ++c)
+            w.codes[static_cast<size_t>(t.transposed ? c * t.rows + r : r * t.cols + c)] =
+                q.codes[static_cast<size_t>(r * t.cols + c)];
+    switch (q.scheme.granularity) {
+        case quant::Granularity::Tensor: w.axis = -1; break;
+        case quant::Granularity::Channel: w.axis = t.transposed ? 1 : 0; break;
+        case quant::Granularity::Block: {
+            if (w.shape.size() != 2) throw Error(layer.name + ": blocked scales need a 2-D (Gemm/MatMul) weight");
+            w.axis = t.transposed ? 0 : 1;
+            w.block_size = q.scheme.block_size;
+            // q's scales run (row, block); the stored layout wants them in weight order
+            const int64_t blocks = (t.cols + q.scheme.block_size - 1) / q.scheme.block_size;
+            if (t.transposed) {  // scale shape (blocks, rows)
+                std::vector<float> s(q.scales.size());
+                std::vector<int32_t> z(w.zero_points.size());
+                for (int64_t r = 0; r < t.rows; ++r)
+                    for (int64_t b = 0; b < blocks; ++b) {
+                        s[static_cast<size_t>(b * t.rows + r)] = q.scales[static_cast<size_t>(r * blocks + b)];
+                        if (!z.empty()) z[static_cast<size_t>(b * t.rows + r)] = q.zero_points[static_cast<size_t>(r * blocks + b)];
+                    }
+                w.scales = s;
+                w.zero_points = z;
+            }
+            break;
+        }
+    }
+    return w;
+}
+
+int64_t rewrite_quantized(ir::Model& model, const ir::Layer& layer, const GridWeight& w, WeightFormat format) {
+    ir::Graph& g = model.graph;
+    const std::string old = layer.weight;
+    const std::string value = emit_grid_weight(model, "qcp/" + layer.name + "/w", w, format);
+    ir::Node& node = g.nodes.at(static_cast<size_t>(layer.node));
+    node.inputs[1] = value;
+    g.rebuild_index();
+    remove_dead_value(g, old);
+    return w.storage_bits();
+}
+
+}  // namespace qcp::rewrite
