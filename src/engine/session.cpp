@@ -1,5 +1,9 @@
 #include "qcp/engine/session.hpp"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -8,7 +12,14 @@
 
 namespace qcp::engine {
 
+Session::~Session() {
+    if (!profile_) return;
+    for (const auto& [op, s] : profile_seconds_) std::fprintf(stderr, "qcp profile: %-20s %8.3f s\n", op.c_str(), s);
+}
+
 Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")) {
+    const char* profile = std::getenv("QCP_PROFILE");
+    profile_ = profile && std::string(profile) == "1";
     const ir::Graph& g = model.graph;
     const KernelRegistry& registry = cpu_kernels();
     kernels_.resize(g.nodes.size(), nullptr);
@@ -33,6 +44,14 @@ Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")
     for (size_t pos = 0; pos < order_.size(); ++pos)
         for (const auto& in : g.nodes[static_cast<size_t>(order_[pos])].inputs)
             if (!in.empty() && !g.find_initializer(in)) last_use[in] = pos;
+    relu_after_.assign(g.nodes.size(), -1);
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+        const ir::Node& node = g.nodes[n];
+        if (node.op_type != "Conv" || node.outputs.size() != 1 || keep.count(node.outputs[0])) continue;
+        const auto& readers = g.consumers(node.outputs[0]);
+        if (readers.size() == 1 && g.nodes[static_cast<size_t>(readers[0])].op_type == "Relu")
+            relu_after_[n] = readers[0];
+    }
     release_after_.assign(order_.size(), {});
     for (const auto& [value, pos] : last_use)
         if (!keep.count(value)) release_after_[pos].push_back(value);
@@ -47,6 +66,10 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
                     std::to_string(inputs.size()));
     std::unordered_map<std::string, Tensor> values;
     for (size_t i = 0; i < inputs.size(); ++i) values[input_names_[i]] = inputs[i];
+    auto observed = [&](int n) {
+        return std::any_of(observers_.begin(), observers_.end(), [n](const auto& o) { return o.first == n; });
+    };
+    std::vector<char> passthrough(g.nodes.size(), 0);  // Relus folded into the Conv before them
 
     auto lookup = [&](const std::string& name, const ir::Node& node) -> const Tensor* {
         if (name.empty()) return nullptr;
@@ -59,11 +82,29 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
     for (size_t pos = 0; pos < order_.size(); ++pos) {
         const int n = order_[pos];
         const ir::Node& node = g.nodes[static_cast<size_t>(n)];
+        if (passthrough[static_cast<size_t>(n)]) {
+            values[node.outputs[0]] = std::move(values.at(node.inputs[0]));
+            for (const auto& dead : release_after_[pos])
+                if (dead != node.inputs[0]) values.erase(dead);
+            values.erase(node.inputs[0]);
+            continue;
+        }
         KernelContext ctx(node, opset_);
+        const int relu = relu_after_[static_cast<size_t>(n)];
+        if (relu >= 0 && !observed(n) && !observed(relu)) {
+            ctx.fused_relu = true;
+            passthrough[static_cast<size_t>(relu)] = 1;
+        }
         ctx.inputs.reserve(node.inputs.size());
         for (const auto& in : node.inputs) ctx.inputs.push_back(lookup(in, node));
         ctx.outputs.resize(node.outputs.size());
-        kernels_[static_cast<size_t>(n)](ctx);
+        if (profile_) {
+            const auto t0 = std::chrono::steady_clock::now();
+            kernels_[static_cast<size_t>(n)](ctx);
+            profile_seconds_[node.op_type] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } else {
+            kernels_[static_cast<size_t>(n)](ctx);
+        }
         for (const auto& [index, observer] : observers_)
             if (index == n) observer(node, ctx.inputs, ctx.outputs);
         for (size_t o = 0; o < node.outputs.size(); ++o)

@@ -20,6 +20,9 @@ struct KernelContext {
     int64_t opset;  // default-domain opset of the model
     std::vector<const Tensor*> inputs;
     std::vector<Tensor> outputs;
+    // Set by the session for a Conv whose only consumer is a Relu: apply max(·, 0) to the output
+    // (the Relu node then passes its input through). Other kernels ignore it.
+    bool fused_relu = false;
 
     KernelContext(const ir::Node& n, int64_t op) : node(n), opset(op) {}
     bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }

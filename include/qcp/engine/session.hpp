@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,8 @@ public:
     // Binds every node to a kernel; throws qcp::Error naming the first node whose op (at the
     // model's opset) has none, before any work. `model` must outlive the session.
     explicit Session(const ir::Model& model);
+    // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr.
+    ~Session();
 
     // Graph inputs that are not initializers, in order.
     const std::vector<std::string>& input_names() const { return input_names_; }
@@ -47,6 +50,11 @@ private:
     std::vector<std::pair<int, Observer>> observers_;
     // for each position in order_, values whose last reader is that node
     std::vector<std::vector<std::string>> release_after_;
+    // relu_after_[n] = index of the Relu that is Conv n's only consumer (-1 otherwise); such
+    // pairs run as one fused Conv unless an observer watches either node
+    std::vector<int> relu_after_;
+    bool profile_ = false;
+    mutable std::map<std::string, double> profile_seconds_;
 };
 
 }  // namespace qcp::engine

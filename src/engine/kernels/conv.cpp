@@ -311,7 +311,7 @@ std::vector<sgemm::Gather16> gather_plan(const Geometry& g, const std::vector<Se
 // One GEMM task: output channels of group `gi` in A panels [p0, p1), for im2col columns [c0, c1).
 // im2col uses `plan` (AVX-512, from gather_plan for this column layout) when given, else phase planes.
 void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const float* a_packed, const float* bias,
-               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan) {
+               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan, bool relu) {
     using sgemm::kNR;
     const int64_t kk = g.k_size(), k_total = g.cg * kk, hw = g.out_size(), in_size = g.in_size();
     const int64_t ncols = c1 - c0, npad = sgemm::round_up(ncols, kNR);
@@ -380,12 +380,18 @@ void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const fl
             const float b = bias ? bias[gi * g.mg + m] : 0.0f;
             float* out = y + (seg.image * g.cout + gi * g.mg + m) * hw + seg.o0;
             const int64_t len = seg.o1 - seg.o0;
+            // bias and a fused Relu (engine fusion of Conv → Relu) while the tile is in cache
             if (direct) {
-                if (bias)
+                if (relu)
+                    for (int64_t o = 0; o < len; ++o) out[o] = std::max(out[o] + b, 0.0f);
+                else if (bias)
                     for (int64_t o = 0; o < len; ++o) out[o] += b;
             } else {
                 const float* src = c + (m - m0) * ldc + seg.col;
-                for (int64_t o = 0; o < len; ++o) out[o] = src[o] + b;
+                if (relu)
+                    for (int64_t o = 0; o < len; ++o) out[o] = std::max(src[o] + b, 0.0f);
+                else
+                    for (int64_t o = 0; o < len; ++o) out[o] = src[o] + b;
             }
         }
 }
@@ -425,7 +431,7 @@ Tiling conv_tiling(const Geometry& g) {
     return t;
 }
 
-void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
     const int64_t k_total = g.cg * g.k_size();
     std::vector<float> a_packed(static_cast<size_t>(g.group * g.mg * k_total));
     for (int64_t gi = 0; gi < g.group; ++gi)
@@ -472,7 +478,7 @@ void conv_gemm(const Geometry& g, const float* x, const float* w, const float* b
                 c1 = n * hw + std::min(hw, (chunk + 1) * tiling.columns);
                 if (gather) plan = plans[static_cast<size_t>(chunk)].data();
             }
-            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan);
+            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan, relu);
         }
     });
 }
@@ -587,10 +593,17 @@ void conv_kernel(KernelContext& ctx) {
     Tensor y = Tensor::uninitialized(DType::Float32, out_shape);
     if (y.numel() > 0) {
         // one input channel per group: direct, unless each channel feeds enough outputs for a GEMM
-        if (g.cg == 1 && g.mg < 4 && x.rank() <= 4)
+        if (g.cg == 1 && g.mg < 4 && x.rank() <= 4) {
             conv_depthwise(g, x.data<float>(), w.data<float>(), bias, y.data<float>());
-        else
-            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>());
+            if (ctx.fused_relu) {
+                float* p = y.data<float>();
+                parallel_for(y.numel(), 1 << 16, [p](int64_t b, int64_t e) {
+                    for (int64_t i = b; i < e; ++i) p[i] = std::max(p[i], 0.0f);
+                });
+            }
+        } else {
+            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.fused_relu);
+        }
     }
     ctx.outputs[0] = std::move(y);
 }
