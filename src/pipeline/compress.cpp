@@ -529,6 +529,13 @@ std::string compress_to_table(const CompressReport& r) {
         }
     }
     std::string s = t.render() + "\n";
+    const size_t selected = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) { return p.selected; }));
+    const size_t fell_back = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) {
+        return p.status.find("fallback") != std::string::npos;
+    }));
+    s += std::to_string(selected) + " of " + std::to_string(r.layers.size()) + " conv/FC layers compressed (" +
+         std::to_string(r.layers.size() - selected) + " left as they were" +
+         (fell_back ? ", " + std::to_string(fell_back) + " fell back to rtn" : std::string()) + ")\n";
     s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
          human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
     s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +

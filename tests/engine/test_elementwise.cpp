@@ -10,6 +10,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -19,22 +20,7 @@ using A = ir::Attribute;
 constexpr double kMathTol = 2e-6;  // relative, float32 libm results vs a double reference
 constexpr float kNoTol = 0.0f;     // a single float operation must match the same operation exactly
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<ir::Attribute> attrs = {}, int64_t opset = 13, size_t outputs = 1) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "node_under_test";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    for (size_t o = 0; o < outputs; ++o) node.outputs.push_back("out" + std::to_string(o));
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(outputs);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 Tensor random_floats(const Shape& shape, std::mt19937& gen, float lo = -3.0f, float hi = 3.0f) {
     std::uniform_real_distribution<float> dist(lo, hi);

@@ -8,6 +8,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -17,22 +18,7 @@ using ir::Attribute;
 // |qcp − naive| per element, relative to max(1, |naive|)
 constexpr double kTol = 2e-6;
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<Attribute> attrs, int64_t opset, size_t outputs = 1) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "test_node";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    for (size_t i = 0; i < outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(outputs);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 Tensor random_tensor(Shape shape, std::mt19937& rng, float lo = -2.0f, float hi = 2.0f) {
     std::uniform_real_distribution<float> u(lo, hi);
@@ -94,7 +80,7 @@ TEST(Norm, BatchNormalizationRefusesTraining) {
         run_op("BatchNormalization", {&x, &p, &p, &p, &p}, {Attribute::make_int("training_mode", 1)}, 15);
         FAIL() << "accepted";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("test_node"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("node_under_test"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("training_mode"), std::string::npos) << e.what();
     }
 }

@@ -10,6 +10,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -19,22 +20,7 @@ using ir::Attribute;
 // |qcp − naive| per element, relative to the largest |input| of the window
 constexpr double kAbsTol = 1e-6;
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<Attribute> attrs, int64_t opset, size_t outputs = 1) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "test_node";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    for (size_t i = 0; i < outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(outputs);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 Tensor random_tensor(Shape shape, std::mt19937& rng) {
     std::normal_distribution<float> n(0.0f, 1.0f);
@@ -240,7 +226,7 @@ TEST(Pool, BadInputsAreRefusedNamingTheNode) {
             fn();
             ADD_FAILURE() << what << ": accepted";
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find("test_node"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("node_under_test"), std::string::npos) << e.what();
         }
     };
     expect_error([&] { run_op("MaxPool", {&x4}, {}, 12); }, "no kernel_shape");

@@ -10,28 +10,14 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
 
 using ir::Attribute;
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<Attribute> attrs, int64_t opset) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "test_node";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    node.outputs = {"y"};
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(1);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 struct Range {
     int64_t lo, hi;
@@ -252,7 +238,7 @@ TEST(Quant, BadParametersAreRefusedNamingTheNode) {
             fn();
             ADD_FAILURE() << what << ": accepted";
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find("test_node"), std::string::npos) << what << ": " << e.what();
+            EXPECT_NE(std::string(e.what()).find("node_under_test"), std::string::npos) << what << ": " << e.what();
         }
     };
     expect_error([&] { run_op("DequantizeLinear", {&x, &per_axis}, {Attribute::make_int("axis", 1)}, 10); }, "per-axis at opset 10");

@@ -10,6 +10,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -19,22 +20,7 @@ using A = ir::Attribute;
 // relative to the sum of magnitudes reduced: float32 rounding of a double-accurate result
 constexpr double kReduceTol = 1e-6;
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<ir::Attribute> attrs = {}, int64_t opset = 13) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "node_under_test";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    node.outputs = {"out"};
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(1);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 Tensor random_floats(const Shape& shape, std::mt19937& gen) {
     std::normal_distribution<float> dist(0.5f, 2.0f);

@@ -8,6 +8,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -17,22 +18,7 @@ using ir::Attribute;
 // linear interpolation: |qcp − naive| relative to max(1, |naive|)
 constexpr double kLinearTol = 1e-6;
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<Attribute> attrs, int64_t opset) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "test_node";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    node.outputs = {"y"};
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(1);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 Tensor random_tensor(Shape shape, std::mt19937& rng) {
     std::normal_distribution<float> n(0.0f, 1.0f);
@@ -47,7 +33,7 @@ void expect_error_naming_node(Fn&& fn, const std::string& what) {
         fn();
         ADD_FAILURE() << what << ": accepted";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("test_node"), std::string::npos) << what << ": " << e.what();
+        EXPECT_NE(std::string(e.what()).find("node_under_test"), std::string::npos) << what << ": " << e.what();
     }
 }
 

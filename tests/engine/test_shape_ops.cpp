@@ -12,6 +12,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -21,22 +22,7 @@ using A = ir::Attribute;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 
-std::vector<Tensor> run_op(const std::string& op, const std::vector<const Tensor*>& inputs,
-                           std::vector<ir::Attribute> attrs = {}, int64_t opset = 13, size_t outputs = 1) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "node_under_test";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    for (size_t o = 0; o < outputs; ++o) node.outputs.push_back("out" + std::to_string(o));
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op);
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(outputs);
-    def->fn(ctx);
-    return ctx.outputs;
-}
+using test::run_op;
 
 // Distinct values 0, 1, 2, ... so every misplaced element shows.
 Tensor iota_floats(const Shape& shape) {
