@@ -28,4 +28,10 @@ inline std::vector<Tensor> run_op(const std::string& op, const std::vector<const
     return ctx.outputs;
 }
 
+// The single output of a one-output op.
+inline Tensor run_op1(const std::string& op, const std::vector<const Tensor*>& inputs,
+                      std::vector<ir::Attribute> attrs = {}, int64_t opset = 13) {
+    return run_op(op, inputs, std::move(attrs), opset, 1).at(0);
+}
+
 }  // namespace qcp::test

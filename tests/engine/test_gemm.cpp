@@ -10,6 +10,8 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/kernel.hpp"
+#include "kernel_test_util.hpp"
+#include "sgemm_test_util.hpp"
 
 namespace qcp {
 namespace {
@@ -22,40 +24,11 @@ constexpr double kRelTol = 1e-5;
 
 Tensor run_op(const std::string& op, const std::vector<const Tensor*>& inputs, std::vector<Attribute> attrs,
               int64_t opset = 13) {
-    ir::Node node;
-    node.op_type = op;
-    node.name = "test_node";
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i] ? "in" + std::to_string(i) : "");
-    node.outputs = {"y"};
-    node.attributes = std::move(attrs);
-    const engine::KernelDef* def = engine::cpu_kernels().find(op, opset);
-    if (!def) throw Error("no kernel for " + op + " at opset " + std::to_string(opset));
-    engine::KernelContext ctx(node, opset);
-    ctx.inputs = inputs;
-    ctx.outputs.resize(1);
-    def->fn(ctx);
-    return ctx.outputs[0];
+    return test::run_op1(op, inputs, std::move(attrs), opset);
 }
-
-Tensor random_tensor(Shape shape, std::mt19937& rng) {
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    Tensor t(DType::Float32, std::move(shape));
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-    return t;
-}
-
-std::vector<sgemm::Isa> isas() {
-    std::vector<sgemm::Isa> out = {sgemm::Isa::Generic};
-    if (sgemm::best_isa() != sgemm::Isa::Generic) out.push_back(sgemm::Isa::Avx2);
-    if (sgemm::best_isa() == sgemm::Isa::Avx512) out.push_back(sgemm::Isa::Avx512);
-    return out;
-}
-
-struct IsaScope {
-    sgemm::Isa old;
-    explicit IsaScope(sgemm::Isa isa) : old(sgemm::set_isa(isa)) {}
-    ~IsaScope() { sgemm::set_isa(old); }
-};
+using test::IsaScope;
+using test::isas;
+using test::random_tensor;
 
 void expect_near(const Tensor& got, const std::vector<double>& want, const std::vector<double>& scale,
                  const std::string& what) {

@@ -8,28 +8,15 @@
 #include "qcp/engine/session.hpp"
 #include "qcp/ir/layers.hpp"
 #include "qcp/rewrite/cp_rewrite.hpp"
+#include "rewrite_test_util.hpp"
 
 namespace qcp {
 namespace {
 
 constexpr double kRelTol = 1e-5;
 
-Tensor random_tensor(Shape shape, uint32_t seed) {
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> n(0.f, 1.f);
-    Tensor t(DType::Float32, std::move(shape));
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = n(gen);
-    return t;
-}
-
-ir::ValueInfo value(const std::string& name, const Shape& s) {
-    ir::ValueInfo v;
-    v.name = name;
-    v.dtype = DType::Float32;
-    v.has_shape = true;
-    for (int64_t d : s) v.dims.push_back({d, ""});
-    return v;
-}
+Tensor random_tensor(Shape shape, uint32_t seed) { return test::normal_tensor(std::move(shape), seed); }
+ir::ValueInfo value(const std::string& name, const Shape& s) { return test::float_value(name, s); }
 
 struct Case {
     std::string name;
