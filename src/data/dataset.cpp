@@ -67,12 +67,7 @@ public:
     std::string describe() const override { return array_.description; }
 
     Tensor read(int64_t begin, int64_t count) override {
-        if (begin < 0 || count < 0 || begin > size() - count)
-            throw Error(describe() + ": cannot read samples [" + std::to_string(begin) + ", " +
-                        std::to_string(begin + count) + ") of " + std::to_string(size()));
-        Shape shape = transform_.sample_shape;
-        shape.insert(shape.begin(), count);
-        Tensor out(DType::Float32, shape);
+        Tensor out = allocate_batch(*this, transform_.sample_shape, begin, count);
         const int64_t src_numel = transform_.src_numel();
         const int64_t numel = transform_.numel();
         const size_t sample_bytes = static_cast<size_t>(src_numel) * stored_bytes(array_.dtype);
@@ -231,6 +226,15 @@ std::unique_ptr<Dataset> open_dataset(const stdfs::path& path, const ImageOption
     if (head.rfind("\x89PNG", 0) == 0 || head.rfind("\xFF\xD8\xFF", 0) == 0)
         throw Error(name + ": is a single image; pass the folder that holds the images");
     throw Error(name + ": unrecognised data format (expected IDX images, .npy, or a folder of PNG/JPEG images)");
+}
+
+Tensor allocate_batch(const Dataset& data, const Shape& sample_shape, int64_t begin, int64_t count) {
+    if (begin < 0 || count < 0 || begin > data.size() - count)
+        throw Error(data.describe() + ": cannot read samples [" + std::to_string(begin) + ", " +
+                    std::to_string(begin + count) + ") of " + std::to_string(data.size()));
+    Shape shape = sample_shape;
+    shape.insert(shape.begin(), count);
+    return Tensor(DType::Float32, shape);
 }
 
 std::string model_shape_str(const Shape& shape) {

@@ -123,12 +123,7 @@ public:
     }
 
     Tensor read(int64_t begin, int64_t count) override {
-        if (begin < 0 || count < 0 || begin > size() - count)
-            throw Error(describe() + ": cannot read samples [" + std::to_string(begin) + ", " +
-                        std::to_string(begin + count) + ") of " + std::to_string(size()));
-        Shape shape = transform_.sample_shape;
-        shape.insert(shape.begin(), count);
-        Tensor out(DType::Float32, shape);
+        Tensor out = allocate_batch(*this, transform_.sample_shape, begin, count);
         const int64_t numel = transform_.numel();
         std::vector<std::string> errors(static_cast<size_t>(count));
         // one image per task; the first failure by file order is reported, whatever the threads did

@@ -95,6 +95,10 @@ struct SampleTransform {
 bool plan_image_transform(SampleTransform& t, const ImageOptions& options, const Shape& model_input,
                           bool size_from_model, const std::string& what);
 
+// The float32 batch (count, sample_shape…) for samples [begin, begin + count) of `data`;
+// throws naming the dataset when the range is outside it.
+Tensor allocate_batch(const Dataset& data, const Shape& sample_shape, int64_t begin, int64_t count);
+
 // Resizes an HWC image with the triangle filter described in dataset.hpp.
 std::vector<float> resize_hwc(const float* src, int64_t src_h, int64_t src_w, int64_t c, int64_t h, int64_t w);
 

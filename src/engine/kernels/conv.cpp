@@ -29,6 +29,21 @@
 
 namespace qcp::engine::kernels {
 
+const float* conv_bias(const KernelContext& ctx, int64_t channels) {
+    if (!ctx.has_input(2)) return nullptr;
+    const Tensor& b = float_input(ctx, 2);
+    if (b.numel() != channels)
+        throw Error(ctx.where() + "bias " + shape_str(b.shape()) + " does not match " + std::to_string(channels) +
+                    " output channels");
+    return b.data<float>();
+}
+
+Shape conv_output_shape(const Tensor& x, int64_t batch, int64_t channels, const std::array<int64_t, 3>& out) {
+    Shape shape = {batch, channels};
+    for (size_t i = 2; i < x.rank(); ++i) shape.push_back(out[3 - (x.rank() - i)]);
+    return shape;
+}
+
 ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, size_t nd) {
     const ir::Node& node = ctx.node;
     ConvAttrs a;
@@ -580,16 +595,8 @@ void conv_kernel(KernelContext& ctx) {
     const Tensor& x = float_input(ctx, 0);
     const Tensor& w = float_input(ctx, 1);
     const Geometry g = conv_geometry(ctx, x, w);
-    const float* bias = nullptr;
-    if (ctx.has_input(2)) {
-        const Tensor& b = float_input(ctx, 2);
-        if (b.numel() != g.cout)
-            throw Error(ctx.where() + "bias " + shape_str(b.shape()) + " does not match " + std::to_string(g.cout) +
-                        " output channels");
-        bias = b.data<float>();
-    }
-    Shape out_shape = {g.batch, g.cout};
-    for (size_t i = 2; i < x.rank(); ++i) out_shape.push_back(g.out[3 - (x.rank() - i)]);
+    const float* bias = conv_bias(ctx, g.cout);
+    const Shape out_shape = conv_output_shape(x, g.batch, g.cout, g.out);
     Tensor y = Tensor::uninitialized(DType::Float32, out_shape);
     if (y.numel() > 0) {
         // one input channel per group: direct, unless each channel feeds enough outputs for a GEMM

@@ -107,16 +107,8 @@ void conv_transpose_kernel(KernelContext& ctx) {
     const Tensor& x = float_input(ctx, 0);
     const Tensor& w = float_input(ctx, 1);
     const TransposeGeometry g = transpose_geometry(ctx, x, w);
-    const float* bias = nullptr;
-    if (ctx.has_input(2)) {
-        const Tensor& b = float_input(ctx, 2);
-        if (b.numel() != g.cout)
-            throw Error(ctx.where() + "bias " + shape_str(b.shape()) + " does not match " + std::to_string(g.cout) +
-                        " output channels");
-        bias = b.data<float>();
-    }
-    Shape out_shape = {g.batch, g.cout};
-    for (size_t i = 2; i < x.rank(); ++i) out_shape.push_back(g.out[3 - (x.rank() - i)]);
+    const float* bias = conv_bias(ctx, g.cout);
+    const Shape out_shape = conv_output_shape(x, g.batch, g.cout, g.out);
     Tensor y(DType::Float32, out_shape);
     const float* xp = x.data<float>();
     const float* wp = w.data<float>();
