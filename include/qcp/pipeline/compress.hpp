@@ -29,6 +29,15 @@ struct CompressOptions {
     int64_t block_size = 0;
     double damp = 0.01;               // gptq: damping relative to mean(diag H)
     bool act_order = false;           // gptq: quantize columns by decreasing H_ii
+    // pq: codewords per layer (≤ 65536), sub-vector size (0: kh·kw for k×k convs, 4 otherwise),
+    // EM iterations, activation metric (else plain weight k-means), joint codeword refit
+    int64_t centroids = 256;
+    int64_t pq_block = 0;
+    int pq_iters = 50;
+    bool pq_metric = true;
+    bool pq_refit = true;
+    // admm-cp/cp-als: "weight" (‖W − Ŵ‖) or "output" (‖X(W − Ŵ)‖ on calibration inputs)
+    std::string objective;            // empty: output with --calib, weight without
     std::filesystem::path calib;        // calibration data (enables correction and the check)
     int64_t calib_count = 1000;
     std::optional<bool> correct;        // default: on when calib is given
