@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "budget.hpp"
 #include "plan.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
@@ -29,10 +30,19 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// admm-cp's objective when --calib is given and --objective is not (see docs/RESULTS.md).
+constexpr const char* kDefaultObjectiveWithCalib = "output";
+
 // Samples used to re-estimate per-channel statistics (mean/std are stable well before this).
 constexpr int64_t kCorrectionSamples = 512;
 
 const char* granularity_name(decomp::Granularity g) { return g == decomp::Granularity::Tensor ? "tensor" : "channel"; }
+
+// admm-cp's objective: as asked, else the layer-output error when calibration data is given.
+std::string resolved_objective(const CompressOptions& o) {
+    if (!o.objective.empty()) return o.objective;
+    return o.calib.empty() ? "weight" : kDefaultObjectiveWithCalib;
+}
 
 int64_t dtype_bits_of(const ir::Graph& g, const std::string& value) {
     const Tensor* t = g.constant(value);
@@ -91,48 +101,101 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
     return stats;
 }
 
-// H = XᵀX of the inputs `layer` sees in `model` (im2col rows for convs) over `count` samples.
-Eigen::MatrixXd layer_hessian(const ir::Model& model, const ir::Layer& layer, int64_t cols, data::Dataset& ds,
-                              int64_t count, int64_t batch) {
-    const ir::Node& node = model.graph.nodes.at(static_cast<size_t>(layer.node));
-    quant::HessianAccumulator acc(cols);
-    engine::Session session(model);
-    session.observe(layer.node, [&](const ir::Node& n, const std::vector<const Tensor*>& in, const std::vector<Tensor>&) {
-        const Tensor& x = *in.at(0);
-        if (n.op_type == "Conv") {
-            if (x.rank() != 4) throw Error(n.describe() + ": GPTQ supports 2-D convs");
-            quant::HessianAccumulator::ConvGeometry geo;
-            geo.kh = layer.weight_shape[2];
-            geo.kw = layer.weight_shape[3];
-            const auto strides = n.attr_ints("strides", {1, 1});
-            const auto dil = n.attr_ints("dilations", {1, 1});
-            geo.stride_h = strides[0], geo.stride_w = strides[1];
-            geo.dil_h = dil[0], geo.dil_w = dil[1];
-            std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
-            const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
-            if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-                const int64_t k[2] = {geo.kh, geo.kw}, s[2] = {geo.stride_h, geo.stride_w}, d[2] = {geo.dil_h, geo.dil_w};
-                for (int a = 0; a < 2; ++a) {
-                    const int64_t in_size = x.dim(2 + static_cast<size_t>(a));
-                    const int64_t out_size = (in_size + s[a] - 1) / s[a];
-                    const int64_t total = std::max<int64_t>(0, (out_size - 1) * s[a] + d[a] * (k[a] - 1) + 1 - in_size);
-                    const int64_t small = total / 2, big = total - small;
-                    pads[static_cast<size_t>(a)] = auto_pad == "SAME_UPPER" ? small : big;
-                    pads[static_cast<size_t>(a) + 2] = auto_pad == "SAME_UPPER" ? big : small;
-                }
-            } else if (auto_pad == "VALID") {
-                pads = {0, 0, 0, 0};
-            }
-            geo.pad_top = pads[0], geo.pad_left = pads[1], geo.pad_bottom = pads[2], geo.pad_right = pads[3];
-            acc.add_conv_input(x.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), geo);
-        } else {
-            if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": GPTQ needs transA = 0");
-            acc.add_rows(x.data<float>(), x.numel() / cols);
+// Conv geometry of `n` for im2col rows over an input of shape `x` (auto_pad resolved).
+quant::HessianAccumulator::ConvGeometry conv_geometry(const ir::Node& n, const ir::Layer& layer, const Tensor& x) {
+    quant::HessianAccumulator::ConvGeometry geo;
+    geo.kh = layer.weight_shape[2];
+    geo.kw = layer.weight_shape[3];
+    const auto strides = n.attr_ints("strides", {1, 1});
+    const auto dil = n.attr_ints("dilations", {1, 1});
+    geo.stride_h = strides[0], geo.stride_w = strides[1];
+    geo.dil_h = dil[0], geo.dil_w = dil[1];
+    std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
+    const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        const int64_t k[2] = {geo.kh, geo.kw}, s[2] = {geo.stride_h, geo.stride_w}, d[2] = {geo.dil_h, geo.dil_w};
+        for (int a = 0; a < 2; ++a) {
+            const int64_t in_size = x.dim(2 + static_cast<size_t>(a));
+            const int64_t out_size = (in_size + s[a] - 1) / s[a];
+            const int64_t total = std::max<int64_t>(0, (out_size - 1) * s[a] + d[a] * (k[a] - 1) + 1 - in_size);
+            const int64_t small = total / 2, big = total - small;
+            pads[static_cast<size_t>(a)] = auto_pad == "SAME_UPPER" ? small : big;
+            pads[static_cast<size_t>(a) + 2] = auto_pad == "SAME_UPPER" ? big : small;
         }
-    });
-    (void)node;
+    } else if (auto_pad == "VALID") {
+        pads = {0, 0, 0, 0};
+    }
+    geo.pad_top = pads[0], geo.pad_left = pads[1], geo.pad_bottom = pads[2], geo.pad_right = pads[3];
+    return geo;
+}
+
+// H = XᵀX of the inputs each of `targets` sees in `model` over `count` samples, in one pass: im2col
+// rows for convs, one H per group of a grouped conv (cols = Cin/groups·kh·kw each), one otherwise.
+std::vector<std::vector<Eigen::MatrixXd>> collect_hessians(const ir::Model& model, const std::vector<ir::Layer>& targets,
+                                                          data::Dataset& ds, int64_t count, int64_t batch) {
+    std::vector<std::vector<quant::HessianAccumulator>> accs(targets.size());  // sized once: observers keep references
+    engine::Session session(model);
+    for (size_t t = 0; t < targets.size(); ++t) {
+        const ir::Layer& layer = targets[t];
+        const int64_t groups = std::max<int64_t>(layer.groups, 1);
+        const rewrite::QuantTarget shape = rewrite::quant_target(model.graph, layer);
+        accs[t].assign(static_cast<size_t>(groups), quant::HessianAccumulator(shape.cols));
+        auto& acc = accs[t];
+        const int64_t cols = shape.cols;
+        session.observe(layer.node, [&acc, &layer, groups, cols](const ir::Node& n, const std::vector<const Tensor*>& in,
+                                                                 const std::vector<Tensor>&) {
+            const Tensor& x = *in.at(0);
+            if (n.op_type == "Conv") {
+                if (x.rank() != 4) throw Error(n.describe() + ": data-aware methods support 2-D convs");
+                const auto geo = conv_geometry(n, layer, x);
+                const int64_t c = x.dim(1), cg = c / groups, plane = x.dim(2) * x.dim(3);
+                if (groups == 1) {
+                    acc[0].add_conv_input(x.data<float>(), x.dim(0), c, x.dim(2), x.dim(3), geo);
+                    return;
+                }
+                for (int64_t b = 0; b < x.dim(0); ++b)
+                    for (int64_t g = 0; g < groups; ++g)
+                        acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2),
+                                                                   x.dim(3), geo);
+            } else {
+                if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": data-aware methods need transA = 0");
+                acc[0].add_rows(x.data<float>(), x.numel() / cols);
+            }
+        });
+    }
     for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
-    return acc.hessian();
+    std::vector<std::vector<Eigen::MatrixXd>> out;
+    for (const auto& acc : accs) {
+        out.emplace_back();
+        for (const auto& a : acc) out.back().push_back(a.hessian());
+    }
+    return out;
+}
+
+std::vector<Eigen::MatrixXd> layer_hessians(const ir::Model& model, const ir::Layer& layer, data::Dataset& ds, int64_t count,
+                                            int64_t batch) {
+    return collect_hessians(model, {layer}, ds, count, batch).at(0);
+}
+
+// GPTQ on each group of rows with its own H (a grouped conv's output channels see only their
+// group's inputs); the groups' codes and per-row (or per-block) scales concatenate in row order.
+quant::GptqResult gptq_grouped(const float* w, int64_t rows, int64_t cols, const std::vector<Eigen::MatrixXd>& hs,
+                               const quant::GptqOptions& go) {
+    if (hs.size() == 1) return quant::gptq_quantize(w, rows, cols, hs[0], go);
+    const int64_t groups = static_cast<int64_t>(hs.size()), rg = rows / groups;
+    quant::GptqResult all;
+    all.q.rows = rows;
+    all.q.cols = cols;
+    all.q.scheme = go.scheme;
+    for (int64_t g = 0; g < groups; ++g) {
+        const quant::GptqResult r = quant::gptq_quantize(w + g * rg * cols, rg, cols, hs[static_cast<size_t>(g)], go);
+        all.q.codes.insert(all.q.codes.end(), r.q.codes.begin(), r.q.codes.end());
+        all.q.scales.insert(all.q.scales.end(), r.q.scales.begin(), r.q.scales.end());
+        all.q.zero_points.insert(all.q.zero_points.end(), r.q.zero_points.begin(), r.q.zero_points.end());
+        all.loss_before += r.loss_before;
+        all.loss_after += r.loss_after;
+    }
+    return all;
 }
 
 // rtn or gptq on one layer of `out`, rewriting its weight in place.
@@ -153,18 +216,19 @@ void quantize_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const 
                (o.block_size > 0 ? " " + std::to_string(o.block_size) : "");
     quant::QuantizedMatrix q;
     p.status = "done";
-    if (p.method == "gptq" && layer.groups == 1) {
-        const Eigen::MatrixXd h = layer_hessian(out, layer, t.cols, *calib, calib_n, o.batch);
+    const bool grouped = layer.groups > 1;
+    if (p.method == "gptq" && !(grouped && scheme.granularity == quant::Granularity::Tensor)) {
+        const auto hs = layer_hessians(out, layer, *calib, calib_n, o.batch);
         quant::GptqOptions go;
         go.scheme = scheme;
         go.damp = o.damp;
         go.act_order = o.act_order;
-        const quant::GptqResult r = quant::gptq_quantize(t.w.data(), t.rows, t.cols, h, go);
+        const quant::GptqResult r = gptq_grouped(t.w.data(), t.rows, t.cols, hs, go);
         q = r.q;
         p.output_error_before = r.loss_before;
         p.output_error_after = r.loss_after;
     } else {
-        if (p.method == "gptq") p.status = "rtn fallback (grouped conv)";
+        if (p.method == "gptq") p.status = "rtn fallback (grouped conv with one scale per tensor)";
         q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme);
     }
     const std::vector<float> wq = q.dequantized();
@@ -281,17 +345,6 @@ CompressReport compress(const CompressOptions& o) {
         report.layers.push_back(std::move(p));
     }
 
-    if (o.dry_run) {
-        report.seconds = since(t_start);
-        report.output_params = report.input_params;
-        report.output_macs = report.input_macs;
-        for (const auto& p : report.layers) {
-            report.output_params += p.params_after - p.params_before;
-            if (p.macs_after >= 0 && p.macs_before >= 0) report.output_macs += p.macs_after - p.macs_before;
-        }
-        return report;
-    }
-
     // ---- calibration data ---------------------------------------------------------------
     std::unique_ptr<data::Dataset> calib;
     int64_t calib_n = 0;
@@ -303,6 +356,99 @@ CompressReport compress(const CompressOptions& o) {
         data::check_compatible(*calib, input);
         calib_n = std::min(o.calib_count, calib->size());
     }
+    // ---- global budget: ranks / bits per layer from measured damage ---------------------
+    const std::string objective = resolved_objective(o);
+    if (objective == "output" && !calib && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");
+    std::map<size_t, Eigen::MatrixXd> hessians;  // input Hessians of single-group layers, by plan index
+    auto need_hessians = [&](bool all_selected) {
+        if (!calib) return;
+        std::vector<ir::Layer> targets;
+        std::vector<size_t> index;
+        for (size_t li = 0; li < layers.size(); ++li) {
+            const LayerPlan& p = report.layers[li];
+            if (!p.selected || layers[li].groups > 1 || hessians.count(li)) continue;
+            if (!all_selected && p.method != "admm-cp") continue;
+            targets.push_back(layers[li]);
+            index.push_back(li);
+        }
+        if (targets.empty()) return;
+        const auto t_h = Clock::now();
+        auto hs = collect_hessians(model, targets, *calib, calib_n, o.batch);
+        for (size_t t = 0; t < index.size(); ++t) hessians[index[t]] = std::move(hs[t].at(0));
+        spdlog::debug("input Hessians of {} layers: {:.1f} s", index.size(), since(t_h));
+    };
+    if (o.target_ratio || o.target_size || o.target_macs) {
+        const auto t_b = Clock::now();
+        need_hessians(true);
+        std::map<size_t, Eigen::MatrixXd> metric;  // CP damage through the output metric only when it is the objective
+        if (!plan::find_method(o.method).factorizes || objective == "output") metric = hessians;
+        CompressOptions bo = o;
+        bo.objective = objective;
+        bo.bits_auto = o.bits_auto || !plan::find_method(o.method).factorizes;
+        const auto curves = budget::measure_curves(model.graph, layers, report.layers, bo, metric, report.input_sha256,
+                                                   model.opset(""));
+        int64_t bits_sel = 0, macs_sel = 0;
+        for (const auto& c : curves) {
+            bits_sel += c.weight_bits_before;
+            macs_sel += std::max<int64_t>(c.macs_before, 0);
+        }
+        budget::Cost cost = budget::Cost::Bits;
+        double limit = 0;
+        if (o.target_ratio) {
+            limit = double(bits_sel) / *o.target_ratio;
+            report.budget_target = "ratio";
+            report.budget_value = *o.target_ratio;
+        } else if (o.target_size) {
+            cost = budget::Cost::StoredBits;
+            limit = 8.0 * double(*o.target_size) - (8.0 * double(report.input_bytes) - double(bits_sel));
+            report.budget_target = "size";
+            report.budget_value = double(*o.target_size);
+        } else {
+            cost = budget::Cost::Macs;
+            limit = *o.target_macs * double(report.input_macs) - double(report.input_macs - macs_sel);
+            report.budget_target = "macs";
+            report.budget_value = *o.target_macs;
+        }
+        const std::vector<int> pick = budget::allocate(curves, cost, limit);
+        double damage = 0;
+        for (size_t c = 0; c < curves.size(); ++c) {
+            LayerPlan& p = report.layers[curves[c].layer];
+            p.budgeted = true;
+            if (pick[c] < 0) {
+                p.selected = false;
+                p.reason = "left as it is by the budget";
+                p.method = "none";
+                p.rank = p.bits = 0;
+                p.params_after = p.params_before;
+                p.weight_bits_after = p.weight_bits_before;
+                p.macs_after = p.macs_before;
+                continue;
+            }
+            const budget::Candidate& k = curves[c].options[static_cast<size_t>(pick[c])];
+            p.rank = k.rank;
+            p.bits = k.bits;
+            p.params_after = k.params_after;
+            p.weight_bits_after = k.weight_bits_after;
+            p.macs_after = k.macs_after;
+            p.predicted_damage = k.damage;
+            damage += k.damage;
+        }
+        report.budget_predicted_damage = damage;
+        spdlog::info("budget: {} layers planned in {:.1f} s (predicted damage {:.4g})", curves.size(), since(t_b), damage);
+    }
+
+    if (o.dry_run) {
+        report.seconds = since(t_start);
+        report.output_params = report.input_params;
+        report.output_macs = report.input_macs;
+        for (const auto& p : report.layers) {
+            report.output_params += p.params_after - p.params_before;
+            if (p.macs_after >= 0 && p.macs_before >= 0) report.output_macs += p.macs_after - p.macs_before;
+        }
+        return report;
+    }
+
+    if (objective == "output") need_hessians(false);
     const bool correct = o.correct.value_or(calib != nullptr);
     if (correct && !calib) throw Error("--correct needs calibration data (--calib)");
 
@@ -338,8 +484,15 @@ CompressReport compress(const CompressOptions& o) {
         opt.granularity = p.granularity;
         opt.init.seed = o.seed;
         decomp::CpResult cp;
-        if (p.method == "admm-cp") {
+        if (p.method == "admm-cp" && objective == "output" && hessians.count(li)) {
+            const auto metric = decomp::cp_kronecker_metric(hessians[li], target.j, target.k);
+            hessians.erase(li);
+            cp = decomp::cp_admm_metric(target.view(), p.rank, opt, metric);
+            p.output_rel_error = cp.metric_rel_error;
+            p.objective = "output";
+        } else if (p.method == "admm-cp") {
             cp = decomp::cp_admm(target.view(), p.rank, opt);
+            p.objective = "weight";
         } else {
             const decomp::CpResult fl = decomp::cp_als(target.view(), p.rank, opt.init);
             cp = decomp::quantize_factors(target.view(), fl, p.bits, p.granularity);
@@ -446,6 +599,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"symmetric", o.symmetric},
                      {"block_size", o.block_size > 0 ? json(o.block_size) : json(nullptr)},
                      {"damp", o.damp},
+                     {"objective", resolved_objective(o)},
                      {"act_order", o.act_order},
                      {"format", o.format == rewrite::WeightFormat::Qdq ? "qdq" : "float"},
                      {"calib", o.calib.empty() ? json(nullptr) : json(o.calib.string())},
@@ -453,6 +607,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"correct", o.correct.value_or(!o.calib.empty())},
                      {"layer_rules", o.layer_rules},
                      {"excludes", o.excludes},
+                     {"target_ratio", opt(o.target_ratio)},
+                     {"target_size", opt(o.target_size)},
+                     {"target_macs", opt(o.target_macs)},
+                     {"bits_auto", o.bits_auto},
                      {"dry_run", o.dry_run}};
     json layers = json::array();
     int64_t bits_before = 0, bits_after = 0;
@@ -479,6 +637,9 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"macs_after", p.macs_after < 0 ? json(nullptr) : json(p.macs_after)},
                           {"rel_error", opt(p.rel_error)},
                           {"rel_error_rounded_cp_als", opt(p.rel_error_init)},
+                          {"objective", p.objective.empty() ? json(nullptr) : json(p.objective)},
+                          {"output_rel_error", opt(p.output_rel_error)},
+                          {"predicted_damage", opt(p.predicted_damage)},
                           {"status", p.selected ? json(p.status.empty() ? "planned" : p.status) : json("skipped")},
                           {"reason", p.reason.empty() ? json(nullptr) : json(p.reason)},
                           {"corrected", p.corrected},
@@ -486,6 +647,22 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"seconds", p.seconds}});
     }
     auto ratio = [](double a, double b) -> json { return b > 0 ? json(a / b) : json(nullptr); };
+    int64_t budget_before = 0, budget_after = 0;
+    for (const auto& p : r.layers)
+        if (p.budgeted) {
+            budget_before += p.weight_bits_before;
+            budget_after += p.weight_bits_after;
+        }
+    json budget = nullptr;
+    if (r.budget_target) {
+        json achieved = nullptr;
+        if (*r.budget_target == "ratio") achieved = ratio(double(budget_before), double(budget_after));
+        else if (*r.budget_target == "size" && r.written) achieved = r.output_bytes;
+        else if (*r.budget_target == "macs") achieved = ratio(double(r.output_macs), double(r.input_macs));
+        budget = {{"target", *r.budget_target}, {"value", r.budget_value}, {"achieved", achieved},
+                  {"weight_bits_before", budget_before}, {"weight_bits_after", budget_after},
+                  {"predicted_damage", r.budget_predicted_damage}};
+    }
     json report = {{"qcp_version", kVersion},
                    {"method", o.method},
                    {"seed", o.seed},
@@ -502,6 +679,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
                                {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
                                {"seconds", r.seconds}}},
+                   {"budget", budget},
                    {"check", {{"samples", opt(r.check_samples)},
                               {"top1_agreement", opt(r.check_top1_agreement)},
                               {"output_rel_error", opt(r.check_output_rel_error)}}}};
@@ -538,6 +716,17 @@ std::string compress_to_table(const CompressReport& r) {
          (fell_back ? ", " + std::to_string(fell_back) + " fell back to rtn" : std::string()) + ")\n";
     s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
          human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
+    if (r.budget_target) {
+        int64_t b0 = 0, b1 = 0;
+        for (const auto& p : r.layers)
+            if (p.budgeted) b0 += p.weight_bits_before, b1 += p.weight_bits_after;
+        std::string achieved;
+        if (*r.budget_target == "ratio") achieved = fixed(double(b0) / std::max<int64_t>(b1, 1), 2) + "x";
+        else if (*r.budget_target == "size") achieved = r.written ? std::to_string(r.output_bytes) + " bytes" : "(not written)";
+        else achieved = fixed(double(r.output_macs) / std::max<int64_t>(r.input_macs, 1), 3) + " of the MACs";
+        s += "budget: target " + *r.budget_target + " " + fixed(r.budget_value, *r.budget_target == "size" ? 0 : 3) +
+             ", planned " + achieved + " (predicted damage " + fixed(r.budget_predicted_damage, 4) + ")\n";
+    }
     s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +
          human_count(r.input_macs) + " -> " + human_count(r.output_macs) + "\n";
     if (r.written)

@@ -113,6 +113,16 @@ void validate_options(const CompressOptions& o) {
     if (!o.dry_run && o.output.empty()) throw Error("no output file: give -o OUT");
     if (o.block_size < 0) throw Error("--block-size must be positive");
     if (!(o.damp >= 0)) throw Error("--damp must be non-negative");
+    const int targets = int(o.target_ratio.has_value()) + int(o.target_size.has_value()) + int(o.target_macs.has_value());
+    if (targets > 1) throw Error("give one of --target-ratio, --target-size, --target-macs");
+    if (o.target_ratio && !(*o.target_ratio > 1.0)) throw Error("--target-ratio must be greater than 1");
+    if (o.target_size && *o.target_size == 0) throw Error("--target-size must be positive");
+    if (o.target_macs && !(*o.target_macs > 0 && *o.target_macs <= 1.0)) throw Error("--target-macs is a fraction in (0, 1]");
+    if (targets && (o.rank || o.rank_ratio)) throw Error("a --target-* budget chooses the ranks; drop --rank/--rank-ratio");
+    if (o.target_macs && !find_method(o.method).factorizes) throw Error("--target-macs needs a factorizing method (admm-cp, cp-als)");
+    if (!o.objective.empty() && o.objective != "weight" && o.objective != "output")
+        throw Error("--objective is weight or output, got '" + o.objective + "'");
+    if (o.objective == "output" && o.calib.empty() && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");
     if (o.method == "gptq" && o.calib.empty() && !o.dry_run) throw Error("--method gptq needs calibration data (--calib)");
 }
 

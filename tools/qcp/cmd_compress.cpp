@@ -13,7 +13,9 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("compress", "Compress a model's conv/FC layers; methods:" + methods);
     struct State {
         CompressOptions opts;
-        std::string granularity, format = "qdq", report;
+        std::string granularity, format = "qdq", report, bits = "4";
+        double target_ratio = 0, target_macs = 0;
+        uint64_t target_size = 0;
         bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
         int rank = 0;
         double rank_ratio = 0;
@@ -27,7 +29,12 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
     auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
-    cmd->add_option("--bits", o.bits, "Bits of the factor grid, 2 to 8 (default 4)");
+    cmd->add_option("--bits", st->bits, "Bits of the factor (or weight) grid, 2 to 8 (default 4); 'auto' with a --target-*: per layer from {2,3,4,6,8}");
+    auto* tr_opt = cmd->add_option("--target-ratio", st->target_ratio,
+                                   "Budget: weights of the compressible layers X times smaller; ranks (and bits) chosen per layer by measured damage");
+    auto* ts_opt = cmd->add_option("--target-size", st->target_size, "Budget: output file of at most N bytes");
+    auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "Budget: MACs at most F (0-1] times the input's (CP methods)");
+    cmd->add_option("--cache", o.cache, "Folder caching the budget's per-layer damage curves (reused by later targets)");
     cmd->add_option("--granularity", st->granularity,
                     "tensor or channel: one scale per factor / weight (default for CP methods) or per output channel (default for rtn/gptq)");
     cmd->add_flag("--symmetric", st->symmetric, "rtn/gptq: symmetric signed grid (default)");
@@ -37,6 +44,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--act-order", o.act_order, "gptq: quantize columns by decreasing Hessian diagonal");
     cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
+    cmd->add_option("--objective", o.objective,
+                    "admm-cp: weight (||W - W'||) or output (||X(W - W')|| on calibration inputs; default with --calib)");
     cmd->add_flag("--correct", st->correct, "Per-channel statistics correction (default on with --calib)");
     cmd->add_flag("--no-correct", st->no_correct, "Disable the statistics correction");
     cmd->add_option("--layer", o.layer_rules, "Per-layer settings 'REGEX=rank=N,bits=B,method=M,rank-ratio=r,granularity=G'")
@@ -52,8 +61,23 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
     add_image_flags(cmd, st->image);
-    cmd->callback([st, rank_opt, ratio_opt, &exit_code] {
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, &exit_code] {
         auto& o = st->opts;
+        if (tr_opt->count()) o.target_ratio = st->target_ratio;
+        if (ts_opt->count()) o.target_size = st->target_size;
+        if (tm_opt->count()) o.target_macs = st->target_macs;
+        if (st->bits == "auto") {
+            if (!o.target_ratio && !o.target_size && !o.target_macs) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
+            o.bits_auto = true;
+        } else {
+            try {
+                size_t used = 0;
+                o.bits = std::stoi(st->bits, &used);
+                if (used != st->bits.size()) throw std::invalid_argument("trailing");
+            } catch (const std::exception&) {
+                throw Error("--bits must be a number from 2 to 8 or 'auto', got '" + st->bits + "'");
+            }
+        }
         if (rank_opt->count()) o.rank = st->rank;
         if (ratio_opt->count()) o.rank_ratio = st->rank_ratio;
         if (!st->granularity.empty()) {

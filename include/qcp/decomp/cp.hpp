@@ -65,6 +65,7 @@ struct CpResult {
     double rel_error = 1.0;                  // ‖X − X̂‖_F / ‖X‖_F, computed exactly
     double rel_error_start = 1.0;            // ADMM: of the CP-ALS start rounded to the grid
     double primal_residual = 0, dual_residual = 0;  // last ADMM residuals
+    double metric_rel_error = -1;            // cp_admm_metric: ‖X − X̂‖_M / ‖X‖_M; −1 otherwise
     double seconds = 0;
 };
 
@@ -98,6 +99,33 @@ CpResult quantize_factors(const TensorView& x, const CpResult& cp, int bits, Gra
 // AO-ADMM with quantized factors, initialised from cp_als. The result is never worse than the
 // initialisation rounded to the grid (that rounding is returned if ADMM does not improve on it).
 CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& options = {});
+
+// ---- data-aware CP: the layer-output objective ---------------------------------------------
+// With X_in the layer's input rows (im2col rows for a conv, columns (ci, ky, kx)) and
+// H = X_inᵀX_in, the layer-output error of Ŵ is ‖X_in (W − Ŵ)ᵀ‖² = tr((W − Ŵ) H (W − Ŵ)ᵀ), W the
+// mode-0 unfolding (I × J·K). A CP model couples the J·K columns, so H is replaced by its
+// Kronecker approximation H ≈ M₁ ⊗ M₂ / tr(H) built from partial traces,
+//     M₁[j, j′] = Σ_k H[(j,k), (j′,k)],   M₂[k, k′] = Σ_j H[(j,k), (j,k′)]
+// (exact for a matrix, K = 1, where M₁ = H and M₂ = 1). The objective becomes the weighted norm
+//     ‖D‖²_M = Σ D(i,j,k) M₁(j,j′) M₂(k,k′) D(i,j′,k′),   D = X − [[A, B, C]],
+// and each factor update of AO-ADMM minimises tr(F_nᵀ M_n F_n G_n) − 2 tr(F_nᵀ P_n) with
+// G_n = ⊛_{m≠n} F_mᵀ M_m F_m and P_n the MTTKRP of V = X ×₁ M₁ ×₂ M₂ (M₀ = I). The ADMM step
+// solves M_n H̃ G_n + ρH̃ = P_n + ρ(H + U) through the eigendecompositions of M_n and G_n.
+struct CpMetric {
+    std::vector<Eigen::MatrixXd> modes;  // per mode, dim(n) × dim(n) symmetric PSD; empty = identity
+};
+
+// The Kronecker metric of an input Hessian H ((j·k) × (j·k), index j·K + k), each factor damped
+// by damp · mean(diag) · I so a dead input cannot make it singular.
+CpMetric cp_kronecker_metric(const Eigen::MatrixXd& h, int64_t j, int64_t k, double damp = 0.01);
+
+// ‖X − [[A, B, C]]‖_M / ‖X‖_M (1 when ‖X‖_M = 0), in double.
+double cp_metric_rel_error(const TensorView& x, const std::vector<Matrix>& factors, const CpMetric& metric);
+
+// AO-ADMM with quantized factors minimising ‖X − [[A, B, C]]‖_M, started from cp_als (weight
+// objective) rounded to the grid. rel_error reports the weight error as cp_admm does;
+// metric_rel_error the objective. Never worse in the objective than its rounded start.
+CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& options, const CpMetric& metric);
 
 // ‖X − [[A, B, C]]‖_F / ‖X‖_F, accumulated in double.
 double cp_rel_error(const TensorView& x, const std::vector<Matrix>& factors);

@@ -38,6 +38,14 @@ struct CompressOptions {
     bool pq_refit = true;
     // admm-cp/cp-als: "weight" (‖W − Ŵ‖) or "output" (‖X(W − Ŵ)‖ on calibration inputs)
     std::string objective;            // empty: output with --calib, weight without
+    // global budget (at most one): weights X× smaller over the layers the method may compress,
+    // output file of at most N bytes, or MACs at most F × the input's; per-layer ranks (CP) and,
+    // with bits_auto (--bits auto) or a quantizer, bits are chosen by budget::allocate
+    std::optional<double> target_ratio;
+    std::optional<uint64_t> target_size;
+    std::optional<double> target_macs;
+    bool bits_auto = false;
+    std::filesystem::path cache;        // damage curves cached here (--cache DIR)
     std::filesystem::path calib;        // calibration data (enables correction and the check)
     int64_t calib_count = 1000;
     std::optional<bool> correct;        // default: on when calib is given
@@ -70,6 +78,10 @@ struct LayerPlan {
     std::string status;
     std::string scheme;                     // rtn/gptq: "sym channel", "asym block 32", ...
     std::optional<double> output_error_before, output_error_after;  // gptq: tr(ΔW H ΔWᵀ) of RTN and of GPTQ
+    std::string objective;                  // admm-cp: "weight" or "output"
+    std::optional<double> output_rel_error; // admm-cp, output objective: ‖W − Ŵ‖_M / ‖W‖_M (Kronecker metric)
+    std::optional<double> predicted_damage; // budget: the relative output error² the plan expected
+    bool budgeted = false;                  // its setting was chosen by a --target-* budget
     int iterations = 0;
     double seconds = 0;
     bool corrected = false;
@@ -87,6 +99,9 @@ struct CompressReport {
     std::optional<int64_t> check_samples;
     std::optional<double> check_top1_agreement, check_output_rel_error;
     bool written = false;
+    // global budget (--target-*): which target, its value, the summed predicted damage
+    std::optional<std::string> budget_target;
+    double budget_value = 0, budget_predicted_damage = 0;
 };
 
 CompressReport compress(const CompressOptions& options);

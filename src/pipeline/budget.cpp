@@ -1,0 +1,276 @@
+#include "budget.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "plan.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/fs.hpp"
+#include "qcp/core/log.hpp"
+#include "qcp/core/parallel.hpp"
+#include "qcp/core/sha256.hpp"
+#include "qcp/decomp/cp.hpp"
+#include "qcp/quant/gptq.hpp"
+#include "qcp/quant/rtn.hpp"
+#include "qcp/rewrite/cp_rewrite.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
+
+namespace qcp::budget {
+
+namespace {
+
+// Rank ratios tried for CP layers (ranks deduplicated, clamped to what the layer can use).
+const std::vector<double> kRankRatios = {1.5, 2, 3, 4, 6, 8, 12, 16, 24};
+// CP-ALS sweeps per measured rank: the damage ranking settles long before the fit converges.
+constexpr int kMeasureAlsIters = 25;
+
+// Bits a b-bit code occupies in the written file.
+int64_t code_width(int bits, const CompressOptions& o, int64_t opset) {
+    if (o.format == rewrite::WeightFormat::Float) return 32;
+    return bits <= 4 && opset >= 21 ? 4 : 8;
+}
+
+int max_useful_rank(const rewrite::FactorTarget& t) {
+    if (t.k == 1) return static_cast<int>(std::min(t.i, t.j));
+    return static_cast<int>(std::min({t.i * t.j, t.i * t.k, t.j * t.k}));
+}
+
+// Relative output error of a dense approximation: tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), or ‖ΔW‖²/‖W‖².
+double relative_damage(const float* w, const float* wq, int64_t rows, int64_t cols, const Eigen::MatrixXd* h) {
+    if (h) {
+        const std::vector<float> zero(static_cast<size_t>(rows * cols), 0.0f);
+        const double den = quant::gptq_layer_loss(w, zero.data(), rows, cols, *h);
+        return den > 0 ? quant::gptq_layer_loss(w, wq, rows, cols, *h) / den : 0.0;
+    }
+    double e = 0, n = 0;
+    for (int64_t i = 0; i < rows * cols; ++i) {
+        e += (double(w[i]) - wq[i]) * (double(w[i]) - wq[i]);
+        n += double(w[i]) * w[i];
+    }
+    return n > 0 ? e / n : 0.0;
+}
+
+std::vector<Candidate> cp_candidates(const ir::Graph& g, const ir::Layer& layer, const LayerPlan& p, const CompressOptions& o,
+                                     const std::vector<int>& bits, const Eigen::MatrixXd* h, int64_t opset) {
+    const auto target = rewrite::factor_target(g, layer);
+    const int64_t bias = layer.params - target.i * target.j * target.k;
+    std::optional<decomp::CpMetric> metric;
+    if (h) metric = decomp::cp_kronecker_metric(*h, target.j, target.k);
+    std::vector<int> ranks;
+    for (double r : kRankRatios) {
+        const int rank = std::min(rewrite::rank_for_ratio(target, r), max_useful_rank(target));
+        if (rewrite::factorized_params(target, rank) + bias < layer.params) ranks.push_back(rank);
+    }
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+    std::vector<Candidate> out;
+    const decomp::AdmmOptions admm;  // the solver's CP-ALS start settings
+    for (int rank : ranks) {
+        decomp::CpAlsOptions init = admm.init;
+        init.seed = o.seed;
+        init.max_iters = kMeasureAlsIters;
+        const decomp::CpResult als = decomp::cp_als(target.view(), rank, init);
+        for (int b : bits) {
+            const decomp::CpResult q = decomp::quantize_factors(target.view(), als, b, p.granularity);
+            const double err = metric ? decomp::cp_metric_rel_error(target.view(), q.factors, *metric) : q.rel_error;
+            Candidate c;
+            c.rank = rank;
+            c.bits = b;
+            c.params_after = rewrite::factorized_params(target, rank) + bias;
+            // codes, biases, and scales: three per factor, or per channel / rank column, plus the
+            // per-output-channel scales and bias a statistics correction adds
+            const int64_t scales = p.granularity == decomp::Granularity::Tensor ? 3 : target.i + 2 * rank;
+            const int64_t rest = 32 * bias + 32 * scales + (o.calib.empty() ? 0 : 32 * target.i * (bias > 0 ? 1 : 2));
+            c.weight_bits_after = rewrite::factorized_params(target, rank) * b + rest;
+            c.stored_bits_after = rewrite::factorized_params(target, rank) * code_width(b, o, opset) + rest;
+            c.macs_after = rewrite::factorized_macs(g, layer, rank);
+            c.damage = err * err;
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::vector<Candidate> quant_candidates(const ir::Graph& g, const ir::Layer& layer, const CompressOptions& o,
+                                        const std::vector<int>& bits, const Eigen::MatrixXd* h, int64_t opset) {
+    const auto t = rewrite::quant_target(g, layer);
+    const int64_t bias = layer.params - t.rows * t.cols;
+    std::vector<Candidate> out;
+    for (int b : bits) {
+        quant::QuantScheme s;
+        s.bits = b;
+        s.symmetric = o.symmetric;
+        if (o.block_size > 0) {
+            s.granularity = quant::Granularity::Block;
+            s.block_size = o.block_size;
+        } else {
+            s.granularity = o.granularity == decomp::Granularity::Tensor ? quant::Granularity::Tensor : quant::Granularity::Channel;
+        }
+        const quant::QuantizedMatrix q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, s);
+        const std::vector<float> wq = q.dequantized();
+        Candidate c;
+        c.bits = b;
+        c.params_after = layer.params;
+        c.weight_bits_after = q.storage_bits() + 32 * bias;
+        c.stored_bits_after = c.weight_bits_after + (code_width(b, o, opset) - b) * t.rows * t.cols;
+        c.macs_after = layer.macs;
+        c.damage = relative_damage(t.w.data(), wq.data(), t.rows, t.cols, h);
+        out.push_back(c);
+    }
+    return out;
+}
+
+std::string cache_key(const CompressOptions& o, const std::string& sha, const std::vector<int>& bits) {
+    std::ostringstream k;
+    k << "qcp-budget-v1|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
+      << "|" << static_cast<int>(o.granularity.value_or(decomp::Granularity::Tensor)) << "|" << o.symmetric << "|"
+      << o.block_size << "|" << o.seed << "|" << o.correct.value_or(!o.calib.empty()) << "|"
+      << static_cast<int>(o.format) << "|";
+    for (int b : bits) k << b << ",";
+    for (const auto& r : o.layer_rules) k << "|L" << r;
+    for (const auto& r : o.excludes) k << "|X" << r;
+    return k.str();
+}
+
+}  // namespace
+
+const std::vector<int>& auto_bits() {
+    static const std::vector<int> bits = {2, 3, 4, 6, 8};
+    return bits;
+}
+
+std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir::Layer>& layers,
+                                       const std::vector<LayerPlan>& plans, const CompressOptions& o,
+                                       const std::map<size_t, Eigen::MatrixXd>& hessians, const std::string& model_sha256,
+                                       int64_t opset) {
+    const bool factorizes = plan::find_method(o.method).factorizes;
+    const std::vector<int> bits = o.bits_auto ? auto_bits() : std::vector<int>{o.bits};
+    std::filesystem::path cache_file;
+    nlohmann::json cached;
+    if (!o.cache.empty()) {
+        const std::string key = cache_key(o, model_sha256, bits);
+        cache_file = o.cache / (sha256_hex(reinterpret_cast<const uint8_t*>(key.data()), key.size()).substr(0, 32) + ".json");
+        std::error_code ec;
+        if (std::filesystem::exists(cache_file, ec)) {
+            try {
+                std::ifstream in(cache_file);
+                cached = nlohmann::json::parse(in);
+                if (cached.value("key", "") != key) cached = nullptr;
+            } catch (const std::exception& e) {
+                spdlog::warn("{}: unreadable budget cache ({}); measuring again", cache_file.string(), e.what());
+                cached = nullptr;
+            }
+        }
+        if (!cached.is_null()) spdlog::info("budget: damage curves from {}", cache_file.string());
+    }
+    std::vector<LayerCurve> curves;
+    nlohmann::json store = nlohmann::json::object();
+    for (size_t i = 0; i < plans.size(); ++i) {
+        const LayerPlan& p = plans[i];
+        if (!p.selected) continue;
+        LayerCurve c;
+        c.layer = i;
+        c.weight_bits_before = p.weight_bits_before;
+        c.macs_before = p.macs_before;
+        const auto it = hessians.find(i);
+        const Eigen::MatrixXd* h = it == hessians.end() ? nullptr : &it->second;
+        if (!cached.is_null() && cached["layers"].contains(p.name)) {
+            for (const auto& e : cached["layers"][p.name])
+                c.options.push_back({e.at("rank"), e.at("bits"), e.at("params_after"), e.at("weight_bits_after"),
+                                     e.at("macs_after"), e.at("stored_bits_after"), e.at("damage")});
+        } else {
+            c.options = factorizes ? cp_candidates(g, layers[i], p, o, bits, h, opset)
+                                   : quant_candidates(g, layers[i], o, bits, h, opset);
+            if (log::progress_enabled()) spdlog::info("budget: {} settings measured for {}", c.options.size(), p.name);
+        }
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& k : c.options)
+            arr.push_back({{"rank", k.rank}, {"bits", k.bits}, {"params_after", k.params_after},
+                           {"weight_bits_after", k.weight_bits_after}, {"macs_after", k.macs_after},
+                           {"stored_bits_after", k.stored_bits_after}, {"damage", k.damage}});
+        store[p.name] = arr;
+        curves.push_back(std::move(c));
+    }
+    if (!cache_file.empty() && cached.is_null()) {
+        std::error_code ec;
+        std::filesystem::create_directories(o.cache, ec);
+        if (ec) throw Error(o.cache.string() + ": cannot create the cache folder: " + ec.message());
+        const nlohmann::json doc = {{"key", cache_key(o, model_sha256, bits)}, {"layers", store}};
+        fs::write_file_atomic(cache_file, doc.dump(1) + "\n", true);
+    }
+    return curves;
+}
+
+std::vector<int> allocate(const std::vector<LayerCurve>& curves, Cost cost, double budget) {
+    auto cost_of = [cost](const LayerCurve& c, int k) -> double {
+        if (k < 0) return cost == Cost::Macs ? double(std::max<int64_t>(c.macs_before, 0)) : double(c.weight_bits_before);
+        const Candidate& o = c.options[static_cast<size_t>(k)];
+        switch (cost) {
+            case Cost::Bits: return double(o.weight_bits_after);
+            case Cost::StoredBits: return double(o.stored_bits_after);
+            case Cost::Macs: return double(std::max<int64_t>(o.macs_after, 0));
+        }
+        return 0.0;
+    };
+    auto damage_of = [](const LayerCurve& c, int k) { return k < 0 ? 0.0 : c.options[static_cast<size_t>(k)].damage; };
+    auto total = [&](const std::vector<int>& pick) {
+        double s = 0;
+        for (size_t l = 0; l < curves.size(); ++l) s += cost_of(curves[l], pick[l]);
+        return s;
+    };
+    // λ-relaxation: each layer minimises damage + λ·cost on its own; a larger λ buys cheaper layers
+    auto pick_for = [&](double lambda) {
+        std::vector<int> pick(curves.size(), -1);
+        for (size_t l = 0; l < curves.size(); ++l) {
+            double best = damage_of(curves[l], -1) + lambda * cost_of(curves[l], -1);
+            for (int k = 0; k < static_cast<int>(curves[l].options.size()); ++k) {
+                const double v = damage_of(curves[l], k) + lambda * cost_of(curves[l], k);
+                if (v < best) best = v, pick[l] = k;
+            }
+        }
+        return pick;
+    };
+    std::vector<int> cheapest(curves.size(), -1);
+    for (size_t l = 0; l < curves.size(); ++l)
+        for (int k = 0; k < static_cast<int>(curves[l].options.size()); ++k)
+            if (cost_of(curves[l], k) < cost_of(curves[l], cheapest[l])) cheapest[l] = k;
+    if (total(cheapest) > budget)
+        throw Error("the target cannot be met: the cheapest settings need " + std::to_string(int64_t(total(cheapest))) +
+                    (cost == Cost::Macs ? " MACs" : " weight bits") + ", the budget is " + std::to_string(int64_t(budget)));
+    std::vector<int> pick = pick_for(0);
+    if (total(pick) > budget) {
+        double lo = 0, hi = 1;
+        while (total(pick_for(hi)) > budget && hi < 1e30) hi *= 4;
+        for (int it = 0; it < 100; ++it) {
+            const double mid = 0.5 * (lo + hi);
+            (total(pick_for(mid)) > budget ? lo : hi) = mid;
+        }
+        pick = pick_for(hi);
+        if (total(pick) > budget) pick = cheapest;
+    }
+    // greedy upgrades: spend what the relaxation left over where damage drops most per unit cost
+    for (;;) {
+        const double spent = total(pick);
+        size_t best_l = 0;
+        int best_k = -2;
+        double best_gain = 0;
+        for (size_t l = 0; l < curves.size(); ++l)
+            for (int k = -1; k < static_cast<int>(curves[l].options.size()); ++k) {
+                const double dc = cost_of(curves[l], k) - cost_of(curves[l], pick[l]);
+                const double dd = damage_of(curves[l], pick[l]) - damage_of(curves[l], k);
+                if (dd <= 0 || spent + dc > budget) continue;
+                const double gain = dc > 0 ? dd / dc : std::numeric_limits<double>::infinity();
+                if (gain > best_gain) best_gain = gain, best_l = l, best_k = k;
+            }
+        if (best_k == -2) break;
+        pick[best_l] = best_k;
+    }
+    return pick;
+}
+
+}  // namespace qcp::budget

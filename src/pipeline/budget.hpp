@@ -1,0 +1,59 @@
+// Global budgets for `qcp compress --target-ratio / --target-size / --target-macs` (internal to
+// pipeline): per-layer damage curves measured on the weights (and calibration inputs), then a
+// multiple-choice allocation that meets the target with the least summed damage.
+//
+// Damage of a setting s of layer l is its relative layer-output error
+//     d_l(s) = ‖X_l (W_l − Ŵ_l(s))ᵀ‖² / ‖X_l W_lᵀ‖²    (X_l: calibration inputs; the weight error
+// ‖W − Ŵ‖²/‖W‖² without calibration data), so layers are compared on the same scale. CP settings are
+// (rank, bits) measured by CP-ALS rounded to the grid (through the Kronecker metric, as the output
+// objective); quantizer settings are bits measured by round-to-nearest. Both overestimate what
+// AO-ADMM / GPTQ reach, roughly uniformly, which is what a ranking needs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "qcp/ir/graph.hpp"
+#include "qcp/ir/layers.hpp"
+#include "qcp/pipeline/compress.hpp"
+
+namespace qcp::budget {
+
+struct Candidate {
+    int rank = 0;          // 0 for quantizers
+    int bits = 0;
+    int64_t params_after = 0, weight_bits_after = 0, macs_after = -1;
+    int64_t stored_bits_after = 0;  // as written: codes at their storage width (8, 4 at opset ≥ 21, 32 as float)
+    double damage = 0;
+};
+
+struct LayerCurve {
+    size_t layer = 0;                     // index into the plan
+    int64_t weight_bits_before = 0, macs_before = -1;  // stored bits before = weight bits before
+    std::vector<Candidate> options;       // leaving the layer as it is is always allowed
+};
+
+enum class Cost { Bits, StoredBits, Macs };
+
+// One choice per curve: an index into options, or −1 to leave the layer as it is, with
+// Σ cost ≤ budget and the least Σ damage found (Lagrangian relaxation, then greedy upgrades
+// while the budget allows). Throws qcp::Error when even the cheapest choices exceed the budget.
+std::vector<int> allocate(const std::vector<LayerCurve>& curves, Cost cost, double budget);
+
+// The damage curves of every selected layer of `plans` (layers[i] ↔ plans[i]). `hessians`:
+// input Hessians by plan index (empty map: weight error). With `cache_dir`, curves are read
+// from / written to a JSON file keyed by the model hash and every setting they depend on.
+std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir::Layer>& layers,
+                                       const std::vector<LayerPlan>& plans, const CompressOptions& o,
+                                       const std::map<size_t, Eigen::MatrixXd>& hessians, const std::string& model_sha256,
+                                       int64_t opset);
+
+// Bits set for --bits auto.
+const std::vector<int>& auto_bits();
+
+}  // namespace qcp::budget
