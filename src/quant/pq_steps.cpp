@@ -31,20 +31,16 @@ double normal(std::mt19937_64& rng) {
 // Group g holds rows [g·per, (g+1)·per).
 int64_t rows_per_group(const PqProblem& p) { return p.rows / p.groups; }
 
-// T = (L_mᵀ C)ᵀ, k × d column-major: column i holds coordinate i of every transformed codeword,
-// so the distance loop below runs contiguously over the codewords.
+// E-step: sub-vectors gathered per tile and scored kPqLanes at a time in a GCC/Clang vector type
+// (one register with AVX-512, two with AVX2): the compare-and-select of the running argmin does
+// not auto-vectorise.
+constexpr int64_t kPqAssignTile = 128;
+constexpr int64_t kPqLanes = 8;
+using Lanes = double __attribute__((vector_size(kPqLanes * sizeof(double))));
+
+// T = (L_mᵀ C)ᵀ, k × d: row c is codeword c in block m's transformed coordinates.
 Eigen::MatrixXd transformed_codebook(const PqProblem& p, int64_t m, const Eigen::MatrixXd& codebook) {
     return codebook.transpose() * p.chol[static_cast<size_t>(m)];
-}
-
-// min_c ‖u − T_c‖² and its first argmin; `dist` is scratch of size k.
-std::pair<int32_t, double> nearest(const Eigen::MatrixXd& t, const double* u, Eigen::ArrayXd& dist) {
-    dist = (t.col(0).array() - u[0]).square();
-    for (Eigen::Index i = 1; i < t.cols(); ++i) dist += (t.col(i).array() - u[i]).square();
-    int32_t best = 0;
-    for (Eigen::Index c = 1; c < dist.size(); ++c)
-        if (dist[c] < dist[best]) best = static_cast<int32_t>(c);
-    return {best, dist[best]};
 }
 
 }  // namespace
@@ -106,12 +102,17 @@ PqProblem pq_problem(const float* w, int64_t rows, int64_t cols, const std::vect
     // v's column-major storage is W's row-major storage, in double
     p.v = Eigen::Map<const Eigen::MatrixXf>(w, d, rows * p.blocks).cast<double>();
     p.u.resize(d, p.subvectors());
+    p.mv.resize(d, p.subvectors());
     const int64_t per = rows_per_group(p);
     parallel_for(p.metric_blocks(), grain_for(per * d * d), [&](int64_t m0, int64_t m1) {
         for (int64_t m = m0; m < m1; ++m) {
             const int64_t g = m / p.blocks, j = m % p.blocks;
             const Eigen::MatrixXd& l = p.chol[static_cast<size_t>(m)];
-            for (int64_t r = g * per; r < (g + 1) * per; ++r) p.u.col(r * p.blocks + j).noalias() = l.transpose() * p.v.col(r * p.blocks + j);
+            for (int64_t r = g * per; r < (g + 1) * per; ++r) {
+                const int64_t i = r * p.blocks + j;
+                p.u.col(i).noalias() = l.transpose() * p.v.col(i);
+                p.mv.col(i).noalias() = p.metric[static_cast<size_t>(m)] * p.v.col(i);
+            }
         }
     });
     return p;
@@ -123,18 +124,17 @@ Eigen::MatrixXd pq_init(const PqProblem& p, int64_t k, std::mt19937_64& rng) {
     Eigen::MatrixXd codebook(p.d, k);
     // nearest-centre distance of every sub-vector in its metric; updated with each new centre
     std::vector<double> best(static_cast<size_t>(n), std::numeric_limits<double>::infinity());
+    // serial: one pass is too little work to pay for a parallel region per centre
     auto take = [&](int64_t c, int64_t s) {
         codebook.col(c) = p.v.col(s);
-        parallel_for(p.metric_blocks(), grain_for(per * p.d), [&](int64_t m0, int64_t m1) {
-            for (int64_t m = m0; m < m1; ++m) {
-                const int64_t g = m / p.blocks, j = m % p.blocks;
-                const Eigen::VectorXd t = p.chol[static_cast<size_t>(m)].transpose() * codebook.col(c);
-                for (int64_t r = g * per; r < (g + 1) * per; ++r) {
-                    const int64_t i = r * p.blocks + j;
-                    best[static_cast<size_t>(i)] = std::min(best[static_cast<size_t>(i)], (p.u.col(i) - t).squaredNorm());
-                }
+        for (int64_t m = 0; m < p.metric_blocks(); ++m) {
+            const int64_t g = m / p.blocks, j = m % p.blocks;
+            const Eigen::VectorXd t = p.chol[static_cast<size_t>(m)].transpose() * codebook.col(c);
+            for (int64_t r = g * per; r < (g + 1) * per; ++r) {
+                const int64_t i = r * p.blocks + j;
+                best[static_cast<size_t>(i)] = std::min(best[static_cast<size_t>(i)], (p.u.col(i) - t).squaredNorm());
             }
-        });
+        }
     };
     take(0, static_cast<int64_t>(uniform01(rng) * static_cast<double>(n)));
     for (int64_t c = 1; c < k; ++c) {
@@ -162,20 +162,44 @@ Eigen::MatrixXd pq_init(const PqProblem& p, int64_t k, std::mt19937_64& rng) {
 }
 
 double pq_assign(const PqProblem& p, const Eigen::MatrixXd& codebook, std::vector<int32_t>& codes) {
-    const int64_t n = p.subvectors(), per = rows_per_group(p), k = codebook.cols();
-    if (codebook.rows() != p.d || k < 1) throw Error("pq_assign: codebook is " + dims(codebook.rows(), k));
+    const int64_t n = p.subvectors(), per = rows_per_group(p), k = codebook.cols(), d = p.d;
+    if (codebook.rows() != d || k < 1) throw Error("pq_assign: codebook is " + dims(codebook.rows(), k));
     codes.resize(static_cast<size_t>(n));
     std::vector<double> dist(static_cast<size_t>(n));
-    parallel_for(p.metric_blocks(), grain_for(per * k * p.d), [&](int64_t m0, int64_t m1) {
-        Eigen::ArrayXd scratch(k);
+    // argmin_c ‖u − T_c‖² = argmin_c (‖T_c‖²/2 − T_c·u). For a tile of sub-vectors (one lane each)
+    // every codeword's score is formed and compared in flat loops the compiler vectorises; ties
+    // keep the lowest index. The chosen codeword's distance is then recomputed directly (no
+    // cancellation in J).
+    constexpr int64_t groups_per_tile = kPqAssignTile / kPqLanes;
+    parallel_for(p.metric_blocks(), grain_for(per * k * d), [&](int64_t m0, int64_t m1) {
+        // ut[i·groups_per_tile + q / kPqLanes][q % kPqLanes] = coordinate i of the tile's row q
+        std::vector<Lanes> ut(static_cast<size_t>(d * groups_per_tile));
         for (int64_t m = m0; m < m1; ++m) {
             const int64_t g = m / p.blocks, j = m % p.blocks;
             const Eigen::MatrixXd t = transformed_codebook(p, m, codebook);
-            for (int64_t r = g * per; r < (g + 1) * per; ++r) {
-                const int64_t s = r * p.blocks + j;
-                const auto [c, e] = nearest(t, p.u.col(s).data(), scratch);
-                codes[static_cast<size_t>(s)] = c;
-                dist[static_cast<size_t>(s)] = e;
+            const Eigen::VectorXd half_norm = 0.5 * t.rowwise().squaredNorm();
+            for (int64_t r0 = g * per; r0 < (g + 1) * per; r0 += kPqAssignTile) {
+                const int64_t rows = std::min(kPqAssignTile, (g + 1) * per - r0);
+                std::fill(ut.begin(), ut.end(), Lanes{});  // rows past the end: zeros, unused
+                for (int64_t q = 0; q < rows; ++q)
+                    for (int64_t i = 0; i < d; ++i)
+                        ut[static_cast<size_t>(i * groups_per_tile + q / kPqLanes)][q % kPqLanes] = p.u(i, (r0 + q) * p.blocks + j);
+                for (int64_t q0 = 0; q0 < rows; q0 += kPqLanes) {
+                    Lanes best = Lanes{} + std::numeric_limits<double>::infinity(), arg = Lanes{};
+                    for (int64_t c = 0; c < k; ++c) {
+                        Lanes score = Lanes{} + half_norm[c];
+                        for (int64_t i = 0; i < d; ++i) score -= t(c, i) * ut[static_cast<size_t>(i * groups_per_tile + q0 / kPqLanes)];
+                        const auto lower = score < best;
+                        best = lower ? score : best;
+                        arg = lower ? Lanes{} + static_cast<double>(c) : arg;
+                    }
+                    for (int64_t l = 0; l < std::min<int64_t>(kPqLanes, rows - q0); ++l) {
+                        const int64_t s = (r0 + q0 + l) * p.blocks + j;
+                        const auto a = static_cast<int32_t>(arg[l]);
+                        codes[static_cast<size_t>(s)] = a;
+                        dist[static_cast<size_t>(s)] = (p.u.col(s) - t.row(a).transpose()).squaredNorm();
+                    }
+                }
             }
         }
     });
@@ -242,9 +266,8 @@ void pq_update(const PqProblem& p, const std::vector<int32_t>& codes, Eigen::Mat
             a.setZero();
             for (int64_t i = first; i < last; ++i) {
                 const int64_t s = order[static_cast<size_t>(i)];
-                const Eigen::MatrixXd& m = p.metric[static_cast<size_t>(p.metric_of(s))];
-                a += m;
-                b.noalias() += m * p.v.col(s);
+                a += p.metric[static_cast<size_t>(p.metric_of(s))];
+                b += p.mv.col(s);
             }
             codebook.col(c) = a.llt().solve(b);  // a sum of positive definite blocks
         }

@@ -14,7 +14,7 @@ namespace qcp::quant::pq_detail {
 
 // Work per parallel task, in multiply-adds: enough to amortise a task; a function of the shape
 // only, so chunks (and results) do not depend on the thread count.
-constexpr int64_t kPqTaskWork = 1 << 16;
+constexpr int64_t kPqTaskWork = 1 << 18;
 
 inline int64_t grain_for(int64_t work_per_item) {
     return std::max<int64_t>(1, kPqTaskWork / std::max<int64_t>(work_per_item, 1));

@@ -253,12 +253,13 @@ TEST(Pq, ActivationMetricBeatsIdentityOnOutputError) {
 }
 
 TEST(Pq, ResultsAreIdenticalAtAnyThreadCount) {
-    const int64_t rows = 64, cols = 72, d = 9;
+    // big enough that the E-step and the refit split into several parallel chunks
+    const int64_t rows = 128, cols = 72, d = 9;
     const std::vector<float> w = normal_vector(rows * cols, 40);
     const std::vector<Eigen::MatrixXd> hs = {correlated_hessian(cols, 300, 41), correlated_hessian(cols, 300, 42)};
     PqOptions o;
     o.d = d;
-    o.k = 32;
+    o.k = 64;
     set_num_threads(1);
     const PqResult one = pq_quantize(w.data(), rows, cols, hs, o);
     set_num_threads(2);

@@ -100,6 +100,7 @@ struct PqProblem {
     std::vector<Eigen::MatrixXd> chol;    // lower L with M = L Lᵀ, per block
     Eigen::MatrixXd v;                    // d × (rows·blocks): column s = sub-vector s
     Eigen::MatrixXd u;                    // d × (rows·blocks): L_sᵀ v_s
+    Eigen::MatrixXd mv;                   // d × (rows·blocks): M_s v_s (the M-step's right-hand sides)
 
     int64_t subvectors() const { return rows * blocks; }
     int64_t metric_blocks() const { return groups * blocks; }
