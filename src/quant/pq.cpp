@@ -145,7 +145,7 @@ PqResult pq_quantize(const float* w, int64_t rows, int64_t cols, const std::vect
     }
     r.loss_em = pq_loss(p, codes, codebook);
     r.loss_refit = r.loss_em;
-    if (o.refit && !p.identity && r.loss_em > 0) {
+    if (o.refit && !p.identity && r.loss_em > 0 && r.k * r.d <= kPqRefitMaxUnknowns) {
         const Eigen::MatrixXd refit = pq_refit(p, codes, codebook);
         const double loss = pq_loss(p, codes, refit);
         if (loss < r.loss_em) {

@@ -35,7 +35,9 @@
 //        A[(m),(n)] = Σ_g Σ_{r∈g} Σ_{j: a(r,j)=m} Σ_{l: a(r,l)=n} H̃_g[j-block, l-block],
 //        b[(m)]     = Σ_g Σ_{r∈g} Σ_{j: a(r,j)=m} (H̃_g w_r)[j-block],
 //    solved by Cholesky with a ridge of kPqRefitRidge·mean(diag A) pulling towards the EM
-//    codebook; kept only when (1) decreases.
+//    codebook; kept only when (1) decreases. Skipped when k·d > kPqRefitMaxUnknowns or EM is exact.
+//    Building A costs O(rows·cols²) additions (each sub-vector adds d columns of H̃),
+//    solving it O((k·d)³/3).
 //  - the codebook is then rounded to float16 (as the rewrite stores it) unless fp16 = false.
 // Deterministic: the same inputs and seed give the same result at any thread count.
 #pragma once
@@ -48,6 +50,9 @@
 namespace qcp::quant {
 
 constexpr double kPqRefitRidge = 1e-10;  // relative to mean(diag A)
+// The refit's dense (k·d)² system is formed only up to this many unknowns (134 MB; k = 256 with
+// d ≤ 16); larger codebooks keep the EM solution.
+constexpr int64_t kPqRefitMaxUnknowns = 4096;
 
 struct PqOptions {
     int64_t d = 9;        // sub-vector length, ≥ 1; cols % d == 0
