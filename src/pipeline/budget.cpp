@@ -60,7 +60,7 @@ std::vector<Candidate> cp_candidates(const ir::Graph& g, const ir::Layer& layer,
     const auto target = rewrite::factor_target(g, layer);
     const int64_t bias = layer.params - target.i * target.j * target.k;
     std::optional<decomp::CpMetric> metric;
-    if (h) metric = decomp::cp_kronecker_metric(*h, target.j, target.k);
+    if (h) metric = decomp::cp_kronecker_metric(*h, target.j, target.k, o.damp);
     std::vector<int> ranks;
     for (double r : kRankRatios) {
         const int rank = std::min(rewrite::rank_for_ratio(target, r), max_useful_rank(target));

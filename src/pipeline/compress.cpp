@@ -31,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // admm-cp's objective when --calib is given and --objective is not (see docs/RESULTS.md).
-constexpr const char* kDefaultObjectiveWithCalib = "output";
+constexpr const char* kDefaultObjectiveWithCalib = "weight";
 
 // Samples used to re-estimate per-channel statistics (mean/std are stable well before this).
 constexpr int64_t kCorrectionSamples = 512;
@@ -485,7 +485,7 @@ CompressReport compress(const CompressOptions& o) {
         opt.init.seed = o.seed;
         decomp::CpResult cp;
         if (p.method == "admm-cp" && objective == "output" && hessians.count(li)) {
-            const auto metric = decomp::cp_kronecker_metric(hessians[li], target.j, target.k);
+            const auto metric = decomp::cp_kronecker_metric(hessians[li], target.j, target.k, o.damp);
             hessians.erase(li);
             cp = decomp::cp_admm_metric(target.view(), p.rank, opt, metric);
             p.output_rel_error = cp.metric_rel_error;
