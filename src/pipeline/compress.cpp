@@ -21,6 +21,8 @@
 #include "qcp/quant/gptq.hpp"
 #include "qcp/quant/hessian.hpp"
 #include "qcp/rewrite/cp_rewrite.hpp"
+#include "qcp/quant/pq.hpp"
+#include "qcp/rewrite/pq_rewrite.hpp"
 #include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp {
@@ -242,6 +244,76 @@ void quantize_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const 
     p.weight_bits_after = rewrite::rewrite_quantized(out, layer, rewrite::grid_weight_for(layer, t, q), o.format) + 32 * bias;
 }
 
+// The weight matrix shape quant_target() gives: rows = outputs, cols = inputs per output.
+std::pair<int64_t, int64_t> quant_matrix_shape(const ir::Graph& g, const ir::Layer& l) {
+    const ir::Node& node = g.nodes.at(static_cast<size_t>(l.node));
+    const int64_t d0 = l.weight_shape.at(0), rest = shape_numel(l.weight_shape) / std::max<int64_t>(d0, 1);
+    const bool transposed = l.op == "MatMul" || (l.op == "Gemm" && node.attr_int("transB", 0) == 0);
+    return transposed ? std::make_pair(rest, d0) : std::make_pair(d0, rest);
+}
+
+// pq's sub-vector length (one kernel slice for k×k convs, 4 inputs otherwise, or as asked),
+// codewords clamped to the sub-vectors there are, and the stored size; selects the layer when
+// that is smaller than the float weight.
+void plan_pq(const ir::Graph& g, const ir::Layer& l, LayerPlan& p) {
+    const auto [rows, cols] = quant_matrix_shape(g, l);
+    const int64_t kernel = l.op == "Conv" && l.weight_shape.size() > 2 ? shape_numel(l.weight_shape) / l.weight_shape[0] / l.weight_shape[1] : 1;
+    const int64_t d = p.subvector > 0 ? p.subvector : kernel > 1 ? kernel : 4;
+    p.subvector = d;
+    if (cols % d != 0) {
+        p.reason = "sub-vector length " + std::to_string(d) + " does not divide the " + std::to_string(cols) + " inputs per output";
+        return;
+    }
+    p.centroids = std::min(p.centroids, rows * (cols / d));
+    const rewrite::PqBits bits = rewrite::pq_bits(rows, cols / d, p.centroids, d);
+    const int64_t bias = l.params - rows * cols;
+    if (bits.storage_bits >= 32 * rows * cols) {
+        p.reason = std::to_string(p.centroids) + " codewords of " + std::to_string(d) + " would not reduce size";
+        return;
+    }
+    p.selected = true;
+    p.bits = 0;
+    p.weight_bits_after = bits.storage_bits + 32 * bias;
+    p.ideal_bits_after = bits.ideal_bits + 32 * bias;
+}
+
+// pq on one layer of `out`, with the metric of its inputs in `out` (earlier layers already
+// compressed) when calibration data is given and the metric is on.
+void pq_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const CompressOptions& o, data::Dataset* calib,
+              int64_t calib_n) {
+    const rewrite::QuantTarget t = rewrite::quant_target(out.graph, layer);
+    std::vector<Eigen::MatrixXd> hs;
+    if (calib && o.pq_metric) hs = layer_hessians(out, layer, *calib, calib_n, o.batch);
+    quant::PqOptions po;
+    po.d = p.subvector;
+    po.k = p.centroids;
+    po.iters = o.pq_iters;
+    po.seed = o.seed;
+    po.damp = o.damp;
+    po.refit = o.pq_refit;
+    const quant::PqResult r = quant::pq_quantize(t.w.data(), t.rows, t.cols, hs, po);
+    const std::vector<float> wq = r.dequantized();
+    double e = 0, n = 0;
+    for (size_t i = 0; i < wq.size(); ++i) {
+        e += (double(t.w[i]) - wq[i]) * (double(t.w[i]) - wq[i]);
+        n += double(t.w[i]) * t.w[i];
+    }
+    p.rel_error = n > 0 ? std::sqrt(e / n) : 0.0;
+    p.centroids = r.k;
+    p.iterations = r.iterations;
+    p.status = r.converged ? "converged" : "max_iterations";
+    p.scheme = "k " + std::to_string(r.k) + " d " + std::to_string(r.d) + (hs.empty() ? " weight" : " activation") +
+               (r.refit_applied ? " refit" : "");
+    p.loss_init = r.loss_init;
+    p.loss_em = r.loss_em;
+    p.output_error_before = r.loss_em;   // before the joint refit
+    p.output_error_after = r.loss_final;
+    const rewrite::PqBits bits = rewrite::rewrite_pq(out, layer, t, r, o.format);
+    const int64_t bias = p.params_before - t.rows * t.cols;
+    p.weight_bits_after = bits.storage_bits + 32 * bias;
+    p.ideal_bits_after = bits.ideal_bits + 32 * bias;
+}
+
 struct Rewritten {
     size_t plan_index;
     std::string output;  // the layer's output value
@@ -288,6 +360,8 @@ CompressReport compress(const CompressOptions& o) {
         p.method = o.method;
         p.bits = o.bits;
         p.granularity = o.granularity.value_or(decomp::Granularity::Tensor);
+        p.centroids = o.centroids;
+        p.subvector = o.pq_block;
         std::optional<int> rank = o.rank;
         std::optional<double> ratio = o.rank_ratio;
         bool explicit_rule = false;
@@ -299,6 +373,8 @@ CompressReport compress(const CompressOptions& o) {
             if (rule.bits) p.bits = *rule.bits;
             if (rule.method) p.method = *rule.method;
             if (rule.granularity) p.granularity = *rule.granularity;
+            if (rule.centroids) p.centroids = *rule.centroids;
+            if (rule.pq_block) p.subvector = *rule.pq_block;
         }
         const bool factorizes = plan::find_method(p.method).factorizes;
         const bool stem = factorizes && l.op == "Conv" && l.weight_shape.size() >= 2 && l.weight_shape[1] * l.groups <= 3;
@@ -310,7 +386,8 @@ CompressReport compress(const CompressOptions& o) {
             if (!l.can_quantize) p.reason = l.reason;
             else if (l.op == "ConvTranspose") p.reason = "ConvTranspose is not quantized";
             else if (o.block_size > 0 && l.weight_shape.size() != 2) p.reason = "blocked scales need a 2-D (Gemm/MatMul) weight";
-            if (p.reason.empty()) {
+            if (p.reason.empty() && p.method == "pq") plan_pq(model.graph, l, p);
+            else if (p.reason.empty()) {
                 p.selected = true;
                 const int64_t bias = l.params - shape_numel(l.weight_shape);
                 p.weight_bits_after = shape_numel(l.weight_shape) * p.bits + 32 * bias;  // scales added after
@@ -469,6 +546,15 @@ CompressReport compress(const CompressOptions& o) {
         });
         if (it == current.end()) throw Error("internal: layer " + p.name + " vanished during rewriting");
         const auto t0 = Clock::now();
+        if (p.method == "pq") {
+            pq_layer(out, *it, p, o, calib.get(), calib_n);
+            p.seconds = since(t0);
+            const std::string line = fmt::format("[{}/{}] {} pq {}: rel. error {:.4f} ({:.1f} s)", ++quantized_count, total_selected,
+                                                 p.name, p.scheme, *p.rel_error, p.seconds);
+            if (log::progress_enabled()) spdlog::info("{}", line);
+            else spdlog::debug("{}", line);
+            continue;
+        }
         if (!plan::find_method(p.method).factorizes) {
             quantize_layer(out, *it, p, o, calib.get(), calib_n);
             p.seconds = since(t0);
@@ -611,20 +697,26 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"target_size", opt(o.target_size)},
                      {"target_macs", opt(o.target_macs)},
                      {"bits_auto", o.bits_auto},
+                     {"centroids", o.method == "pq" ? json(o.centroids) : json(nullptr)},
+                     {"pq_block", o.method == "pq" && o.pq_block > 0 ? json(o.pq_block) : json(nullptr)},
+                     {"pq_iters", o.method == "pq" ? json(o.pq_iters) : json(nullptr)},
+                     {"pq_metric", o.method == "pq" ? json(o.pq_metric) : json(nullptr)},
+                     {"pq_refit", o.method == "pq" ? json(o.pq_refit) : json(nullptr)},
                      {"dry_run", o.dry_run}};
     json layers = json::array();
-    int64_t bits_before = 0, bits_after = 0;
+    int64_t bits_before = 0, bits_after = 0, ideal_after = 0;
     for (const auto& p : r.layers) {
         if (p.selected) {
             bits_before += p.weight_bits_before;
             bits_after += p.weight_bits_after;
+            ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
         }
         layers.push_back({{"name", p.name},
                           {"op", p.op},
                           {"weight_shape", p.weight_shape},
                           {"method", p.method},
                           {"rank", p.selected && p.rank > 0 ? json(p.rank) : json(nullptr)},
-                          {"bits", p.selected ? json(p.bits) : json(nullptr)},
+                          {"bits", p.selected && p.bits > 0 ? json(p.bits) : json(nullptr)},
                           {"granularity", p.selected && p.scheme.empty() ? json(granularity_name(p.granularity)) : json(nullptr)},
                           {"scheme", p.scheme.empty() ? json(nullptr) : json(p.scheme)},
                           {"output_error_before", opt(p.output_error_before)},
@@ -640,6 +732,9 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"objective", p.objective.empty() ? json(nullptr) : json(p.objective)},
                           {"output_rel_error", opt(p.output_rel_error)},
                           {"predicted_damage", opt(p.predicted_damage)},
+                          {"centroids", p.selected && p.method == "pq" ? json(p.centroids) : json(nullptr)},
+                          {"subvector", p.selected && p.method == "pq" ? json(p.subvector) : json(nullptr)},
+                          {"ideal_weight_bits_after", opt(p.ideal_bits_after)},
                           {"status", p.selected ? json(p.status.empty() ? "planned" : p.status) : json("skipped")},
                           {"reason", p.reason.empty() ? json(nullptr) : json(p.reason)},
                           {"corrected", p.corrected},
@@ -676,6 +771,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                    {"totals", {{"weight_bits_before", bits_before},
                                {"weight_bits_after", bits_after},
                                {"compression_ratio", ratio(double(bits_before), double(bits_after))},
+                               {"ideal_compression_ratio", ratio(double(bits_before), double(ideal_after))},
                                {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
                                {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
                                {"seconds", r.seconds}}},
@@ -697,9 +793,10 @@ std::string compress_to_table(const CompressReport& r) {
                                      ? human_count(p.macs_before) + " -> " + human_count(p.macs_after)
                                      : human_count(p.macs_before);
         std::string status = p.selected ? (p.status.empty() ? "planned" : p.status) : "skipped: " + p.reason;
+        if (p.selected && p.method == "pq") status += " (k " + std::to_string(p.centroids) + ", d " + std::to_string(p.subvector) + ")";
         if (p.corrected) status += ", corrected";
         t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
-                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected ? std::to_string(p.bits) : "-", params, macs,
+                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-", params, macs,
                    p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
         if (p.selected) {
             before += p.weight_bits_before;

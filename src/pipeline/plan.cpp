@@ -12,6 +12,7 @@ const std::vector<MethodInfo>& compress_methods() {
         {"cp-als", "float CP-ALS, then round-to-nearest of the factors (the conventional baseline)", true},
         {"rtn", "round-to-nearest weights, MSE-chosen clipping, per channel/tensor/block", false},
         {"gptq", "data-aware scalar quantization with the layer-input Hessian (needs --calib)", false},
+        {"pq", "product quantization: fp16 codebook + uint8 indices, k-means in the metric of the layer inputs (--calib)", false},
     };
     return methods;
 }
@@ -84,6 +85,12 @@ std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts) {
             } else if (key == "method") {
                 find_method(value);
                 rule.method = value;
+            } else if (key == "centroids") {
+                rule.centroids = parse_number<int64_t>(value, what);
+                if (*rule.centroids < 1 || *rule.centroids > 65536) throw Error(what + ": centroids must be 1 to 65536");
+            } else if (key == "block") {
+                rule.pq_block = parse_number<int64_t>(value, what);
+                if (*rule.pq_block < 1) throw Error(what + ": block must be at least 1");
             } else if (key == "granularity") {
                 if (value != "tensor" && value != "channel") throw Error(what + ": granularity is tensor or channel");
                 rule.granularity = value == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;
@@ -112,6 +119,9 @@ void validate_options(const CompressOptions& o) {
     if (o.batch < 1) throw Error("--batch must be at least 1");
     if (!o.dry_run && o.output.empty()) throw Error("no output file: give -o OUT");
     if (o.block_size < 0) throw Error("--block-size must be positive");
+    if (o.centroids < 1 || o.centroids > 65536) throw Error("--centroids must be between 1 and 65536");
+    if (o.pq_block < 0) throw Error("--pq-block must be positive");
+    if (o.pq_iters < 1) throw Error("--pq-iters must be at least 1");
     if (!(o.damp >= 0)) throw Error("--damp must be non-negative");
     const int targets = int(o.target_ratio.has_value()) + int(o.target_size.has_value()) + int(o.target_macs.has_value());
     if (targets > 1) throw Error("give one of --target-ratio, --target-size, --target-macs");

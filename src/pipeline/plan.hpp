@@ -20,6 +20,7 @@ struct LayerRule {
     std::optional<int> bits;
     std::optional<std::string> method;
     std::optional<decomp::Granularity> granularity;
+    std::optional<int64_t> centroids, pq_block;  // pq
 };
 
 // Parses and validates every rule; throws qcp::Error naming the bad rule.

@@ -25,7 +25,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to compress")->required();
     cmd->add_option("-o,--output", o.output, "Compressed model to write");
-    cmd->add_option("--method", o.method, "admm-cp (default), cp-als, rtn or gptq");
+    cmd->add_option("--method", o.method, "admm-cp (default), cp-als, rtn, gptq or pq");
     auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
     auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
@@ -42,6 +42,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--block-size", o.block_size, "rtn/gptq: one scale per N input channels (opset 21, Gemm/MatMul)");
     cmd->add_option("--damp", o.damp, "gptq: Hessian damping relative to its mean diagonal (default 0.01)");
     cmd->add_flag("--act-order", o.act_order, "gptq: quantize columns by decreasing Hessian diagonal");
+    cmd->add_option("--centroids", o.centroids, "pq: codewords per layer, up to 256 with uint8 indices, 65536 with uint16 (default 256)");
+    cmd->add_option("--pq-block", o.pq_block, "pq: sub-vector length (default kh*kw for k x k convs, 4 for 1x1 convs and FC)");
+    cmd->add_option("--pq-iters", o.pq_iters, "pq: k-means iterations (default 50)");
+    cmd->add_flag("!--no-pq-metric", o.pq_metric, "pq: plain weight k-means instead of distances through the calibration inputs");
+    cmd->add_flag("!--no-pq-refit", o.pq_refit, "pq: skip the joint least-squares refit of the codewords");
     cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--objective", o.objective,

@@ -82,6 +82,10 @@ struct LayerPlan {
     std::optional<double> output_rel_error; // admm-cp, output objective: ‖W − Ŵ‖_M / ‖W‖_M (Kronecker metric)
     std::optional<double> predicted_damage; // budget: the relative output error² the plan expected
     bool budgeted = false;                  // its setting was chosen by a --target-* budget
+    // pq: codewords, sub-vector length, and the bits an entropy-free packed index stream would take
+    int64_t centroids = 0, subvector = 0;
+    std::optional<int64_t> ideal_bits_after;
+    std::optional<double> loss_init, loss_em;  // pq: layer-output error after k-means++ / EM (damped H)
     int iterations = 0;
     double seconds = 0;
     bool corrected = false;
