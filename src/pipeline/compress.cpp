@@ -510,6 +510,47 @@ CompressReport compress(const CompressOptions& o) {
             p.predicted_damage = k.damage;
             damage += k.damage;
         }
+        // Ranks come from a coarse ladder; what the ladder leaves of the budget goes to the
+        // planned CP layers as extra rank, most damaged first, so the target is met closely.
+        if (plan::find_method(o.method).factorizes) {
+            double used = 0;
+            for (size_t c = 0; c < curves.size(); ++c) {
+                const LayerPlan& p = report.layers[curves[c].layer];
+                used += cost == budget::Cost::Macs ? double(std::max<int64_t>(p.macs_after, 0))
+                                                   : double(p.weight_bits_after) +
+                                                         (cost == budget::Cost::StoredBits && p.selected
+                                                              ? double(curves[c].options[static_cast<size_t>(pick[c])].stored_bits_after -
+                                                                       p.weight_bits_after)
+                                                              : 0.0);
+            }
+            std::vector<size_t> order;
+            for (size_t c = 0; c < curves.size(); ++c)
+                if (pick[c] >= 0) order.push_back(c);
+            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+                return curves[a].options[static_cast<size_t>(pick[a])].damage > curves[b].options[static_cast<size_t>(pick[b])].damage;
+            });
+            for (size_t c : order) {
+                LayerPlan& p = report.layers[curves[c].layer];
+                const ir::Layer& l = layers[curves[c].layer];
+                const auto target = rewrite::factor_target(model.graph, l);
+                const int64_t width = cost == budget::Cost::StoredBits ? (o.format == rewrite::WeightFormat::Float ? 32 : 8) : p.bits;
+                for (;;) {
+                    if (p.rank + 1 > max_useful_rank(target)) break;
+                    const double step = cost == budget::Cost::Macs
+                                            ? double(rewrite::factorized_macs(model.graph, l, p.rank + 1) - p.macs_after)
+                                            : double((rewrite::factorized_params(target, p.rank + 1) -
+                                                      rewrite::factorized_params(target, p.rank)) * width);
+                    const int64_t params_next = p.params_after + rewrite::factorized_params(target, p.rank + 1) -
+                                                rewrite::factorized_params(target, p.rank);
+                    if (used + step > limit || params_next >= p.params_before) break;
+                    used += step;
+                    p.weight_bits_after += (rewrite::factorized_params(target, p.rank + 1) - rewrite::factorized_params(target, p.rank)) * p.bits;
+                    p.params_after = params_next;
+                    ++p.rank;
+                    p.macs_after = rewrite::factorized_macs(model.graph, l, p.rank);
+                }
+            }
+        }
         report.budget_predicted_damage = damage;
         spdlog::info("budget: {} layers planned in {:.1f} s (predicted damage {:.4g})", curves.size(), since(t_b), damage);
     }
