@@ -249,6 +249,11 @@ std::string render_svg(const Chart& c) {
     };
     if (!front.empty()) line_entry("Pareto front", "stroke=\"#222222\" stroke-opacity=\"0.55\" stroke-width=\"1.5\"");
     if (c.reference_y) line_entry(c.reference_label, "stroke=\"#555555\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\"");
+    ly += 16;
+    for (const auto& note : c.notes) {
+        svg += text(lx + 2, ly, note, kTickFont, "fill=\"#555555\"");
+        ly += kTickFont + 5;
+    }
     svg += "</g>\n</svg>\n";
     return svg;
 }

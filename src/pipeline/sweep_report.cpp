@@ -205,10 +205,10 @@ plot::Chart sweep_chart(const SweepReport& r, SweepAxis axis) {
     plot::Chart c;
     const std::string model = o.model.filename().string();
     c.title = bytes ? "Top-1 accuracy vs. compressed file size: " + model : "Top-1 accuracy vs. MACs: " + model;
-    c.subtitle = std::to_string(r.reference.samples) + " samples of " + o.data.filename().string() +
+    c.subtitle = "top-1 on " + std::to_string(r.reference.samples) + " samples of " + o.data.filename().string() +
                  (o.calib.empty() ? "; no calibration data"
-                                  : "; calibration: " + std::to_string(o.calib_count) + " samples of " + o.calib.filename().string()) +
-                 "; labels: b = bits, r = rank ratio, k = codewords";
+                                  : "; calibration: " + std::to_string(o.calib_count) + " of " + o.calib.filename().string());
+    c.notes = {"Labels on the Pareto front:", "b = bits, r = rank ratio,", "k = pq codewords.", "Hover a marker for its run."};
     c.x = {bytes ? "model file size (bytes, log scale)" : "multiply-accumulates per sample (log scale)", plot::Scale::Log,
            bytes ? plot::TickFormat::Bytes : plot::TickFormat::Count};
     c.y = {"top-1 accuracy (%)", plot::Scale::Linear, plot::TickFormat::Percent};

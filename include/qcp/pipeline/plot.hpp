@@ -46,6 +46,7 @@ struct Chart {
     std::string reference_label;        // e.g. "fp32 93.48%"
     bool pareto_front = true;           // draw the front over all series (smaller x, larger y is better)
     bool label_front = true;            // label the front's points (Point::label)
+    std::vector<std::string> notes;     // short lines drawn under the legend (e.g. what labels mean)
     int width = 960, height = 600;
 };
 
