@@ -50,7 +50,8 @@ std::string polygon_points(double cx, double cy, double r, int sides, double rot
 }
 
 // One marker element of shape `shape`, centred at (cx, cy); `cls` and `title` become its class and <title>.
-std::string marker(int shape, double cx, double cy, const char* colour, const std::string& cls, const std::string& title) {
+std::string marker(int shape, double cx, double cy, const char* colour, const std::string& cls, const std::string& title,
+                   bool hollow = false) {
     const double r = kMarkerRadius;
     std::string head;
     switch (shape % kShapes) {
@@ -70,7 +71,8 @@ std::string marker(int shape, double cx, double cy, const char* colour, const st
             head = "<polygon points=\"" + pts + "\"";
         }
     }
-    head += " class=\"" + cls + "\" fill=\"" + colour + "\" fill-opacity=\"0.85\" stroke=\"" + colour + "\" stroke-width=\"1\"";
+    head += " class=\"" + cls + "\" fill=\"" + (hollow ? "white" : colour) + "\" fill-opacity=\"0.85\" stroke=\"" + colour +
+            "\" stroke-width=\"" + (hollow ? "1.5" : "1") + "\"";
     return title.empty() ? head + "/>\n" : head + "><title>" + xml_escape(title) + "</title></" +
                                                head.substr(1, head.find(' ') - 1) + ">\n";
 }
@@ -114,19 +116,25 @@ std::string render_svg(const Chart& c) {
     // ---- domains ----------------------------------------------------------------------
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     std::vector<XY> all;
+    bool clipped = false;
     for (const auto& s : c.series)
         for (const auto& p : s.points) {
             if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
             if (c.x.scale == Scale::Log && p.x <= 0)
                 throw Error("chart '" + c.title + "': " + c.x.label + " is on a log axis and must be positive, got " + std::to_string(p.x));
             xlo = std::min(xlo, p.x), xhi = std::max(xhi, p.x);
-            ylo = std::min(ylo, p.y), yhi = std::max(yhi, p.y);
+            yhi = std::max(yhi, p.y);
+            if (c.y_floor && p.y < *c.y_floor) clipped = true;
+            else ylo = std::min(ylo, p.y);
             all.push_back({p.x, p.y});
         }
+    if (clipped) ylo = std::min(ylo, *c.y_floor), yhi = std::max(yhi, *c.y_floor);
     if (all.empty()) xlo = 1, xhi = 10, ylo = 0, yhi = 100;
     if (c.reference_y) ylo = std::min(ylo, *c.reference_y), yhi = std::max(yhi, *c.reference_y);
     const AxisRange xr = axis_range(xlo, xhi, c.x.scale), yr = axis_range(ylo, yhi, c.y.scale);
-    const AxisMap mx{xr.lo, xr.hi, L, R, c.x.scale}, my{yr.lo, yr.hi, B, T, c.y.scale};
+    const AxisMap mx{xr.lo, xr.hi, L, R, c.x.scale}, my_axis{yr.lo, yr.hi, B, T, c.y.scale};
+    // points under the floor sit on the bottom edge
+    auto my = [&](double y) { return c.y_floor && y < *c.y_floor ? B - kMarkerRadius - 2 : my_axis(y); };
 
     std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) + "\" viewBox=\"0 0 " +
@@ -143,7 +151,7 @@ std::string render_svg(const Chart& c) {
                (xr.labelled[i] ? "" : " stroke-dasharray=\"2 3\"") + "/>\n";
     }
     for (double t : yr.ticks)
-        svg += "<line x1=\"" + num(L) + "\" y1=\"" + num(my(t)) + "\" x2=\"" + num(R) + "\" y2=\"" + num(my(t)) + "\"/>\n";
+        svg += "<line x1=\"" + num(L) + "\" y1=\"" + num(my_axis(t)) + "\" x2=\"" + num(R) + "\" y2=\"" + num(my_axis(t)) + "\"/>\n";
     svg += "</g>\n<g class=\"ticks\" fill=\"#333333\">\n";
     double last_right = -INFINITY;  // drop x labels that would touch the previous one
     for (size_t i = 0; i < xr.ticks.size(); ++i) {
@@ -154,7 +162,7 @@ std::string render_svg(const Chart& c) {
         svg += text(x, B + 18, s, kTickFont, "text-anchor=\"middle\"");
         last_right = x + w / 2;
     }
-    for (double t : yr.ticks) svg += text(L - 8, my(t) + 4, format_tick(t, c.y.format), kTickFont, "text-anchor=\"end\"");
+    for (double t : yr.ticks) svg += text(L - 8, my_axis(t) + 4, format_tick(t, c.y.format), kTickFont, "text-anchor=\"end\"");
     svg += "</g>\n";
     svg += "<rect class=\"frame\" x=\"" + num(L) + "\" y=\"" + num(T) + "\" width=\"" + num(R - L) + "\" height=\"" + num(B - T) +
            "\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1\"/>\n";
@@ -172,7 +180,7 @@ std::string render_svg(const Chart& c) {
 
     // ---- reference line and its label (left end first: small models rarely reach fp32) ----
     if (c.reference_y) {
-        const double y = my(*c.reference_y);
+        const double y = my_axis(*c.reference_y);
         svg += "<line class=\"reference\" x1=\"" + num(L) + "\" y1=\"" + num(y) + "\" x2=\"" + num(R) + "\" y2=\"" + num(y) +
                "\" stroke=\"#555555\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\"/>\n";
         const double w = text_width(c.reference_label, kLabelFont), h = kLabelFont + 2;
@@ -209,7 +217,9 @@ std::string render_svg(const Chart& c) {
         svg += "<g class=\"series\" id=\"series-" + std::to_string(s) + "\">\n";
         for (const auto& p : c.series[s].points) {
             if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-            svg += marker(static_cast<int>(s), mx(p.x), my(p.y), colour, "marker", p.tooltip.empty() ? c.series[s].name : p.tooltip);
+            const bool hollow = c.y_floor && p.y < *c.y_floor;
+            svg += marker(static_cast<int>(s), mx(p.x), my(p.y), colour, "marker", p.tooltip.empty() ? c.series[s].name : p.tooltip,
+                          hollow);
         }
         svg += "</g>\n";
     }
@@ -250,7 +260,12 @@ std::string render_svg(const Chart& c) {
     if (!front.empty()) line_entry("Pareto front", "stroke=\"#222222\" stroke-opacity=\"0.55\" stroke-width=\"1.5\"");
     if (c.reference_y) line_entry(c.reference_label, "stroke=\"#555555\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\"");
     ly += 16;
-    for (const auto& note : c.notes) {
+    std::vector<std::string> notes = c.notes;
+    if (clipped) {
+        notes.push_back("Hollow markers: below " + format_tick(*c.y_floor, c.y.format) + ",");
+        notes.push_back("drawn on the bottom edge.");
+    }
+    for (const auto& note : notes) {
         svg += text(lx + 2, ly, note, kTickFont, "fill=\"#555555\"");
         ly += kTickFont + 5;
     }

@@ -62,6 +62,21 @@ CompressOptions compress_options(const SweepOptions& o, const SweepCombo& c) {
     return co;
 }
 
+const std::vector<std::string> kSweepFiles = {"results.csv", "results.md", "pareto.svg", "pareto_macs.svg", "results.json"};
+
+// Writes every result file at once (atomically); results.json only when `with_json`.
+void write_sweep_files(const SweepReport& r, const std::filesystem::path& out, bool with_json) {
+    const std::string contents[] = {sweep_to_csv(r), sweep_to_markdown(r), plot::render_svg(sweep_chart(r, SweepAxis::FileBytes)),
+                                    plot::render_svg(sweep_chart(r, SweepAxis::Macs)),
+                                    with_json ? sweep_to_json(r).dump(2) + "\n" : std::string()};
+    std::vector<fs::PendingFile> pending;
+    for (size_t k = 0; k < kSweepFiles.size() - (with_json ? 0 : 1); ++k) {
+        const std::string* text = &contents[k];
+        pending.push_back({out / kSweepFiles[k], [text](std::ostream& s) { s << *text; }});
+    }
+    fs::write_files_atomic(pending, true);
+}
+
 }  // namespace
 
 SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>* skipped) {
@@ -140,10 +155,9 @@ SweepReport sweep(const SweepOptions& options) {
     if (combos.empty()) throw Error("sweep: no combination to run (every method was skipped)");
 
     // every setting and every output path is checked before the first (slow) compression
-    const std::vector<std::string> files = {"results.csv", "results.json", "results.md", "pareto.svg", "pareto_macs.svg"};
     std::error_code ec;
     if (!o.force) {
-        for (const auto& f : files)
+        for (const auto& f : kSweepFiles)
             if (std::filesystem::exists(o.out / f, ec)) throw Error((o.out / f).string() + ": already exists (use --force to overwrite)");
         for (const auto& c : combos)
             if (std::filesystem::exists(compress_options(o, c).output, ec))
@@ -221,18 +235,28 @@ SweepReport sweep(const SweepOptions& options) {
     }
     report.seconds = since(t_start);
 
-    // ---- files -----------------------------------------------------------------------------
-    const std::string csv = sweep_to_csv(report), json = sweep_to_json(report).dump(2) + "\n", md = sweep_to_markdown(report);
-    const std::string svg_bytes = plot::render_svg(sweep_chart(report, SweepAxis::FileBytes));
-    const std::string svg_macs = plot::render_svg(sweep_chart(report, SweepAxis::Macs));
-    const std::string* contents[] = {&csv, &json, &md, &svg_bytes, &svg_macs};
-    std::vector<fs::PendingFile> pending;
-    for (size_t k = 0; k < files.size(); ++k) {
-        const std::string* text = contents[k];
-        pending.push_back({o.out / files[k], [text](std::ostream& out) { out << *text; }});
-    }
-    fs::write_files_atomic(pending, true);
+    write_sweep_files(report, o.out, true);
     return report;
+}
+
+SweepReport sweep_replot(const std::filesystem::path& out) {
+    const std::filesystem::path path = out / "results.json";
+    const std::vector<uint8_t> bytes = fs::read_file(path);
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(bytes.begin(), bytes.end());
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path.string() + ": not valid JSON: " + e.what());
+    }
+    SweepReport r;
+    try {
+        r = sweep_from_json(j);
+    } catch (const Error& e) {
+        throw Error(path.string() + ": " + e.what());
+    }
+    r.options.out = out;
+    write_sweep_files(r, out, false);
+    return r;
 }
 
 }  // namespace qcp

@@ -1,7 +1,9 @@
 // The sweep's outputs: CSV, JSON, Markdown, the terminal table and the two charts.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
+#include "qcp/core/error.hpp"
 #include "qcp/core/version.hpp"
 #include "qcp/pipeline/sweep.hpp"
 #include "qcp/pipeline/table.hpp"
@@ -16,6 +18,11 @@ const std::vector<std::string> kSweepCsvColumns = {
 namespace {
 
 using json = nlohmann::ordered_json;
+
+// The charts' y axis shows top-1 down to about this many points under fp32 (rounded down to a
+// multiple of 5%); runs that fell further are drawn hollow on the bottom edge, so one collapsed
+// 2-bit run does not squeeze every other point into a sliver.
+constexpr double kChartMaxDropShown = 15;
 
 std::string g(double v) {
     char buf[32];
@@ -141,6 +148,62 @@ json sweep_to_json(const SweepReport& r) {
             {"seconds", r.seconds}};
 }
 
+SweepReport sweep_from_json(const nlohmann::json& j) {
+    using nj = nlohmann::json;
+    auto opt_d = [](const nj& v) { return v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()); };
+    auto or_zero = [](const nj& v, auto zero) { return v.is_null() ? zero : v.get<decltype(zero)>(); };
+    SweepReport r;
+    try {
+        const nj& st = j.at("settings");
+        SweepOptions& o = r.options;
+        o.model = st.at("model").get<std::string>();
+        o.data = st.at("data").get<std::string>();
+        o.labels = st.at("labels").get<std::string>();
+        o.count = or_zero(st.at("count"), int64_t{0});
+        o.calib = or_zero(st.at("calib"), std::string());
+        o.calib_count = st.at("calib_count").get<int64_t>();
+        o.methods = st.at("methods").get<std::vector<std::string>>();
+        o.bits = or_zero(st.at("bits"), std::vector<int>());
+        o.rank_ratios = st.at("rank_ratios").get<std::vector<double>>();
+        o.centroids = st.at("centroids").get<std::vector<int64_t>>();
+        o.seed = st.at("seed").get<uint64_t>();
+        r.skipped = j.at("skipped").get<std::vector<std::string>>();
+        const nj& ref = j.at("reference");
+        r.reference = {ref.at("model").get<std::string>(), ref.at("samples").get<int64_t>(), ref.at("top1").get<double>(),
+                       ref.at("file_bytes").get<uint64_t>(), ref.at("macs").get<int64_t>(), ref.at("params").get<int64_t>(),
+                       ref.at("seconds_eval").get<double>()};
+        for (const nj& row : j.at("rows")) {
+            SweepRow w;
+            w.combo.name = row.at("name").get<std::string>();
+            w.combo.method = row.at("method").get<std::string>();
+            if (!row.at("bits").is_null()) w.combo.bits = row["bits"].get<int>();
+            w.combo.rank_ratio = opt_d(row.at("rank_ratio"));
+            if (!row.at("centroids").is_null()) w.combo.centroids = row["centroids"].get<int64_t>();
+            w.status = row.at("status").get<std::string>();
+            w.error = or_zero(row.at("error"), std::string());
+            w.top1 = opt_d(row.at("top1"));
+            w.top1_drop = opt_d(row.at("top1_drop"));
+            w.agreement = opt_d(row.at("agreement"));
+            w.output_rel_error = opt_d(row.at("output_rel_error"));
+            w.file_bytes = or_zero(row.at("file_bytes"), uint64_t{0});
+            w.compression_ratio = opt_d(row.at("compression_ratio"));
+            w.file_ratio = opt_d(row.at("file_ratio"));
+            w.macs = or_zero(row.at("macs"), int64_t{0});
+            w.macs_ratio = opt_d(row.at("macs_ratio"));
+            w.params = or_zero(row.at("params"), int64_t{0});
+            w.seconds_compress = row.at("seconds_compress").get<double>();
+            w.seconds_eval = row.at("seconds_eval").get<double>();
+            w.path = row.at("path").get<std::string>();
+            w.compress_report = row.at("compress");
+            r.rows.push_back(std::move(w));
+        }
+        r.seconds = j.at("seconds").get<double>();
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("not a qcp sweep report: ") + e.what());
+    }
+    return r;
+}
+
 std::string sweep_to_markdown(const SweepReport& r) {
     auto line = [](const std::vector<std::string>& cells) {
         std::string s = "|";
@@ -195,7 +258,6 @@ std::string sweep_to_table(const SweepReport& r) {
              (names.empty() ? "-" : names) + "\n";
     }
     for (const auto& sk : r.skipped) s += "skipped " + sk + "\n";
-    s += "wrote results.csv, results.json, results.md, pareto.svg, pareto_macs.svg to " + r.options.out.string() + "\n";
     return s;
 }
 
@@ -214,6 +276,7 @@ plot::Chart sweep_chart(const SweepReport& r, SweepAxis axis) {
     c.y = {"top-1 accuracy (%)", plot::Scale::Linear, plot::TickFormat::Percent};
     c.reference_y = r.reference.top1;
     c.reference_label = "fp32 " + fixed(r.reference.top1, 2) + "%";
+    c.y_floor = std::max(0.0, 5 * std::floor((r.reference.top1 - kChartMaxDropShown) / 5));
     for (const auto& method : o.methods) {
         plot::Series s{method, {}};
         for (const auto& row : r.rows) {

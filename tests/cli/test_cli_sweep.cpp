@@ -43,6 +43,14 @@ TEST(CliSweep, SmallSweepWritesFilesAndNeedsForceToRepeat) {
     EXPECT_EQ(again.code, 2);
     EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
     EXPECT_EQ(run_qcp(args + " --force").code, 0);
+
+    // --replot redraws the charts from results.json alone
+    const std::string svg = test::read_text(dir / "s/pareto.svg");
+    std::filesystem::remove(dir / "s/pareto.svg");
+    const auto replot = run_qcp("sweep --replot --out " + (dir / "s").string());
+    EXPECT_EQ(replot.code, 0) << replot.err;
+    EXPECT_EQ(test::read_text(dir / "s/pareto.svg"), svg);
+    EXPECT_EQ(run_qcp("sweep --replot --out " + (dir / "none").string()).code, 2);
 }
 
 }  // namespace

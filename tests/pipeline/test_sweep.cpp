@@ -165,6 +165,18 @@ TEST(SweepReport, CsvParsesBack) {
     EXPECT_NE(md.find("| admm-cp | b4 r2 | 93.10 | 0.40 |"), std::string::npos);
 }
 
+TEST(SweepReport, JsonRoundTripRedrawsTheSameFiles) {
+    const SweepReport r = hand_report();
+    const SweepReport back = sweep_from_json(nlohmann::json::parse(sweep_to_json(r).dump()));
+    EXPECT_EQ(sweep_to_csv(back), sweep_to_csv(r));
+    EXPECT_EQ(sweep_to_markdown(back), sweep_to_markdown(r));
+    EXPECT_EQ(plot::render_svg(sweep_chart(back, SweepAxis::FileBytes)), plot::render_svg(sweep_chart(r, SweepAxis::FileBytes)));
+    EXPECT_EQ(sweep_to_json(back).dump(), sweep_to_json(r).dump());
+    nlohmann::json broken = nlohmann::json::parse(sweep_to_json(r).dump());
+    broken["rows"][0].erase("top1");
+    EXPECT_THROW((void)sweep_from_json(broken), Error);
+}
+
 TEST(SweepReport, ChartsHaveOneSeriesPerMethodWithPoints) {
     const SweepReport r = hand_report();
     const plot::Chart bytes = sweep_chart(r, SweepAxis::FileBytes);
@@ -175,6 +187,20 @@ TEST(SweepReport, ChartsHaveOneSeriesPerMethodWithPoints) {
     EXPECT_EQ(*bytes.reference_y, 93.5);
     EXPECT_EQ(bytes.x.scale, plot::Scale::Log);
     EXPECT_EQ(sweep_chart(r, SweepAxis::Macs).series[0].points[0].x, 2000000);
+    EXPECT_EQ(*bytes.y_floor, 75.0);  // 93.5 − 15 = 78.5, down to a multiple of 5
+}
+
+TEST(PlotSvgFloor, PointsUnderTheFloorAreHollowOnTheBottomEdge) {
+    plot::Chart c;
+    c.x.scale = plot::Scale::Log;
+    c.y_floor = 75;
+    c.series = {{"a", {{1000, 90, "", ""}, {2000, 30, "", ""}}}};
+    const std::string svg = plot::render_svg(c);
+    EXPECT_NE(svg.find("fill=\"white\" fill-opacity=\"0.85\""), std::string::npos);  // the hollow one
+    EXPECT_NE(svg.find("Hollow markers: below 75"), std::string::npos);
+    EXPECT_EQ(svg.find(">30<"), std::string::npos);  // the axis does not reach down to 30
+    c.y_floor = 10;
+    EXPECT_EQ(plot::render_svg(c).find("Hollow markers"), std::string::npos);
 }
 
 }  // namespace

@@ -47,6 +47,9 @@ struct Chart {
     bool pareto_front = true;           // draw the front over all series (smaller x, larger y is better)
     bool label_front = true;            // label the front's points (Point::label)
     std::vector<std::string> notes;     // short lines drawn under the legend (e.g. what labels mean)
+    // The y axis starts no lower than this; points below it are drawn hollow on the bottom edge
+    // (their tooltips keep the real value) and a note under the legend says so.
+    std::optional<double> y_floor;
     int width = 960, height = 600;
 };
 

@@ -117,6 +117,12 @@ nlohmann::ordered_json sweep_to_json(const SweepReport& r);
 std::string sweep_to_markdown(const SweepReport& r);
 std::string sweep_to_table(const SweepReport& r);
 
+// The report back from sweep_to_json's output (for re-drawing the charts and tables of a finished
+// sweep without running it again); throws qcp::Error when a field is missing or mistyped.
+SweepReport sweep_from_json(const nlohmann::json& j);
+// Rewrites results.csv, results.md and both charts in `out` from its results.json.
+SweepReport sweep_replot(const std::filesystem::path& out);
+
 enum class SweepAxis { FileBytes, Macs };
 plot::Chart sweep_chart(const SweepReport& r, SweepAxis axis);
 
