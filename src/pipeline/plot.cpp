@@ -16,6 +16,8 @@ namespace {
 constexpr double kTickSlack = 1e-9;
 // Log axes over more decades than this label only the 10^k ticks.
 constexpr double kMaxDecadesAllLabelled = 2.5;
+// Log axes with fewer 1-2-5 ticks than this in range use every m·10^k instead.
+constexpr size_t kMinLogTicks = 3;
 // Linear axes aim at about this many intervals.
 constexpr int kLinearTickTarget = 6;
 // Padding around the data, so no marker sits on the frame: factor (log) or fraction of range (linear).
@@ -82,9 +84,18 @@ double AxisMap::operator()(double v) const {
 AxisRange axis_range(double lo, double hi, Scale scale) {
     AxisRange r;
     if (scale == Scale::Log) {
-        r.lo = log_floor_nice(lo / kLogPadFactor);
-        r.hi = log_ceil_nice(hi * kLogPadFactor);
+        if (!(lo > 0)) throw Error("log axis: values must be positive");
+        r.lo = lo / kLogPadFactor;
+        r.hi = hi * kLogPadFactor;
         r.ticks = log_ticks(r.lo, r.hi);
+        if (r.ticks.size() < kMinLogTicks) {  // less than a decade: every m·10^k, m = 1..9
+            r.ticks.clear();
+            for (int e = static_cast<int>(std::floor(std::log10(r.lo))); e <= static_cast<int>(std::floor(std::log10(r.hi))); ++e)
+                for (int m = 1; m <= 9; ++m) {
+                    const double t = m * pow10i(e);
+                    if (t >= r.lo && t <= r.hi) r.ticks.push_back(t);
+                }
+        }
         const bool all = std::log10(r.hi / r.lo) <= kMaxDecadesAllLabelled;
         for (double t : r.ticks) {
             const double m = t / pow10i(static_cast<int>(std::floor(std::log10(t) + kTickSlack)));

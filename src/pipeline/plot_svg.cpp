@@ -128,8 +128,8 @@ std::string render_svg(const Chart& c) {
             else ylo = std::min(ylo, p.y);
             all.push_back({p.x, p.y});
         }
-    if (clipped) ylo = std::min(ylo, *c.y_floor), yhi = std::max(yhi, *c.y_floor);
     if (all.empty()) xlo = 1, xhi = 10, ylo = 0, yhi = 100;
+    if (clipped && !std::isfinite(ylo)) ylo = std::min(*c.y_floor, yhi);  // every point under the floor
     if (c.reference_y) ylo = std::min(ylo, *c.reference_y), yhi = std::max(yhi, *c.reference_y);
     const AxisRange xr = axis_range(xlo, xhi, c.x.scale), yr = axis_range(ylo, yhi, c.y.scale);
     const AxisMap mx{xr.lo, xr.hi, L, R, c.x.scale}, my_axis{yr.lo, yr.hi, B, T, c.y.scale};
@@ -178,6 +178,22 @@ std::string render_svg(const Chart& c) {
         taken.push_back({x - kMarkerRadius, y - kMarkerRadius, x + kMarkerRadius, y + kMarkerRadius});
     }
 
+    // ---- the front (computed here: its lines are obstacles for labels too) ------------------
+    std::vector<std::pair<size_t, size_t>> index;  // (series, point) for every entry of `all`
+    for (size_t s = 0; s < c.series.size(); ++s)
+        for (size_t k = 0; k < c.series[s].points.size(); ++k)
+            if (std::isfinite(c.series[s].points[k].x) && std::isfinite(c.series[s].points[k].y)) index.emplace_back(s, k);
+    const std::vector<size_t> front = c.pareto_front ? pareto_front(all) : std::vector<size_t>{};
+    auto add_segment = [&](double x0, double y0, double x1, double y1) {
+        taken.push_back({std::min(x0, x1) - 1, std::min(y0, y1) - 1, std::max(x0, x1) + 1, std::max(y0, y1) + 1});
+    };
+    for (size_t i = 1; i < front.size(); ++i) {
+        add_segment(mx(all[front[i - 1]].x), my(all[front[i - 1]].y), mx(all[front[i]].x), my(all[front[i - 1]].y));
+        add_segment(mx(all[front[i]].x), my(all[front[i - 1]].y), mx(all[front[i]].x), my(all[front[i]].y));
+    }
+    if (!front.empty()) add_segment(mx(all[front.back()].x), my(all[front.back()].y), R, my(all[front.back()].y));
+    if (c.reference_y) add_segment(L, my_axis(*c.reference_y), R, my_axis(*c.reference_y));
+
     // ---- reference line and its label (left end first: small models rarely reach fp32) ----
     if (c.reference_y) {
         const double y = my_axis(*c.reference_y);
@@ -197,11 +213,6 @@ std::string render_svg(const Chart& c) {
     }
 
     // ---- Pareto front as a step line (attainable top-1 for a given size) ----------------
-    std::vector<std::pair<size_t, size_t>> index;  // (series, point) for every entry of `all`
-    for (size_t s = 0; s < c.series.size(); ++s)
-        for (size_t k = 0; k < c.series[s].points.size(); ++k)
-            if (std::isfinite(c.series[s].points[k].x) && std::isfinite(c.series[s].points[k].y)) index.emplace_back(s, k);
-    const std::vector<size_t> front = c.pareto_front ? pareto_front(all) : std::vector<size_t>{};
     if (!front.empty()) {
         std::string pts = num(mx(all[front[0]].x)) + "," + num(my(all[front[0]].y));
         for (size_t i = 1; i < front.size(); ++i)
@@ -226,14 +237,15 @@ std::string render_svg(const Chart& c) {
 
     // ---- labels of the front's points, greedily, never overlapping -----------------------
     if (c.label_front && !front.empty()) {
-        svg += "<g class=\"point-labels\" fill=\"#222222\">\n";
+        svg += "<g class=\"point-labels\">\n";
         for (size_t f : front) {
             const Point& p = c.series[index[f].first].points[index[f].second];
             if (p.label.empty()) continue;
             const double w = text_width(p.label, kLabelFont), h = kLabelFont + 2;
             const Placement pl = place_label(mx(p.x), my(p.y), w, h, area, taken);
             if (!pl.ok) continue;
-            svg += text(pl.x, pl.y, p.label, kLabelFont);
+            // in the series' colour, so that two runs with the same label stay apart
+            svg += text(pl.x, pl.y, p.label, kLabelFont, std::string("fill=\"") + kColours[index[f].first % (sizeof kColours / sizeof *kColours)] + "\"");
             taken.push_back(pl.box);
         }
         svg += "</g>\n";

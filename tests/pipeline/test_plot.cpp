@@ -48,12 +48,14 @@ TEST(PlotTicks, LinearStepsAndTicks) {
 }
 
 TEST(PlotTicks, AxisRangesPadAndLabel) {
-    const AxisRange a = axis_range(9000, 110000, Scale::Log);  // 9000/1.08 -> 5000, 110000*1.08 -> 200000
-    EXPECT_NEAR(a.lo, 5000, kTol * 5000);
-    EXPECT_NEAR(a.hi, 200000, kTol * 200000);
-    expect_values(a.ticks, {5000, 10000, 20000, 50000, 100000, 200000});
-    EXPECT_EQ(std::count(a.labelled.begin(), a.labelled.end(), true), 6);
-    const AxisRange wide = axis_range(100, 1e6, Scale::Log);  // 50 .. 2e6: 4.6 decades, only 10^k labelled
+    const AxisRange a = axis_range(9000, 110000, Scale::Log);  // padded by 1.08: 8333.3 .. 118800
+    EXPECT_NEAR(a.lo, 9000 / 1.08, kTol * 9000);
+    EXPECT_NEAR(a.hi, 118800, kTol * 118800);
+    expect_values(a.ticks, {10000, 20000, 50000, 100000});
+    EXPECT_EQ(std::count(a.labelled.begin(), a.labelled.end(), true), 4);
+    // under half a decade (197.2k .. 643.7k): 1-2-5 leaves two ticks, so every m·10^k
+    expect_values(axis_range(213000, 596000, Scale::Log).ticks, {200000, 300000, 400000, 500000, 600000});
+    const AxisRange wide = axis_range(100, 1e6, Scale::Log);  // 92.6 .. 1.08e6: 4.1 decades, only 10^k labelled
     ASSERT_EQ(wide.ticks.size(), wide.labelled.size());
     for (size_t i = 0; i < wide.ticks.size(); ++i) {
         const double m = wide.ticks[i] / std::pow(10.0, std::floor(std::log10(wide.ticks[i]) + 1e-9));

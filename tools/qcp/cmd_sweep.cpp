@@ -29,9 +29,9 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
-    cmd->add_option("model", o.model, "ONNX model to sweep");
-    cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder)");
-    cmd->add_option("--labels", o.labels, "Evaluation labels (IDX, .npy, text)");
+    cmd->add_option("model", o.model, "ONNX model to sweep (required unless --replot)");
+    cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
+    cmd->add_option("--labels", o.labels, "Evaluation labels (IDX, .npy, text; required unless --replot)");
     cmd->add_option("-o,--out", o.out, "Output folder (models/ and the result files go there)")->required();
     cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");

@@ -73,8 +73,9 @@ struct AxisMap {
     double operator()(double v) const;
 };
 
-// The domain an axis shows for data in [lo, hi]: log axes widen to the enclosing nice values,
-// linear ones to multiples of a nice step (with a little padding so no marker sits on the frame).
+// The domain an axis shows for data in [lo, hi], padded so no marker sits on the frame: log axes
+// by a factor 1.08 each way, with ticks at 1, 2, 5 × 10^k (every 1..9 × 10^k when that gives fewer
+// than three); linear axes out to multiples of a nice step.
 struct AxisRange {
     double lo = 0, hi = 1;
     std::vector<double> ticks;        // gridlines
