@@ -6,7 +6,8 @@
 #   tools/ci_example.sh [PATH/TO/qcp] [OUT_DIR]
 #   MAX_DROP=2 (points)  COUNT=1000 (test images used by each gate)
 set -uo pipefail
-QCP=$(realpath "${1:-build/qcp}")
+QCP=$(realpath -m "${1:-build/qcp}")
+[[ -x $QCP ]] || { echo "ci_example: no qcp executable at $QCP (build it first, see README)" >&2; exit 2; }
 OUT=$(realpath -m "${2:-build/ci_example}")
 MAX_DROP=${MAX_DROP:-2}
 COUNT=${COUNT:-1000}
