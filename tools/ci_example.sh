@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 
 # model | job name | compress flags
 JOBS=(
-  "fmnist_resnet|admm-cp-b4-r2|--method admm-cp --bits 4 --rank-ratio 2 ${CALIB[*]}"
+  "fmnist_resnet|admm-cp-b4-r3|--method admm-cp --bits 4 --rank-ratio 3 ${CALIB[*]}"
   "fmnist_resnet|rtn-b4|--method rtn --bits 4"
   "fmnist_mlp|admm-cp-b8-r3|--method admm-cp --bits 8 --rank-ratio 3"
   "fmnist_mlp|gptq-b4|--method gptq --bits 4 ${CALIB[*]}"
