@@ -1,7 +1,10 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/log.hpp"
 #include "qcp/pipeline/evaluate.hpp"
+#include "qcp/pipeline/table.hpp"
 
 namespace qcp::cli {
 
@@ -11,6 +14,7 @@ void set_eval_command(CLI::App& app, int& exit_code) {
         EvalOptions opts;
         ImageFlags image;
         bool json = false;
+        double min_top1 = 0;
     };
     auto st = std::make_shared<State>();
     cmd->add_option("model", st->opts.model, "ONNX model")->required();
@@ -23,12 +27,28 @@ void set_eval_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--json", st->json, "Print one JSON object");
     cmd->add_option("--dump-outputs", st->opts.dump_outputs, "Write the model's outputs for every sample to FILE.npy");
     cmd->add_flag("--force", st->opts.force, "Overwrite an existing --dump-outputs file");
+    auto* min_top1_opt = cmd->add_option("--min-top1", st->min_top1,
+                                         "Accuracy gate: exit 1 when top-1 is below A percent (0-100; needs --labels)");
     add_image_flags(cmd, st->image);
-    cmd->callback([st, &exit_code] {
+    cmd->callback([st, min_top1_opt, &exit_code] {
         st->opts.image = st->image.resolve();
+        const bool gate = min_top1_opt->count() > 0;
+        if (gate && st->opts.labels.empty()) throw Error("--min-top1 needs --labels");
+        if (gate && !(st->min_top1 >= 0 && st->min_top1 <= 100)) throw Error("--min-top1 is a percentage between 0 and 100");
         const EvalReport r = evaluate(st->opts);
-        std::cout << (st->json ? eval_to_json(r).dump(2) + "\n" : eval_to_text(r));
-        exit_code = 0;
+        auto json = eval_to_json(r);
+        bool passed = true;
+        std::string text = eval_to_text(r);
+        if (gate) {
+            const double top1 = 100.0 * r.top1.value_or(0);
+            passed = top1 + kGateSlack >= st->min_top1;
+            json["gate"] = {{"min_top1", st->min_top1}, {"top1", top1}, {"passed", passed}};
+            text += "gate:       top-1 " + fixed(top1, 2) + "% vs --min-top1 " + fixed(st->min_top1, 2) + "%: " +
+                    (passed ? "passed" : "FAILED") + "\n";
+            if (!passed) spdlog::error("accuracy gate failed: top-1 {:.2f}% is below --min-top1 {:g}%", top1, st->min_top1);
+        }
+        std::cout << (st->json ? json.dump(2) + "\n" : text);
+        exit_code = passed ? 0 : kExitCheckFailed;
     });
 }
 

@@ -8,6 +8,11 @@
 
 namespace qcp::cli {
 
+// Exit status when a check (an accuracy gate, a failed sweep combination) failed; see DESIGN.md.
+constexpr int kExitCheckFailed = 1;
+// Accuracy gates compare percentages computed from sample counts; this absorbs their round-off.
+constexpr double kGateSlack = 1e-9;
+
 // --size/--mean/--std/--layout/--channels, parsed when the command runs.
 struct ImageFlags {
     std::string size, mean, std, layout = "nchw", data_layout;
@@ -38,5 +43,6 @@ void set_inspect_command(CLI::App& app, int& exit_code);
 void set_eval_command(CLI::App& app, int& exit_code);
 void set_compare_command(CLI::App& app, int& exit_code);
 void set_compress_command(CLI::App& app, int& exit_code);
+void set_sweep_command(CLI::App& app, int& exit_code);
 
 }  // namespace qcp::cli

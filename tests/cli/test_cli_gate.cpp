@@ -1,0 +1,91 @@
+// The accuracy gates as a CI job uses them: `compress --max-drop` and `eval --min-top1` exit 0 when
+// the model is good enough, 1 (output kept, "gate" in the JSON) when it is not, 2 on bad usage.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_run.hpp"
+
+namespace qcp {
+namespace {
+
+using test::run_qcp;
+
+const std::string kModel = test::models_dir() + "/fmnist_resnet.onnx";
+const std::string kEvalSet = " --data " + test::kFashionTestImages + " --labels " + test::kFashionTestLabels + " --count 200";
+// one small layer only, so the solve takes well under a second
+const std::string kOneLayer = " --exclude '^/layer[23]' --exclude 'conv2' --exclude down --rank 8";
+
+TEST(CliGate, CompressWithinMaxDropPasses) {
+    test::TempDir dir;
+    const auto out = dir / "o.onnx";
+    const auto r = run_qcp("compress " + kModel + " -o " + out.string() + kOneLayer + " --json --max-drop 5" + kEvalSet);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& g = j["gate"];
+    EXPECT_TRUE(g["passed"].get<bool>());
+    EXPECT_EQ(g["max_drop"].get<double>(), 5.0);
+    EXPECT_EQ(g["samples"].get<int64_t>(), 200);
+    EXPECT_NEAR(g["drop"].get<double>(), g["top1_before"].get<double>() - g["top1_after"].get<double>(), 1e-9);
+    EXPECT_GT(g["top1_before"].get<double>(), 80.0);  // percent
+    EXPECT_TRUE(std::filesystem::exists(out));
+    // the table says it too
+    const auto t = run_qcp("compress " + kModel + " -o " + (dir / "t.onnx").string() + kOneLayer + " --max-drop 5" + kEvalSet);
+    EXPECT_EQ(t.code, 0) << t.err;
+    EXPECT_NE(t.out.find("gate on 200 samples"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("passed"), std::string::npos);
+}
+
+TEST(CliGate, CompressBeyondMaxDropExitsOneAndKeepsTheOutput) {
+    test::TempDir dir;
+    const auto out = dir / "o.onnx", report = dir / "r.json";
+    // 2-bit per-tensor round-to-nearest of every layer wrecks the network
+    const auto r = run_qcp("compress " + kModel + " -o " + out.string() + " --method rtn --bits 2 --granularity tensor --report " +
+                           report.string() + " --max-drop 1" + kEvalSet);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("accuracy gate failed"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find("FAILED"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::exists(out));
+    const auto g = nlohmann::json::parse(test::read_text(report))["gate"];
+    EXPECT_FALSE(g["passed"].get<bool>());
+    EXPECT_GT(g["drop"].get<double>(), 1.0);
+}
+
+TEST(CliGate, CompressGateBadUsageExitsTwoBeforeWork) {
+    test::TempDir dir;
+    const std::string out = (dir / "o.onnx").string();
+    for (const std::string& bad : {std::string(" --max-drop 1"), " --max-drop 1 --data " + test::kFashionTestImages,
+                                  " --data " + test::kFashionTestImages + " --labels " + test::kFashionTestLabels,
+                                  " --max-drop -1" + kEvalSet, " --max-drop 1 --dry-run" + kEvalSet,
+                                  " --max-drop 1 --data " + (dir / "none").string() + " --labels " + test::kFashionTestLabels}) {
+        SCOPED_TRACE(bad);
+        const auto r = run_qcp("compress " + kModel + " -o " + out + kOneLayer + bad);
+        EXPECT_EQ(r.code, 2);
+        EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(out));
+    }
+}
+
+TEST(CliGate, EvalMinTop1) {
+    const auto pass = run_qcp("eval " + kModel + kEvalSet + " --min-top1 50 --json");
+    ASSERT_EQ(pass.code, 0) << pass.err;
+    const auto g = nlohmann::json::parse(pass.out)["gate"];
+    EXPECT_TRUE(g["passed"].get<bool>());
+    EXPECT_EQ(g["min_top1"].get<double>(), 50.0);
+    EXPECT_GT(g["top1"].get<double>(), 50.0);
+
+    const auto fail = run_qcp("eval " + kModel + kEvalSet + " --min-top1 99.9");
+    EXPECT_EQ(fail.code, 1);
+    EXPECT_EQ(test::line_count(fail.err), 1u) << fail.err;
+    EXPECT_NE(fail.err.find("below --min-top1"), std::string::npos) << fail.err;
+    EXPECT_NE(fail.out.find("FAILED"), std::string::npos);
+
+    EXPECT_EQ(run_qcp("eval " + kModel + kEvalSet + " --min-top1 150").code, 2);
+    EXPECT_EQ(run_qcp("eval " + kModel + " --data " + test::kFashionTestImages + " --count 10 --min-top1 50").code, 2);
+}
+
+}  // namespace
+}  // namespace qcp

@@ -1,0 +1,81 @@
+#include <iostream>
+
+#include "commands.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/log.hpp"
+#include "qcp/pipeline/sweep.hpp"
+
+namespace qcp::cli {
+
+namespace {
+
+template <typename T>
+std::string joined(const std::vector<T>& v) {
+    std::ostringstream s;
+    for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
+    return s.str();
+}
+
+}  // namespace
+
+void set_sweep_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand(
+        "sweep", "Compress a model with every combination of methods and settings, evaluate each, and write "
+                 "results.csv, results.json, results.md, pareto.svg (top-1 vs file size) and pareto_macs.svg to --out");
+    struct State {
+        SweepOptions opts;
+        ImageFlags image;
+        bool json = false, replot = false;
+    };
+    auto st = std::make_shared<State>();
+    auto& o = st->opts;
+    cmd->add_option("model", o.model, "ONNX model to sweep (required unless --replot)");
+    cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
+    cmd->add_option("--labels", o.labels, "Evaluation labels (IDX, .npy, text; required unless --replot)");
+    cmd->add_option("-o,--out", o.out, "Output folder (models/ and the result files go there)")->required();
+    cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
+    cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
+    cmd->add_option("--count", o.count, "Evaluate on the first N samples (default: all)");
+    cmd->add_option("--methods", o.methods, "Comma-separated methods (default: " + joined(kSweepDefaultMethods) +
+                                                ", those this build knows; gptq/pq skipped without --calib)")
+        ->delimiter(',');
+    cmd->add_option("--bits", o.bits, "Comma-separated bit widths (default: " + joined(kSweepDefaultCpBits) +
+                                          " for CP methods, " + joined(kSweepDefaultQuantBits) + " for rtn/gptq; pq ignores it)")
+        ->delimiter(',');
+    cmd->add_option("--rank-ratios", o.rank_ratios, "Comma-separated rank ratios for CP methods (default: " +
+                                                        joined(kSweepDefaultRankRatios) + ")")
+        ->delimiter(',');
+    cmd->add_option("--centroids", o.centroids, "Comma-separated codebook sizes for pq (default: " +
+                                                    joined(kSweepDefaultCentroids) + ")")
+        ->delimiter(',');
+    cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
+    cmd->add_option("--seed", o.seed, "Seed for every random choice (default 0)");
+    cmd->add_option("--batch", o.batch, "Evaluation batch size (default 256)");
+    cmd->add_flag("--force", o.force, "Replace result files and models already in --out");
+    cmd->add_flag("--json", st->json, "Print results.json instead of the table");
+    cmd->add_flag("--replot", st->replot,
+                  "Only redraw the charts, results.csv and results.md of the finished sweep in --out from its results.json");
+    add_image_flags(cmd, st->image);
+    cmd->callback([st, &exit_code] {
+        if (st->replot) {
+            const SweepReport r = sweep_replot(st->opts.out);
+            std::cout << (st->json ? sweep_to_json(r).dump(2) + "\n"
+                                   : sweep_to_table(r) + "rewrote results.csv, results.md, pareto.svg, pareto_macs.svg in " +
+                                         st->opts.out.string() + "\n");
+            exit_code = 0;
+            return;
+        }
+        if (st->opts.model.empty()) throw Error("sweep needs a MODEL");
+        st->opts.image = st->image.resolve();
+        const SweepReport r = sweep(st->opts);
+        std::cout << (st->json ? sweep_to_json(r).dump(2) + "\n"
+                               : sweep_to_table(r) + "wrote results.csv, results.json, results.md, pareto.svg, pareto_macs.svg to " +
+                                     st->opts.out.string() + "\n");
+        size_t failed = 0;
+        for (const auto& row : r.rows) failed += row.status != "ok";
+        if (failed) spdlog::error("{} of {} combinations failed (see {})", failed, r.rows.size(), (r.options.out / "results.csv").string());
+        exit_code = failed ? kExitCheckFailed : 0;
+    });
+}
+
+}  // namespace qcp::cli
