@@ -71,6 +71,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         o.image = st->image.resolve();
         if (!st->report.empty() && !o.dry_run && fs::same_file(st->report, o.output))
             throw Error("--report and -o name the same file");
+        if (!st->report.empty()) fs::check_writable(st->report, true);  // before the work, not after
         const CompressReport r = compress(o);
         const auto json = compress_to_json(r);
         if (!st->report.empty()) fs::write_file_atomic(st->report, json.dump(2) + "\n", true);
