@@ -7,11 +7,13 @@
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
+#include "qcp/core/isolate.hpp"
+#include "qcp/core/memory.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/data/readers.hpp"
 
 // stb_image: PNG and JPEG only, static so it cannot clash with another copy in the program;
-// images over 32768 pixels on a side are refused before decoding.
+// images over 32768 pixels on a side or 2^26 pixels in all are refused before decoding.
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STBI_ONLY_PNG
@@ -33,7 +35,10 @@ namespace {
 
 // ITU-R 601-2 luma, the weights of PIL's convert("L")
 constexpr float kLumaR = 0.299f, kLumaG = 0.587f, kLumaB = 0.114f;
-constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
+// Largest image decoded (8192 x 8192): bounds what a small crafted header can make qcp allocate.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+// A decoder child running longer than this is stuck on a hostile file.
+constexpr double kDecodeTimeoutSeconds = 30;
 
 // Input taps of one output coordinate: PIL's precompute_coeffs for the triangle (bilinear)
 // filter, whose support is widened by the scale factor when shrinking.
@@ -92,20 +97,51 @@ int info_channels(const stdfs::path& file, const std::vector<uint8_t>& bytes, in
     return comp <= 2 ? 1 : 3;
 }
 
-Decoded decode_image(const stdfs::path& file) {
-    const auto bytes = read_image_file(file);
+// Runs in the decoding child: 12 bytes of height, width, channels (int32), then the pixels.
+std::string decode_to_bytes(const stdfs::path& file, const std::vector<uint8_t>& bytes) {
     int w = 0, h = 0;
     const int c = info_channels(file, bytes, w, h);
     int comp = 0;
     stbi_uc* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp, c);
     if (!data) throw Error(file.string() + ": unreadable image (" + stbi_failure_reason() + ")");
-    Decoded d;
-    d.h = h;
-    d.w = w;
-    d.c = c;
-    d.pixels.resize(static_cast<size_t>(d.h * d.w * d.c));
-    for (size_t i = 0; i < d.pixels.size(); ++i) d.pixels[i] = static_cast<float>(data[i]) / 255.0f;
+    const int32_t head[3] = {h, w, c};
+    const size_t n = static_cast<size_t>(h) * static_cast<size_t>(w) * static_cast<size_t>(c);
+    std::string out(sizeof head + n, '\0');
+    std::memcpy(out.data(), head, sizeof head);
+    std::memcpy(out.data() + sizeof head, data, n);
     stbi_image_free(data);
+    return out;
+}
+
+// stb_image runs in a child process (core/isolate.hpp): version 2.27 writes past a Huffman
+// table on a crafted JPEG (found by fuzz_data), and whatever else it gets wrong on hostile
+// files must end as an error naming the file, not as a crash or corrupted memory here.
+Decoded decode_image(const stdfs::path& file) {
+    const auto bytes = read_image_file(file);
+    IsolatedResult r = run_isolated([&] { return decode_to_bytes(file, bytes); }, kDecodeTimeoutSeconds);
+    if (r.status == IsolatedResult::Status::Unavailable) {
+        r.output = decode_to_bytes(file, bytes);
+        r.status = IsolatedResult::Status::Ok;
+    }
+    if (r.status == IsolatedResult::Status::Error) throw Error(r.detail);
+    if (r.status != IsolatedResult::Status::Ok)
+        throw Error(file.string() + ": the image decoder " +
+                    (r.status == IsolatedResult::Status::TimedOut ? "timed out" : "crashed") + " (" + r.detail +
+                    "): corrupt or hostile PNG/JPEG");
+    int32_t head[3] = {0, 0, 0};
+    if (r.output.size() < sizeof head) throw Error(file.string() + ": the image decoder returned no image");
+    std::memcpy(head, r.output.data(), sizeof head);
+    Decoded d;
+    d.h = head[0];
+    d.w = head[1];
+    d.c = head[2];
+    const size_t n = static_cast<size_t>(d.h * d.w * d.c);
+    if (d.h <= 0 || d.w <= 0 || (d.c != 1 && d.c != 3) || r.output.size() != sizeof head + n)
+        throw Error(file.string() + ": the image decoder returned a malformed image");
+    memory::require(n * sizeof(float), "decoding " + file.string());
+    d.pixels.resize(n);
+    const auto* pixels = reinterpret_cast<const unsigned char*>(r.output.data()) + sizeof head;
+    for (size_t i = 0; i < n; ++i) d.pixels[i] = static_cast<float>(pixels[i]) / 255.0f;
     return d;
 }
 
@@ -309,12 +345,12 @@ std::unique_ptr<Dataset> open_image_folder(const stdfs::path& path, const ImageO
     std::sort(files.begin(), files.end(),
               [](const stdfs::path& a, const stdfs::path& b) { return a.filename().string() < b.filename().string(); });
 
-    int w = 0, h = 0;
+    const Decoded first = decode_image(files[0]);  // its size and channels, safely
     SampleTransform t;
     t.image = true;
-    t.src_c = info_channels(files[0], read_image_file(files[0]), w, h);
-    t.src_h = h;
-    t.src_w = w;
+    t.src_c = first.c;
+    t.src_h = first.h;
+    t.src_w = first.w;
     t.src_layout = Layout::NHWC;
     const bool own_size = plan_image_transform(t, options, model_input, true, path.string());
     return std::make_unique<ImageFolder>(path, std::move(files), std::move(t), own_size);

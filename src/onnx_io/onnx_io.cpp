@@ -18,6 +18,7 @@
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
+#include "qcp/core/isolate.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/core/memory.hpp"
 #include "qcp/core/version.hpp"
@@ -225,27 +226,60 @@ bool check_model(const ir::Model& model) {
     return true;
 }
 
-void infer_shapes(ir::Model& model) {
-    model.graph.inferred.clear();
-    if (model.opset("") > checker_max_opset()) {
-        spdlog::debug("shape inference skipped: opset {} is newer than the ONNX library's {}", model.opset(""),
-                      checker_max_opset());
-        return;
-    }
-    onnx::ModelProto proto;
-    model_to_proto(model, &proto, nullptr, DataMode::ShapesOnly);
-    proto.mutable_graph()->clear_value_info();
+namespace {
+
+// A shape inference child running longer than this is stuck on a hostile graph.
+constexpr double kInferenceTimeoutSeconds = 120;
+
+// Runs in the inference child: the value_info and outputs ONNX found, as a GraphProto; an
+// exception stops inference part way (what was found so far is kept, its message in doc_string).
+std::string run_onnx_inference(onnx::ModelProto& proto) {
+    onnx::GraphProto shapes;
     try {
         onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
                                            onnx::ShapeInferenceOptions(false, 0, true));
     } catch (const std::exception& e) {
-        spdlog::debug("ONNX shape inference stopped: {}", verbatim_error(e));
+        shapes.set_doc_string(verbatim_error(e));
     }
-    for (const auto& v : proto.graph().value_info()) {
+    *shapes.mutable_value_info() = proto.graph().value_info();
+    *shapes.mutable_output() = proto.graph().output();
+    return shapes.SerializeAsString();
+}
+
+}  // namespace
+
+void infer_shapes(ir::Model& model) {
+    model.graph.inferred.clear();
+    onnx::GraphProto shapes;
+    if (model.opset("") > checker_max_opset()) {
+        spdlog::debug("shape inference skipped: opset {} is newer than the ONNX library's {}", model.opset(""),
+                      checker_max_opset());
+    } else {
+        onnx::ModelProto proto;
+        model_to_proto(model, &proto, nullptr, DataMode::ShapesOnly);
+        proto.mutable_graph()->clear_value_info();
+        (void)onnx::OpSchemaRegistry::Schema("Relu", 13, "");  // registers every schema here, once, not per child
+        // ONNX 1.12's inference functions read out of bounds on some malformed graphs (found by
+        // fuzz_onnx): they run in a child process (core/isolate.hpp), and a crash there only
+        // leaves shapes unknown
+        IsolatedResult r = run_isolated([&] { return run_onnx_inference(proto); }, kInferenceTimeoutSeconds);
+        if (r.status == IsolatedResult::Status::Unavailable) {
+            r.output = run_onnx_inference(proto);
+            r.status = IsolatedResult::Status::Ok;
+        }
+        if (r.status == IsolatedResult::Status::Ok && shapes.ParseFromString(r.output)) {
+            if (!shapes.doc_string().empty()) spdlog::debug("ONNX shape inference stopped: {}", shapes.doc_string());
+        } else {
+            spdlog::warn("ONNX shape inference {} on this model ({}); shapes of intermediate values are unknown",
+                         r.status == IsolatedResult::Status::TimedOut ? "timed out" : "crashed", r.detail);
+            shapes.Clear();
+        }
+    }
+    for (const auto& v : shapes.value_info()) {
         ir::ValueInfo vi = value_info_from_proto(v);
         if (vi.has_shape) model.graph.inferred[vi.name] = std::move(vi);
     }
-    for (const auto& v : proto.graph().output()) {
+    for (const auto& v : shapes.output()) {
         ir::ValueInfo vi = value_info_from_proto(v);
         if (vi.has_shape) model.graph.inferred[vi.name] = std::move(vi);
     }

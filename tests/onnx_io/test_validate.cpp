@@ -111,6 +111,29 @@ TEST(LoadValidation, SizesThatOverflowOrExceedTheDataAreRefusedWithoutAllocating
     EXPECT_LT(memory::peak_in_use(), before + (uint64_t(1) << 20));
 }
 
+TEST(LoadValidation, ShapeInferenceCrashIsContained) {
+    // found by fuzz_onnx: ONNX 1.12's Conv shape inference reads out of bounds when the input's
+    // rank (3) and the weight's (4) differ; it runs in a child process, so loading survives with
+    // the shapes it could not infer left unknown
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    g->set_name("conv");
+    auto* conv = g->add_node();
+    conv->set_op_type("Conv");
+    conv->add_input("x");
+    conv->add_input("w");
+    conv->add_output("y");
+    test::set_value(g->add_input(), "x", {2, 3, 7});
+    test::set_value(g->add_input(), "w", {5, 3, 2, 3});
+    g->add_output()->set_name("y");
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    ir::Model loaded;
+    ASSERT_NO_THROW(loaded = parse(m));
+    EXPECT_EQ(loaded.graph.nodes.size(), 1u);
+}
+
 TEST(LoadValidation, CheckerStillRejectsBadModelsWithoutTheirWeights) {
     ir::Model m = parse(test::small_conv_model("initializer"));
     EXPECT_TRUE(onnx_io::check_model(m));
