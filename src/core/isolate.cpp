@@ -13,6 +13,9 @@
 
 #include "qcp/core/error.hpp"
 
+// Present only in sanitizer builds (ASan/UBSan runtimes), hence weak.
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
 namespace qcp {
 namespace {
 
@@ -33,6 +36,10 @@ bool write_all(int fd, const char* p, size_t n) {
 }
 
 [[noreturn]] void child_main(const std::function<std::string()>& fn, int out_fd) {
+    // A contained crash is no finding: the child dies plainly, without the handlers a sanitizer
+    // runtime or libFuzzer installed (libFuzzer's would save the input as a crash).
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
     const int devnull = ::open("/dev/null", O_WRONLY);
     if (devnull >= 0) {
         ::dup2(devnull, STDOUT_FILENO);
