@@ -248,6 +248,8 @@ def dataset_cases():
     data_case("idx_truncated_header", {"images.idx": good[:10]}, "file ends early: IDX header")
     data_case("idx_truncated_data", {"images.idx": idx(8, [100, 28, 28], pixels)}, "truncated: IDX header says")
     data_case("idx_absurd_dims", {"images.idx": idx(8, [0xFFFFFFFF] * 3, b"")}, "absurd dims")
+    data_case("idx_no_samples_huge_images", {"images.idx": idx(8, [0, 0xEFFF0000, 0xEFFF4300], b"")},
+              "holds no samples")
     gz = gzip.compress(idx(8, [100, 28, 28], rng.integers(0, 256, 100 * 28 * 28, dtype=np.uint8).tobytes()), mtime=0)
     data_case("idx_gzip_truncated", {"images.idx.gz": gz[:len(gz) // 2]}, "truncated gzip stream")
     data_case("data_random_bytes", {"data.bin": rng.integers(0, 256, 1000, dtype=np.uint8).tobytes()},
@@ -267,6 +269,9 @@ def dataset_cases():
                                                   bytes(3136 * 10))}, "truncated: .npy header says")
     data_case("npy_4tib_shape", {"x.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 28, 28), }",
                                               bytes(3136))}, "truncated: .npy header says")
+    data_case("npy_no_samples_huge_shape",
+              {"x.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4026466304, 4026483456), }")},
+              "holds no samples")
     data_case("npy_negative_dim", {"x.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 28, 28), }",
                                                 bytes(3136))}, "negative dimension in .npy shape")
     data_case("labels_count_mismatch", {"images.idx": good, "labels.idx": idx(8, [12], bytes(12))},

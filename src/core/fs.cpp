@@ -63,19 +63,43 @@ void sync_folder(const stdfs::path& folder) {
     ::close(fd);
 }
 
+// An existing target is kept under a backup name until every file is in place: as a second hard
+// link (the target never disappears, and the rename over it stays atomic), or, where the file
+// system has no hard links, moved aside.
+enum class Backup { None, Linked, MovedAside };
+
 struct Placement {
-    stdfs::path temp, target, backup;  // backup: where an existing target was moved aside
-    bool moved_aside = false, placed = false;
+    stdfs::path temp, target, backup;
+    Backup kept = Backup::None;
+    bool placed = false;
 };
 
-// Undoes renames in reverse: removes what was placed, moves old files back.
+// Undoes renames in reverse: the old file goes back under its name, a new one is removed.
 void roll_back(std::vector<Placement>& steps) {
     for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
         std::error_code ec;
-        if (it->placed) stdfs::remove(it->target, ec);
-        if (it->moved_aside) stdfs::rename(it->backup, it->target, ec);
+        if (it->kept == Backup::Linked) {
+            if (it->placed) stdfs::rename(it->backup, it->target, ec);
+            else stdfs::remove(it->backup, ec);
+        } else {
+            if (it->placed) stdfs::remove(it->target, ec);
+            if (it->kept == Backup::MovedAside) stdfs::rename(it->backup, it->target, ec);
+        }
         stdfs::remove(it->temp, ec);
     }
+}
+
+void keep_old(Placement& step) {
+    std::error_code ec;
+    if (!stdfs::exists(step.target, ec)) return;
+    stdfs::create_hard_link(step.target, step.backup, ec);
+    if (!ec) {
+        step.kept = Backup::Linked;
+        return;
+    }
+    stdfs::rename(step.target, step.backup, ec);
+    if (ec) throw Error(step.target.string() + ": cannot keep the old file while replacing it: " + ec.message());
+    step.kept = Backup::MovedAside;
 }
 
 }  // namespace
@@ -106,12 +130,8 @@ void write_files_atomic(const std::vector<PendingFile>& files, bool overwrite) {
             sync_file(steps.back().temp, f.path);
         }
         for (auto& step : steps) {
+            keep_old(step);
             std::error_code ec;
-            if (stdfs::exists(step.target, ec)) {
-                stdfs::rename(step.target, step.backup, ec);
-                if (ec) throw Error(step.target.string() + ": cannot move the old file aside: " + ec.message());
-                step.moved_aside = true;
-            }
             stdfs::rename(step.temp, step.target, ec);
             if (ec) throw Error(step.target.string() + ": cannot rename into place: " + ec.message());
             step.placed = true;
@@ -122,7 +142,7 @@ void write_files_atomic(const std::vector<PendingFile>& files, bool overwrite) {
     }
     for (const auto& step : steps) {
         std::error_code ec;
-        if (step.moved_aside) stdfs::remove(step.backup, ec);
+        if (step.kept != Backup::None) stdfs::remove(step.backup, ec);
         sync_folder(step.target.parent_path());
     }
 }

@@ -174,6 +174,8 @@ std::unique_ptr<Dataset> open_idx_images(const stdfs::path& path, const ImageOpt
         throw Error(path.string() + ": unsupported IDX data: " + idx_type(h.type)->name + " " + shape_str(h.dims) +
                     " (expected unsigned-byte images (N, H, W), magic 0x00000803)");
     if (h.dims[1] == 0 || h.dims[2] == 0) throw Error(path.string() + ": IDX images of size 0 " + shape_str(h.dims));
+    // with no samples the size checks pass whatever the image size claims (found by fuzz_data)
+    if (h.dims[0] == 0) throw Error(path.string() + ": holds no samples (IDX header says " + shape_str(h.dims) + ")");
 
     SampleTransform t;
     t.image = true;

@@ -15,9 +15,10 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path);
 // Writes a set of files atomically: each is written to a temporary name in its own folder
 // (".<name>.tmp-<pid>-<random>") and flushed to disk, and all are renamed into place only after
 // every write succeeded, in list order — put the file that refers to the others (the model)
-// last. Targets that already exist (allowed only with `overwrite`) are first moved aside; if
-// any rename fails, the ones done are undone and the old files restored. On any failure
-// nothing new is left behind and every target is as it was.
+// last. Targets that already exist (allowed only with `overwrite`) are kept under a backup
+// name (a hard link, so the target never goes missing) until all are in place; if any rename
+// fails, the ones done are undone and the old files restored. On any failure nothing new is
+// left behind and every target is as it was.
 struct PendingFile {
     std::filesystem::path path;
     std::function<void(std::ostream&)> write;  // streams the file's content
