@@ -188,6 +188,9 @@ def model_cases():
                conv_model(weight=numpy_helper.from_array(np.zeros((0, 1, 3, 3), np.float32), "w"),
                           bias=numpy_helper.from_array(np.zeros(0, np.float32), "b")),
                "weight 'w' is empty")
+    write("device_as_model", "about.txt", b"This case reads /dev/zero: qcp must refuse it, not read forever.\n")
+    add("device_as_model:inspect", "inspect /dev/zero", "is not a regular file")
+    add("device_as_model:compress", "compress /dev/zero -o {case}/out.onnx --method rtn", "is not a regular file")
     model_case("opset_1", conv_model(opset=1), "unsupported opset 1 ")
     model_case("opset_99", conv_model(opset=99), "unsupported opset 99")
     model_case("ir_version_99", conv_model(ir_version=99), "unsupported ONNX IR version 99")
@@ -255,6 +258,10 @@ def dataset_cases():
     data_case("data_random_bytes", {"data.bin": rng.integers(0, 256, 1000, dtype=np.uint8).tobytes()},
               "unrecognised data format")
     data_case("data_empty_file", {"data.bin": b""}, "unrecognised data format")
+    write("device_as_data", "about.txt", b"This case reads /dev/zero: qcp must refuse it, not read forever.\n")
+    add("device_as_data", "eval " + MLP + " --data /dev/zero", "is not a regular file")
+    add("device_as_labels", "eval " + MLP + " --data {case}/images.idx --labels /dev/zero", "is not a regular file")
+    write("device_as_labels", "images.idx", good)
     data_case("npy_bad_version", {"x.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 28, 28), }",
                                                bytes(3136), version=9)}, "unsupported .npy format version 9")
     data_case("npy_no_descr", {"x.npy": npy("{'fortran_order': False, 'shape': (1, 28, 28), }", bytes(3136))},

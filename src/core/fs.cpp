@@ -19,6 +19,7 @@ std::vector<uint8_t> read_file(const stdfs::path& path) {
     std::error_code ec;
     if (!stdfs::exists(path, ec)) throw Error(path.string() + ": no such file");
     if (stdfs::is_directory(path, ec)) throw Error(path.string() + ": is a directory, expected a file");
+    if (!stdfs::is_regular_file(path, ec)) throw Error(path.string() + ": is not a regular file (a device or pipe?)");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path.string() + ": cannot open for reading");
     in.seekg(0, std::ios::end);

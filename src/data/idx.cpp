@@ -47,6 +47,7 @@ ByteReader::ByteReader(stdfs::path path) : path_(std::move(path)) {
     std::error_code ec;
     if (!stdfs::exists(path_, ec)) throw Error(path_.string() + ": no such file");
     if (stdfs::is_directory(path_, ec)) throw Error(path_.string() + ": is a folder, expected a file");
+    if (!stdfs::is_regular_file(path_, ec)) throw Error(path_.string() + ": is not a regular file (a device or pipe?)");
     file_size_ = stdfs::file_size(path_, ec);
     if (ec) throw Error(path_.string() + ": cannot read file size: " + ec.message());
     unsigned char magic[2] = {0, 0};

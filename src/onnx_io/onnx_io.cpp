@@ -189,6 +189,7 @@ ir::Model load_model(const stdfs::path& path, const LoadOptions& options) {
     std::error_code ec;
     if (!stdfs::exists(path, ec)) throw Error(what + ": no such file");
     if (stdfs::is_directory(path, ec)) throw Error(what + ": is a folder, expected an .onnx file");
+    if (!stdfs::is_regular_file(path, ec)) throw Error(what + ": is not a regular file (a device or pipe?)");
     const uint64_t size = stdfs::file_size(path, ec);
     if (ec) throw Error(what + ": cannot read file size: " + ec.message());
     if (size == 0) throw Error(what + ": file is empty, not an ONNX model");
