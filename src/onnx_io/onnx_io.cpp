@@ -14,7 +14,6 @@
 #include <climits>
 #include <memory>
 #include <ostream>
-#include <set>
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"

@@ -2,8 +2,19 @@
 // each ends in a one-line qcp::Error or a normal read, never in undefined behaviour.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "data/test_data_util.hpp"
 #include "qcp/data/dataset.hpp"
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
 
 namespace qcp::data {
 namespace {
@@ -50,6 +61,30 @@ TEST(HostileData, CrashingJpegBecomesAnError) {
         EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
         EXPECT_NE(std::string(e.what()).find("a.jpg"), std::string::npos) << e.what();
     }
+}
+
+TEST(HostileData, DecodingChildrenGiveTheSamePixelsAndNameTheBadFile) {
+    // 40 images: three decoding children per batch; compared with decoding in this process
+    test::TempDir dir;
+    std::filesystem::create_directories(dir / "images");
+    for (int i = 0; i < 40; ++i) {
+        std::vector<uint8_t> px(6 * 5 * 3);
+        for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>(i * 7 + k * 13);
+        char name[16];
+        std::snprintf(name, sizeof name, "%02d.png", i);
+        ASSERT_TRUE(stbi_write_png((dir / "images" / name).c_str(), 5, 6, 3, px.data(), 5 * 3));
+    }
+    const Tensor isolated = open_dataset(dir / "images", {}, {})->read(0, 40);
+    ASSERT_EQ(setenv("QCP_NO_ISOLATION", "1", 1), 0);
+    const Tensor in_process = open_dataset(dir / "images", {}, {})->read(0, 40);
+    unsetenv("QCP_NO_ISOLATION");
+    EXPECT_TRUE(isolated == in_process);
+    EXPECT_EQ(isolated.shape(), (Shape{40, 3, 6, 5}));
+
+    test::write_bytes(dir / "images" / "17.png", "\x89PNG\r\n\x1a\n truncated");
+    auto data = open_dataset(dir / "images", {}, {});
+    expect_error([&] { data->read(0, 40); }, {"17.png", "unreadable image"});
+    EXPECT_NO_THROW(data->read(18, 22));  // only the bad file is refused
 }
 
 }  // namespace
