@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Installs what qcp needs on Debian 12: the build's -dev packages and the Fashion-MNIST data.
-# With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs.
+# With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs;
+# with --fuzz, clang with libFuzzer and LLVM's OpenMP for the fuzz targets (tools/fuzz.sh).
+# The sanitizer build (QCP_SANITIZE) needs nothing more: GCC's ASan/UBSan come with g++.
 set -euo pipefail
+ORT=0
+FUZZ=0
+for arg in "$@"; do
+  case "$arg" in
+    --ort) ORT=1 ;;
+    --fuzz) FUZZ=1 ;;
+    *) echo "usage: $0 [--ort] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(build-essential cmake libeigen3-dev libcli11-dev libprotobuf-dev protobuf-compiler libonnx-dev
           libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+[ "$FUZZ" -eq 0 ] || PACKAGES+=(clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -14,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "${1:-}" = "--ort" ]; then
+if [ "$ORT" -eq 1 ]; then
   command -v npm >/dev/null || { $SUDO apt-get install -y -qq nodejs npm >/dev/null; }
   (cd tools/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -1,6 +1,7 @@
 #include "qcp/core/dtype.hpp"
 
 #include <array>
+#include <cstdint>
 
 #include "qcp/core/error.hpp"
 
@@ -45,6 +46,8 @@ const DTypeTraits& dtype_traits(DType t) {
 size_t dtype_bytes(DType t, size_t count) {
     const int bits = dtype_traits(t).bits;
     if (bits == 0) throw Error("string tensors have no fixed byte size");
+    if (count > (SIZE_MAX - 7) / static_cast<size_t>(bits))
+        throw Error(std::to_string(count) + " elements of " + dtype_traits(t).name + " do not fit in memory");
     return (count * static_cast<size_t>(bits) + 7) / 8;
 }
 

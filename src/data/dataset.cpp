@@ -164,6 +164,8 @@ std::unique_ptr<Dataset> open_npy(const stdfs::path& path, const ImageOptions& o
         throw Error(name + ": .npy data needs a sample dimension, shape (N, ...), not " + shape_str(h.shape));
     if (std::find(h.shape.begin() + 1, h.shape.end(), 0) != h.shape.end())
         throw Error(name + ": .npy samples of size 0 " + shape_str(h.shape));
+    // with no samples the size checks pass whatever the sample shape claims
+    if (h.shape[0] == 0) throw Error(name + ": holds no samples (.npy shape " + shape_str(h.shape) + ")");
     reader->check_fits(h.data_offset, h.shape, stored_bytes(h.dtype), ".npy", dtype_name(h.dtype));
 
     const Shape stored(h.shape.begin() + 1, h.shape.end());

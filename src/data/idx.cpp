@@ -47,6 +47,7 @@ ByteReader::ByteReader(stdfs::path path) : path_(std::move(path)) {
     std::error_code ec;
     if (!stdfs::exists(path_, ec)) throw Error(path_.string() + ": no such file");
     if (stdfs::is_directory(path_, ec)) throw Error(path_.string() + ": is a folder, expected a file");
+    if (!stdfs::is_regular_file(path_, ec)) throw Error(path_.string() + ": is not a regular file (a device or pipe?)");
     file_size_ = stdfs::file_size(path_, ec);
     if (ec) throw Error(path_.string() + ": cannot read file size: " + ec.message());
     unsigned char magic[2] = {0, 0};
@@ -174,6 +175,8 @@ std::unique_ptr<Dataset> open_idx_images(const stdfs::path& path, const ImageOpt
         throw Error(path.string() + ": unsupported IDX data: " + idx_type(h.type)->name + " " + shape_str(h.dims) +
                     " (expected unsigned-byte images (N, H, W), magic 0x00000803)");
     if (h.dims[1] == 0 || h.dims[2] == 0) throw Error(path.string() + ": IDX images of size 0 " + shape_str(h.dims));
+    // with no samples the size checks pass whatever the image size claims (found by fuzz_data)
+    if (h.dims[0] == 0) throw Error(path.string() + ": holds no samples (IDX header says " + shape_str(h.dims) + ")");
 
     SampleTransform t;
     t.image = true;

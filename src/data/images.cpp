@@ -1,39 +1,27 @@
 // Pixel pipeline (channels, resize, normalisation, layout) and folders of PNG/JPEG images.
 #include <algorithm>
 #include <cctype>
-#include <climits>
 #include <cmath>
 #include <cstring>
 
+#include "image_decode.hpp"
 #include "qcp/core/error.hpp"
-#include "qcp/core/fs.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/data/readers.hpp"
 
-// stb_image: PNG and JPEG only, static so it cannot clash with another copy in the program;
-// images over 32768 pixels on a side are refused before decoding.
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_NO_STDIO
-#define STBI_MAX_DIMENSIONS (1 << 15)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#include <stb/stb_image.h>
-#pragma GCC diagnostic pop
-
 namespace qcp::data {
 namespace stdfs = std::filesystem;
+using detail::Decoded;
+using detail::DecodeOutcome;
+using detail::decode_image;
+using detail::decode_images;
 
 namespace {
 
 // ITU-R 601-2 luma, the weights of PIL's convert("L")
 constexpr float kLumaR = 0.299f, kLumaG = 0.587f, kLumaB = 0.114f;
-constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
+// Images one decoding child handles: amortises the fork, keeps a batch's tasks parallel.
+constexpr int64_t kImagesPerChild = 16;
 
 // Input taps of one output coordinate: PIL's precompute_coeffs for the triangle (bilinear)
 // filter, whose support is widened by the scale factor when shrinking.
@@ -71,44 +59,6 @@ bool has_image_extension(const stdfs::path& p) {
     return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-struct Decoded {
-    int64_t h = 0, w = 0, c = 0;  // c: 1 or 3
-    std::vector<float> pixels;    // HWC, scaled to [0, 1]
-};
-
-std::vector<uint8_t> read_image_file(const stdfs::path& file) {
-    auto bytes = fs::read_file(file);
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error(file.string() + ": image file too large");
-    return bytes;
-}
-
-// Channels of the decoded image: 1 for gray (with or without alpha), 3 for colour.
-int info_channels(const stdfs::path& file, const std::vector<uint8_t>& bytes, int& w, int& h) {
-    int comp = 0;
-    if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp))
-        throw Error(file.string() + ": unreadable image (" + stbi_failure_reason() + ")");
-    if (static_cast<int64_t>(w) * h > kMaxImagePixels)
-        throw Error(file.string() + ": image too large (" + std::to_string(w) + "x" + std::to_string(h) + ")");
-    return comp <= 2 ? 1 : 3;
-}
-
-Decoded decode_image(const stdfs::path& file) {
-    const auto bytes = read_image_file(file);
-    int w = 0, h = 0;
-    const int c = info_channels(file, bytes, w, h);
-    int comp = 0;
-    stbi_uc* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp, c);
-    if (!data) throw Error(file.string() + ": unreadable image (" + stbi_failure_reason() + ")");
-    Decoded d;
-    d.h = h;
-    d.w = w;
-    d.c = c;
-    d.pixels.resize(static_cast<size_t>(d.h * d.w * d.c));
-    for (size_t i = 0; i < d.pixels.size(); ++i) d.pixels[i] = static_cast<float>(data[i]) / 255.0f;
-    stbi_image_free(data);
-    return d;
-}
-
 class ImageFolder final : public Dataset {
 public:
     ImageFolder(stdfs::path folder, std::vector<stdfs::path> files, SampleTransform transform, bool own_size)
@@ -126,11 +76,15 @@ public:
         Tensor out = allocate_batch(*this, transform_.sample_shape, begin, count);
         const int64_t numel = transform_.numel();
         std::vector<std::string> errors(static_cast<size_t>(count));
-        // one image per task; the first failure by file order is reported, whatever the threads did
-        parallel_for(count, 1, [&](int64_t lo, int64_t hi) {
+        // one decoding child per task; the first failure by file order is reported, whatever the threads did
+        parallel_for(count, kImagesPerChild, [&](int64_t lo, int64_t hi) {
+            const std::vector<stdfs::path> files(files_.begin() + begin + lo, files_.begin() + begin + hi);
+            std::vector<DecodeOutcome> decoded = decode_images(files);
             for (int64_t i = lo; i < hi; ++i) {
+                DecodeOutcome& d = decoded[static_cast<size_t>(i - lo)];
                 try {
-                    load(files_[static_cast<size_t>(begin + i)], out.data<float>() + i * numel);
+                    if (!d.error.empty()) throw Error(d.error);
+                    load(files[static_cast<size_t>(i - lo)], d.image, out.data<float>() + i * numel);
                 } catch (const Error& e) {
                     errors[static_cast<size_t>(i)] = e.what();
                 }
@@ -142,8 +96,7 @@ public:
     }
 
 private:
-    void load(const stdfs::path& file, float* dst) const {
-        const Decoded d = decode_image(file);
+    void load(const stdfs::path& file, const Decoded& d, float* dst) const {
         if (own_size_ && (d.h != transform_.src_h || d.w != transform_.src_w))
             throw Error(file.string() + ": image is " + std::to_string(d.h) + "x" + std::to_string(d.w) +
                         " (HxW) but the first image is " + std::to_string(transform_.src_h) + "x" +
@@ -309,12 +262,12 @@ std::unique_ptr<Dataset> open_image_folder(const stdfs::path& path, const ImageO
     std::sort(files.begin(), files.end(),
               [](const stdfs::path& a, const stdfs::path& b) { return a.filename().string() < b.filename().string(); });
 
-    int w = 0, h = 0;
+    const Decoded first = decode_image(files[0]);  // its size and channels, safely
     SampleTransform t;
     t.image = true;
-    t.src_c = info_channels(files[0], read_image_file(files[0]), w, h);
-    t.src_h = h;
-    t.src_w = w;
+    t.src_c = first.c;
+    t.src_h = first.h;
+    t.src_w = first.w;
     t.src_layout = Layout::NHWC;
     const bool own_size = plan_image_transform(t, options, model_input, true, path.string());
     return std::make_unique<ImageFolder>(path, std::move(files), std::move(t), own_size);

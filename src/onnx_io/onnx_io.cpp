@@ -1,27 +1,39 @@
 #include "qcp/onnx_io/onnx_io.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <climits>
+#include <memory>
 #include <ostream>
-#include <set>
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
+#include "qcp/core/isolate.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/core/memory.hpp"
 #include "qcp/core/version.hpp"
 #include "tensor_proto.hpp"
+#include "to_proto.hpp"
+#include "validate.hpp"
 
 namespace qcp::onnx_io {
 
 namespace stdfs = std::filesystem;
+using detail::DataMode;
+using detail::ExternalPlan;
+using detail::kExternalAlignment;
+using detail::model_to_proto;
+using detail::tensor_bytes;
 using detail::tensor_from_proto;
-using detail::tensor_to_proto;
 
 namespace {
 
@@ -50,7 +62,14 @@ ir::ValueInfo value_info_from_proto(const onnx::ValueInfoProto& p) {
     return v;
 }
 
-ir::Attribute attribute_from_proto(const onnx::AttributeProto& p, const stdfs::path& base_dir, const std::string& node,
+// Decodes a tensor, then frees the proto's copy of its bytes: loading holds each weight once.
+Tensor take_tensor(onnx::TensorProto* p, const stdfs::path& base_dir, std::vector<std::string>* files) {
+    Tensor t = tensor_from_proto(*p, base_dir, files);
+    delete p->release_raw_data();
+    return t;
+}
+
+ir::Attribute attribute_from_proto(onnx::AttributeProto& p, const stdfs::path& base_dir, const std::string& node,
                                    std::vector<std::string>* files) {
     ir::Attribute a;
     a.name = p.name();
@@ -61,12 +80,12 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& p, const stdfs::p
         case onnx::AttributeProto::FLOAT: a.f = p.f(); break;
         case onnx::AttributeProto::INT: a.i = p.i(); break;
         case onnx::AttributeProto::STRING: a.s = p.s(); break;
-        case onnx::AttributeProto::TENSOR: a.t = tensor_from_proto(p.t(), base_dir, files); break;
+        case onnx::AttributeProto::TENSOR: a.t = take_tensor(p.mutable_t(), base_dir, files); break;
         case onnx::AttributeProto::FLOATS: a.floats.assign(p.floats().begin(), p.floats().end()); break;
         case onnx::AttributeProto::INTS: a.ints.assign(p.ints().begin(), p.ints().end()); break;
         case onnx::AttributeProto::STRINGS: a.strings.assign(p.strings().begin(), p.strings().end()); break;
         case onnx::AttributeProto::TENSORS:
-            for (const auto& t : p.tensors()) a.tensors.push_back(tensor_from_proto(t, base_dir, files));
+            for (auto& t : *p.mutable_tensors()) a.tensors.push_back(take_tensor(&t, base_dir, files));
             break;
         case onnx::AttributeProto::UNDEFINED:
             if (!p.ref_attr_name().empty()) break;  // function attribute reference
@@ -76,11 +95,11 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& p, const stdfs::p
     return a;
 }
 
-ir::Graph graph_from_proto(const onnx::GraphProto& g, const stdfs::path& base_dir, std::vector<std::string>* files) {
+ir::Graph graph_from_proto(onnx::GraphProto& g, const stdfs::path& base_dir, std::vector<std::string>* files) {
     ir::Graph graph;
     graph.name = g.name();
     graph.doc_string = g.doc_string();
-    for (const auto& n : g.node()) {
+    for (auto& n : *g.mutable_node()) {
         ir::Node node;
         node.name = n.name();
         node.op_type = n.op_type();
@@ -89,195 +108,19 @@ ir::Graph graph_from_proto(const onnx::GraphProto& g, const stdfs::path& base_di
         node.inputs.assign(n.input().begin(), n.input().end());
         node.outputs.assign(n.output().begin(), n.output().end());
         if (node.op_type.empty()) throw Error("node '" + node.name + "' has no op_type");
-        for (const auto& a : n.attribute()) node.attributes.push_back(attribute_from_proto(a, base_dir, node.describe(), files));
+        for (auto& a : *n.mutable_attribute()) node.attributes.push_back(attribute_from_proto(a, base_dir, node.describe(), files));
         graph.nodes.push_back(std::move(node));
     }
     for (const auto& v : g.input()) graph.inputs.push_back(value_info_from_proto(v));
     for (const auto& v : g.output()) graph.outputs.push_back(value_info_from_proto(v));
     for (const auto& v : g.value_info()) graph.value_info.push_back(value_info_from_proto(v));
-    for (const auto& t : g.initializer())
-        graph.initializers.push_back({t.name(), tensor_from_proto(t, base_dir, files), t.doc_string()});
+    for (auto& t : *g.mutable_initializer())
+        graph.initializers.push_back({t.name(), take_tensor(&t, base_dir, files), t.doc_string()});
     for (const auto& s : g.sparse_initializer()) graph.opaque_sparse_initializers.push_back(s.SerializeAsString());
     for (const auto& q : g.quantization_annotation())
         graph.opaque_quantization_annotation.push_back(q.SerializeAsString());
     graph.rebuild_index();
     return graph;
-}
-
-// Structural checks that keep later stages from reading garbage: every name produced once,
-// every input produced somewhere, no cycles.
-void validate_header(const ir::Model& model, const std::string& what) {
-    const int64_t opset = model.opset("");
-    if (model.ir_version < 3 || model.ir_version > kMaxIrVersion)
-        throw Error(what + ": unsupported ONNX IR version " + std::to_string(model.ir_version) + " (qcp reads 3 to " +
-                    std::to_string(kMaxIrVersion) + ")");
-    if (opset == 0) throw Error(what + ": model imports no opset of the default ONNX domain");
-    if (opset < kMinOpset || opset > kMaxOpset)
-        throw Error(what + ": unsupported opset " + std::to_string(opset) + " (qcp supports " +
-                    std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")");
-}
-
-void validate(const ir::Model& model, const std::string& what) {
-    validate_header(model, what);
-    const ir::Graph& g = model.graph;
-    if (g.outputs.empty()) throw Error(what + ": graph has no outputs");
-    std::set<std::string> defined;
-    auto define = [&](const std::string& name, const std::string& by) {
-        if (name.empty()) return;
-        if (!defined.insert(name).second) throw Error(what + ": value '" + name + "' is defined more than once (" + by + ")");
-    };
-    std::set<std::string> init_names;
-    for (const auto& init : g.initializers) {
-        if (!init_names.insert(init.name).second)
-            throw Error(what + ": initializer '" + init.name + "' is defined more than once");
-    }
-    for (const auto& in : g.inputs)
-        if (!init_names.count(in.name)) define(in.name, "graph input");
-    for (const auto& name : init_names) define(name, "initializer");
-    for (const auto& n : g.nodes)
-        for (const auto& out : n.outputs) define(out, n.describe());
-    for (const auto& out : g.outputs)
-        if (!defined.count(out.name)) throw Error(what + ": graph output '" + out.name + "' is not produced by any node");
-    try {
-        (void)g.topological_order();
-    } catch (const Error& e) {
-        throw Error(what + ": " + e.what());
-    }
-}
-
-// ---- IR -> protobuf -------------------------------------------------------------------
-
-void value_info_to_proto(const ir::ValueInfo& v, onnx::ValueInfoProto* p) {
-    p->set_name(v.name);
-    if (!v.doc_string.empty()) p->set_doc_string(v.doc_string);
-    if (!v.opaque_type.empty()) {
-        p->mutable_type()->ParseFromString(v.opaque_type);
-        return;
-    }
-    if (v.dtype == DType::Undefined && !v.has_shape) return;
-    auto* tt = p->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(static_cast<int32_t>(v.dtype));
-    if (!v.has_shape) return;
-    auto* shape = tt->mutable_shape();
-    for (const auto& d : v.dims) {
-        auto* dim = shape->add_dim();
-        if (d.known()) dim->set_dim_value(d.value);
-        if (!d.param.empty()) dim->set_dim_param(d.param);
-    }
-}
-
-// Tensors that go to the side file: recorded with where to find their bytes.
-struct ExternalPlan {
-    std::string location;  // side file name, relative to the model's folder
-    size_t threshold = 0;
-    bool enabled = false;
-    std::vector<const Tensor*> tensors;
-    uint64_t next_offset = 0;
-};
-
-constexpr uint64_t kExternalAlignment = 64;
-
-void tensor_to_proto_maybe_external(const Tensor& t, const std::string& name, onnx::TensorProto* p, ExternalPlan* ext,
-                                    bool with_data) {
-    if (ext && ext->enabled && t.nbytes() >= ext->threshold) {
-        tensor_to_proto(t, name, p, false);
-        p->set_data_location(onnx::TensorProto::EXTERNAL);
-        const uint64_t offset = (ext->next_offset + kExternalAlignment - 1) / kExternalAlignment * kExternalAlignment;
-        auto add = [&](const char* k, const std::string& v) {
-            auto* kv = p->add_external_data();
-            kv->set_key(k);
-            kv->set_value(v);
-        };
-        add("location", ext->location);
-        add("offset", std::to_string(offset));
-        add("length", std::to_string(t.nbytes()));
-        ext->tensors.push_back(&t);
-        ext->next_offset = offset + t.nbytes();
-        return;
-    }
-    tensor_to_proto(t, name, p, with_data);
-}
-
-void attribute_to_proto(const ir::Attribute& a, onnx::AttributeProto* p, ExternalPlan* ext, bool with_data) {
-    if (!a.opaque.empty()) {
-        p->ParseFromString(a.opaque);
-        return;
-    }
-    p->set_name(a.name);
-    if (!a.doc_string.empty()) p->set_doc_string(a.doc_string);
-    if (!a.ref_attr_name.empty()) p->set_ref_attr_name(a.ref_attr_name);
-    p->set_type(static_cast<onnx::AttributeProto::AttributeType>(a.type));
-    switch (a.type) {
-        case ir::AttrType::Float: p->set_f(a.f); break;
-        case ir::AttrType::Int: p->set_i(a.i); break;
-        case ir::AttrType::String: p->set_s(a.s); break;
-        case ir::AttrType::Tensor: tensor_to_proto_maybe_external(a.t, "", p->mutable_t(), ext, with_data); break;
-        case ir::AttrType::Floats: for (float f : a.floats) p->add_floats(f); break;
-        case ir::AttrType::Ints: for (int64_t i : a.ints) p->add_ints(i); break;
-        case ir::AttrType::Strings: for (const auto& s : a.strings) p->add_strings(s); break;
-        case ir::AttrType::Tensors:
-            for (const auto& t : a.tensors) tensor_to_proto(t, "", p->add_tensors(), with_data);
-            break;
-        default: break;
-    }
-}
-
-// `with_data` false: tensors carry dims and type only, for the checker and shape inference,
-// except small integer tensors whose values shape inference may read (Reshape shapes).
-void model_to_proto(const ir::Model& m, onnx::ModelProto* p, ExternalPlan* ext, bool with_data) {
-    p->set_ir_version(m.ir_version);
-    for (const auto& o : m.opset_import) {
-        auto* op = p->add_opset_import();
-        if (!o.domain.empty()) op->set_domain(o.domain);
-        op->set_version(o.version);
-    }
-    // proto2 keeps field presence: write only what the source had (empty means absent)
-    if (!m.producer_name.empty()) p->set_producer_name(m.producer_name);
-    if (!m.producer_version.empty()) p->set_producer_version(m.producer_version);
-    if (!m.domain.empty()) p->set_domain(m.domain);
-    if (m.model_version != 0) p->set_model_version(m.model_version);
-    if (!m.doc_string.empty()) p->set_doc_string(m.doc_string);
-    for (const auto& kv : m.metadata_props) {
-        auto* e = p->add_metadata_props();
-        e->set_key(kv.first);
-        e->set_value(kv.second);
-    }
-    for (const auto& f : m.opaque_functions) p->add_functions()->ParseFromString(f);
-    for (const auto& t : m.opaque_training_info) p->add_training_info()->ParseFromString(t);
-
-    const ir::Graph& g = m.graph;
-    auto* gp = p->mutable_graph();
-    if (!g.name.empty()) gp->set_name(g.name);
-    if (!g.doc_string.empty()) gp->set_doc_string(g.doc_string);
-    for (const auto& n : g.nodes) {
-        auto* np = gp->add_node();
-        for (const auto& in : n.inputs) np->add_input(in);
-        for (const auto& out : n.outputs) np->add_output(out);
-        if (!n.name.empty()) np->set_name(n.name);
-        np->set_op_type(n.op_type);
-        if (!n.domain.empty()) np->set_domain(n.domain);
-        if (!n.doc_string.empty()) np->set_doc_string(n.doc_string);
-        for (const auto& a : n.attributes) attribute_to_proto(a, np->add_attribute(), ext, with_data);
-    }
-    for (const auto& init : g.initializers) {
-        const bool small_int = init.tensor.dtype() == DType::Int64 && init.tensor.numel() <= 64;
-        auto* tp = gp->add_initializer();
-        tensor_to_proto_maybe_external(init.tensor, init.name, tp, ext, with_data || small_int);
-        if (!init.doc_string.empty()) tp->set_doc_string(init.doc_string);
-    }
-    for (const auto& s : g.opaque_sparse_initializers) gp->add_sparse_initializer()->ParseFromString(s);
-    for (const auto& v : g.inputs) value_info_to_proto(v, gp->add_input());
-    for (const auto& v : g.outputs) value_info_to_proto(v, gp->add_output());
-    for (const auto& v : g.value_info) value_info_to_proto(v, gp->add_value_info());
-    for (const auto& q : g.opaque_quantization_annotation) gp->add_quantization_annotation()->ParseFromString(q);
-}
-
-uint64_t tensor_bytes(const ir::Model& m) {
-    uint64_t total = 0;
-    for (const auto& init : m.graph.initializers) total += init.tensor.nbytes();
-    for (const auto& n : m.graph.nodes)
-        for (const auto& a : n.attributes) total += a.t.nbytes();
-    return total;
 }
 
 std::string verbatim_error(const std::exception& e) {
@@ -291,20 +134,21 @@ std::string verbatim_error(const std::exception& e) {
 
 // ---- public ---------------------------------------------------------------------------
 
-ir::Model parse_model(const std::vector<uint8_t>& bytes, const stdfs::path& base_dir, const std::string& what,
-                      const LoadOptions& options) {
-    if (bytes.empty()) throw Error(what + ": file is empty, not an ONNX model");
-    onnx::ModelProto proto;
-    {
-        google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
-        google::protobuf::io::CodedInputStream coded(&raw);
-        coded.SetTotalBytesLimit(INT_MAX);
-        if (bytes.size() > INT_MAX || !proto.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
-            throw Error(what + ": not a valid ONNX model (protobuf parse failed; truncated or not ONNX?)");
-    }
+namespace {
+
+const char* const kParseFailed = ": not a valid ONNX model (protobuf parse failed; truncated or not ONNX?)";
+
+void parse_proto(google::protobuf::io::ZeroCopyInputStream* raw, onnx::ModelProto* proto, const std::string& what) {
+    google::protobuf::io::CodedInputStream coded(raw);
+    coded.SetTotalBytesLimit(INT_MAX);
+    if (!proto->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) throw Error(what + kParseFailed);
+}
+
+// Builds the IR from a parsed proto, consuming the proto's tensor bytes as it goes.
+ir::Model model_from_proto(onnx::ModelProto& proto, const stdfs::path& base_dir, const std::string& what,
+                           const LoadOptions& options) {
     if (!proto.has_graph() || !proto.has_ir_version())
         throw Error(what + ": not an ONNX model (no graph or IR version)");
-
     ir::Model m;
     m.ir_version = proto.ir_version();
     for (const auto& o : proto.opset_import()) m.opset_import.push_back({o.domain(), o.version()});
@@ -316,20 +160,52 @@ ir::Model parse_model(const std::vector<uint8_t>& bytes, const stdfs::path& base
     for (const auto& kv : proto.metadata_props()) m.metadata_props.emplace_back(kv.key(), kv.value());
     for (const auto& f : proto.functions()) m.opaque_functions.push_back(f.SerializeAsString());
     for (const auto& t : proto.training_info()) m.opaque_training_info.push_back(t.SerializeAsString());
-    validate_header(m, what);  // before decoding tensors: an opset-99 file is refused cheaply
+    detail::validate_header(m, what);  // before decoding tensors: an opset-99 file is refused cheaply
     try {
-        m.graph = graph_from_proto(proto.graph(), base_dir, &m.external_files);
+        m.graph = graph_from_proto(*proto.mutable_graph(), base_dir, &m.external_files);
     } catch (const Error& e) {
         throw Error(what + ": " + e.what());
     }
-    validate(m, what);
+    detail::validate_graph(m, what);
     if (options.infer_shapes) infer_shapes(m);
     return m;
 }
 
+}  // namespace
+
+ir::Model parse_model(const std::vector<uint8_t>& bytes, const stdfs::path& base_dir, const std::string& what,
+                      const LoadOptions& options) {
+    if (bytes.empty()) throw Error(what + ": file is empty, not an ONNX model");
+    if (bytes.size() > INT_MAX) throw Error(what + kParseFailed);
+    onnx::ModelProto proto;
+    google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
+    parse_proto(&raw, &proto, what);
+    return model_from_proto(proto, base_dir, what, options);
+}
+
 ir::Model load_model(const stdfs::path& path, const LoadOptions& options) {
-    const auto bytes = fs::read_file(path);
-    return parse_model(bytes, path.parent_path(), path.string(), options);
+    const std::string what = path.string();
+    std::error_code ec;
+    if (!stdfs::exists(path, ec)) throw Error(what + ": no such file");
+    if (stdfs::is_directory(path, ec)) throw Error(what + ": is a folder, expected an .onnx file");
+    if (!stdfs::is_regular_file(path, ec)) throw Error(what + ": is not a regular file (a device or pipe?)");
+    const uint64_t size = stdfs::file_size(path, ec);
+    if (ec) throw Error(what + ": cannot read file size: " + ec.message());
+    if (size == 0) throw Error(what + ": file is empty, not an ONNX model");
+    if (size > INT_MAX)
+        throw Error(what + ": file is over 2 GB, more than one protobuf can hold (large models keep their weights "
+                           "in external data files)");
+    // the parsed protobuf holds about the file's size until its tensors are taken over
+    memory::require(size, "loading " + what);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(what + ": cannot open for reading");
+    onnx::ModelProto proto;
+    {
+        google::protobuf::io::FileInputStream raw(fd);
+        raw.SetCloseOnDelete(true);
+        parse_proto(&raw, &proto, what);
+    }
+    return model_from_proto(proto, path.parent_path(), what, options);
 }
 
 int64_t checker_max_opset() {
@@ -341,7 +217,7 @@ int64_t checker_max_opset() {
 bool check_model(const ir::Model& model) {
     if (model.opset("") > checker_max_opset() || model.ir_version > onnx::IR_VERSION) return false;
     onnx::ModelProto proto;
-    model_to_proto(model, &proto, nullptr, true);  // the checker wants every tensor's data field
+    model_to_proto(model, &proto, nullptr, DataMode::Placeholder);
     try {
         onnx::checker::check_model(proto);
     } catch (const std::exception& e) {
@@ -350,27 +226,60 @@ bool check_model(const ir::Model& model) {
     return true;
 }
 
-void infer_shapes(ir::Model& model) {
-    model.graph.inferred.clear();
-    if (model.opset("") > checker_max_opset()) {
-        spdlog::debug("shape inference skipped: opset {} is newer than the ONNX library's {}", model.opset(""),
-                      checker_max_opset());
-        return;
-    }
-    onnx::ModelProto proto;
-    model_to_proto(model, &proto, nullptr, false);
-    proto.mutable_graph()->clear_value_info();
+namespace {
+
+// A shape inference child running longer than this is stuck on a hostile graph.
+constexpr double kInferenceTimeoutSeconds = 120;
+
+// Runs in the inference child: the value_info and outputs ONNX found, as a GraphProto; an
+// exception stops inference part way (what was found so far is kept, its message in doc_string).
+std::string run_onnx_inference(onnx::ModelProto& proto) {
+    onnx::GraphProto shapes;
     try {
         onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
                                            onnx::ShapeInferenceOptions(false, 0, true));
     } catch (const std::exception& e) {
-        spdlog::debug("ONNX shape inference stopped: {}", verbatim_error(e));
+        shapes.set_doc_string(verbatim_error(e));
     }
-    for (const auto& v : proto.graph().value_info()) {
+    *shapes.mutable_value_info() = proto.graph().value_info();
+    *shapes.mutable_output() = proto.graph().output();
+    return shapes.SerializeAsString();
+}
+
+}  // namespace
+
+void infer_shapes(ir::Model& model) {
+    model.graph.inferred.clear();
+    onnx::GraphProto shapes;
+    if (model.opset("") > checker_max_opset()) {
+        spdlog::debug("shape inference skipped: opset {} is newer than the ONNX library's {}", model.opset(""),
+                      checker_max_opset());
+    } else {
+        onnx::ModelProto proto;
+        model_to_proto(model, &proto, nullptr, DataMode::ShapesOnly);
+        proto.mutable_graph()->clear_value_info();
+        (void)onnx::OpSchemaRegistry::Schema("Relu", 13, "");  // registers every schema here, once, not per child
+        // ONNX 1.12's inference functions read out of bounds on some malformed graphs (found by
+        // fuzz_onnx): they run in a child process (core/isolate.hpp), and a crash there only
+        // leaves shapes unknown
+        IsolatedResult r = run_isolated([&] { return run_onnx_inference(proto); }, kInferenceTimeoutSeconds);
+        if (r.status == IsolatedResult::Status::Unavailable) {
+            r.output = run_onnx_inference(proto);
+            r.status = IsolatedResult::Status::Ok;
+        }
+        if (r.status == IsolatedResult::Status::Ok && shapes.ParseFromString(r.output)) {
+            if (!shapes.doc_string().empty()) spdlog::debug("ONNX shape inference stopped: {}", shapes.doc_string());
+        } else {
+            spdlog::warn("ONNX shape inference {} on this model ({}); shapes of intermediate values are unknown",
+                         r.status == IsolatedResult::Status::TimedOut ? "timed out" : "crashed", r.detail);
+            shapes.Clear();
+        }
+    }
+    for (const auto& v : shapes.value_info()) {
         ir::ValueInfo vi = value_info_from_proto(v);
         if (vi.has_shape) model.graph.inferred[vi.name] = std::move(vi);
     }
-    for (const auto& v : proto.graph().output()) {
+    for (const auto& v : shapes.output()) {
         ir::ValueInfo vi = value_info_from_proto(v);
         if (vi.has_shape) model.graph.inferred[vi.name] = std::move(vi);
     }
@@ -388,16 +297,25 @@ std::string serialize_model(const ir::Model& model) {
     if (tensor_bytes(model) > kProtobufLimit)
         throw Error("model is larger than 2 GB; save it with external data");
     onnx::ModelProto proto;
-    model_to_proto(model, &proto, nullptr, true);
+    model_to_proto(model, &proto, nullptr, DataMode::Full);
     std::string out;
     if (!proto.SerializeToString(&out)) throw Error("failed to serialize the model");
     return out;
 }
 
-void save_model(const ir::Model& model_in, const stdfs::path& path, const SaveOptions& options) {
-    ir::Model model = model_in;  // shallow enough: tensors copy, but save is not a hot path
-    model.producer_name = "qcp";
-    model.producer_version = kVersion;
+namespace {
+
+// The side file and the model must not replace a file the model was loaded from.
+void refuse_overwriting_sources(const ir::Model& model, const std::vector<fs::PendingFile>& files) {
+    for (const auto& f : files)
+        for (const auto& source : model.external_files)
+            if (fs::same_file(f.path, source))
+                throw Error(f.path.string() + ": is an external data file of the input model; choose another output name");
+}
+
+}  // namespace
+
+void save_model(const ir::Model& model, const stdfs::path& path, const SaveOptions& options) {
     if (options.run_checker && !check_model(model))
         spdlog::debug("ONNX checker skipped: opset {} / IR {} newer than the ONNX library knows", model.opset(""),
                       model.ir_version);
@@ -407,12 +325,14 @@ void save_model(const ir::Model& model_in, const stdfs::path& path, const SaveOp
     ext.threshold = options.external_data ? options.external_threshold : std::min<size_t>(options.external_threshold, 1024);
     ext.location = path.filename().string() + ".data";
     onnx::ModelProto proto;
-    model_to_proto(model, &proto, &ext, true);
+    model_to_proto(model, &proto, &ext, DataMode::Full);
+    proto.set_producer_name("qcp");
+    proto.set_producer_version(kVersion);
     const std::string serialized = proto.SerializeAsString();
     if (serialized.empty()) throw Error(path.string() + ": failed to serialize the model");
 
+    // the side file first, the model that refers to it last (the rename that commits)
     std::vector<fs::PendingFile> files;
-    files.push_back({path, [&](std::ostream& os) { os.write(serialized.data(), static_cast<std::streamsize>(serialized.size())); }});
     if (ext.enabled && !ext.tensors.empty()) {
         files.push_back({path.parent_path() / ext.location, [&](std::ostream& os) {
                              uint64_t pos = 0;
@@ -425,6 +345,8 @@ void save_model(const ir::Model& model_in, const stdfs::path& path, const SaveOp
                              }
                          }});
     }
+    files.push_back({path, [&](std::ostream& os) { os.write(serialized.data(), static_cast<std::streamsize>(serialized.size())); }});
+    refuse_overwriting_sources(model, files);
     fs::write_files_atomic(files, options.overwrite);
 }
 

@@ -38,8 +38,9 @@ stdfs::path resolve_location(const std::string& location, const stdfs::path& bas
     return full;
 }
 
-std::vector<uint8_t> read_external(const onnx::TensorProto& p, const stdfs::path& base_dir, size_t want,
-                                   std::vector<std::string>* files_read) {
+// Reads straight into the tensor's own storage: a multi-gigabyte weight is held once.
+Tensor read_external(const onnx::TensorProto& p, DType dtype, const Shape& shape, size_t want,
+                     const stdfs::path& base_dir, std::vector<std::string>* files_read) {
     const std::string label = tensor_label(p);
     std::string location;
     int64_t offset = 0;
@@ -59,19 +60,20 @@ std::vector<uint8_t> read_external(const onnx::TensorProto& p, const stdfs::path
         throw Error(label + ": external data length " + std::to_string(length) + " does not match its shape (" +
                     std::to_string(want) + " bytes)");
     std::error_code ec;
+    if (stdfs::is_directory(path, ec)) throw Error(label + ": external data location '" + location + "' is a folder");
     const auto file_size = stdfs::file_size(path, ec);
     if (ec) throw Error(label + ": external data file '" + location + "' not found");
-    if (static_cast<uint64_t>(offset) + want > file_size)
+    if (static_cast<uint64_t>(offset) > file_size || want > file_size - static_cast<uint64_t>(offset))
         throw Error(label + ": external data file '" + location + "' is too short (" + std::to_string(file_size) +
-                    " bytes, need " + std::to_string(offset + static_cast<int64_t>(want)) + ")");
+                    " bytes, need " + std::to_string(want) + " from byte " + std::to_string(offset) + ")");
     if (files_read && std::find(files_read->begin(), files_read->end(), path.string()) == files_read->end())
         files_read->push_back(path.string());
+    Tensor t = Tensor::uninitialized(dtype, shape);
     std::ifstream in(path, std::ios::binary);
     in.seekg(offset);
-    std::vector<uint8_t> bytes(want);
-    if (want && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(want)))
+    if (want && !in.read(reinterpret_cast<char*>(t.data<uint8_t>()), static_cast<std::streamsize>(want)))
         throw Error(label + ": short read from external data file '" + location + "'");
-    return bytes;
+    return t;
 }
 
 template <typename Dst, typename Src>
@@ -118,11 +120,15 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const stdfs::path& base_dir
     } catch (const Error& e) {
         throw Error(label + ": " + e.what());
     }
-    const size_t want = dtype_bytes(dtype, static_cast<size_t>(numel));
+    size_t want = 0;
+    try {
+        want = dtype_bytes(dtype, static_cast<size_t>(numel));
+    } catch (const Error& e) {
+        throw Error(label + ": " + e.what());
+    }
     const size_t count = static_cast<size_t>(numel);
 
-    if (p.data_location() == onnx::TensorProto::EXTERNAL)
-        return Tensor(dtype, shape, read_external(p, base_dir, want, files_read));
+    if (p.data_location() == onnx::TensorProto::EXTERNAL) return read_external(p, dtype, shape, want, base_dir, files_read);
     if (p.has_raw_data()) {
         if (p.raw_data().size() != want)
             throw Error(label + ": has " + std::to_string(p.raw_data().size()) + " bytes of data, its shape " +

@@ -337,7 +337,7 @@ CompressReport compress(const CompressOptions& o) {
 
     CompressReport report;
     report.options = o;
-    const ir::Model model = onnx_io::load_model(o.model);
+    ir::Model model = onnx_io::load_model(o.model);
     const InspectReport info = inspect_model(model, o.model.string(), std::filesystem::file_size(o.model));
     report.input_bytes = info.bytes;
     report.input_params = info.params;
@@ -571,7 +571,11 @@ CompressReport compress(const CompressOptions& o) {
     if (correct && !calib) throw Error("--correct needs calibration data (--calib)");
 
     // ---- solve and rewrite ------------------------------------------------------------
-    ir::Model out = model;
+    std::vector<std::string> layer_outputs;  // read now: `model` may be moved into `out` below
+    for (const auto& l : layers) layer_outputs.push_back(model.graph.nodes[static_cast<size_t>(l.node)].outputs.at(0));
+    // Without calibration data nothing reads the original again: move it instead of copying
+    // every weight (a model of several GB would otherwise need twice its size).
+    ir::Model out = calib ? model : std::move(model);
     std::vector<Rewritten> done;
     const size_t total_selected = static_cast<size_t>(std::count_if(report.layers.begin(), report.layers.end(),
                                                                     [](const LayerPlan& p) { return p.selected; }));
@@ -579,7 +583,7 @@ CompressReport compress(const CompressOptions& o) {
     for (size_t li = 0; li < layers.size(); ++li) {
         LayerPlan& p = report.layers[li];
         if (!p.selected) continue;
-        const std::string output = model.graph.nodes[static_cast<size_t>(layers[li].node)].outputs.at(0);
+        const std::string& output = layer_outputs[li];
         // the layer in the partly rewritten graph (indices moved; the output name did not)
         const auto current = ir::find_layers(out.graph);
         const auto it = std::find_if(current.begin(), current.end(), [&](const ir::Layer& l) {

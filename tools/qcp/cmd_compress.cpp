@@ -150,6 +150,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         }
         if (!st->report.empty() && !o.dry_run && fs::same_file(st->report, o.output))
             throw Error("--report and -o name the same file");
+        if (!st->report.empty()) fs::check_writable(st->report, true);  // before the work, not after
         const CompressReport r = compress(o);
         auto json = compress_to_json(r);
         bool passed = true;

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/core/memory.hpp"
 #include "qcp/core/version.hpp"
 
 namespace {
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
     bool quiet = false;
     app.add_flag("-v,--verbose", verbose, "More log lines on stderr");
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+    std::string max_memory;
+    app.add_option("--max-memory", max_memory,
+                   "Most memory for tensors, e.g. 8G or 512M (default: the memory available at start; 0: no limit)");
     int exit_code = kExitOk;
     qcp::cli::set_inspect_command(app, exit_code);
     qcp::cli::set_eval_command(app, exit_code);
@@ -33,6 +37,7 @@ int main(int argc, char** argv) {
     app.parse_complete_callback([&] {
         qcp::log::init(quiet ? qcp::log::Verbosity::Quiet
                              : verbose ? qcp::log::Verbosity::Verbose : qcp::log::Verbosity::Normal);
+        if (!max_memory.empty()) qcp::memory::set_limit(qcp::memory::parse_size(max_memory));
     });
     try {
         app.parse(argc, argv);

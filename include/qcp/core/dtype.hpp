@@ -37,7 +37,8 @@ struct DTypeTraits {
 const DTypeTraits& dtype_traits(DType t);
 bool dtype_known(int32_t code);
 inline const char* dtype_name(DType t) { return dtype_traits(t).name; }
-// Bytes needed for `count` elements of `t` (int4 packs two per byte, rounded up).
+// Bytes needed for `count` elements of `t` (int4 packs two per byte, rounded up); throws
+// qcp::Error when that does not fit in size_t.
 size_t dtype_bytes(DType t, size_t count);
 
 }  // namespace qcp

@@ -13,13 +13,15 @@
 #include <vector>
 
 #include "qcp/core/dtype.hpp"
+#include "qcp/core/memory.hpp"
 
 namespace qcp {
 
 using Shape = std::vector<int64_t>;
 
 // An allocator whose resize() leaves new bytes uninitialised, so a kernel that overwrites its
-// whole output does not pay for zero-filling it first.
+// whole output does not pay for zero-filling it first. It also charges every allocation to the
+// process-wide memory budget (core/memory.hpp), which throws qcp::Error past the limit.
 template <typename T>
 struct DefaultInitAllocator : std::allocator<T> {
     template <typename U>
@@ -29,6 +31,19 @@ struct DefaultInitAllocator : std::allocator<T> {
     DefaultInitAllocator() = default;
     template <typename U>
     DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+    T* allocate(size_t n) {
+        memory::acquire(static_cast<uint64_t>(n) * sizeof(T));
+        try {
+            return std::allocator<T>::allocate(n);
+        } catch (...) {
+            memory::release(static_cast<uint64_t>(n) * sizeof(T));
+            throw;
+        }
+    }
+    void deallocate(T* p, size_t n) noexcept {
+        std::allocator<T>::deallocate(p, n);
+        memory::release(static_cast<uint64_t>(n) * sizeof(T));
+    }
     template <typename U>
     void construct(U* p) noexcept {
         ::new (static_cast<void*>(p)) U;
