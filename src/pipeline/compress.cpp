@@ -200,6 +200,16 @@ quant::GptqResult gptq_grouped(const float* w, int64_t rows, int64_t cols, const
     return all;
 }
 
+// ‖W − Ŵ‖_F / ‖W‖_F in double (0 for an all-zero W).
+double weight_rel_error(const std::vector<float>& w, const std::vector<float>& wq) {
+    double e = 0, n = 0;
+    for (size_t i = 0; i < wq.size(); ++i) {
+        e += (double(w[i]) - wq[i]) * (double(w[i]) - wq[i]);
+        n += double(w[i]) * w[i];
+    }
+    return n > 0 ? std::sqrt(e / n) : 0.0;
+}
+
 // rtn or gptq on one layer of `out`, rewriting its weight in place.
 void quantize_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const CompressOptions& o,
                     data::Dataset* calib, int64_t calib_n) {
@@ -233,13 +243,7 @@ void quantize_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const 
         if (p.method == "gptq") p.status = "rtn fallback (grouped conv with one scale per tensor)";
         q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme);
     }
-    const std::vector<float> wq = q.dequantized();
-    double e = 0, r = 0;
-    for (size_t i = 0; i < wq.size(); ++i) {
-        e += (double(t.w[i]) - wq[i]) * (double(t.w[i]) - wq[i]);
-        r += double(t.w[i]) * t.w[i];
-    }
-    p.rel_error = r > 0 ? std::sqrt(e / r) : 0.0;
+    p.rel_error = weight_rel_error(t.w, q.dequantized());
     const int64_t bias = p.params_before - t.rows * t.cols;
     p.weight_bits_after = rewrite::rewrite_quantized(out, layer, rewrite::grid_weight_for(layer, t, q), o.format) + 32 * bias;
 }
@@ -292,13 +296,7 @@ void pq_layer(ir::Model& out, const ir::Layer& layer, LayerPlan& p, const Compre
     po.damp = o.damp;
     po.refit = o.pq_refit;
     const quant::PqResult r = quant::pq_quantize(t.w.data(), t.rows, t.cols, hs, po);
-    const std::vector<float> wq = r.dequantized();
-    double e = 0, n = 0;
-    for (size_t i = 0; i < wq.size(); ++i) {
-        e += (double(t.w[i]) - wq[i]) * (double(t.w[i]) - wq[i]);
-        n += double(t.w[i]) * t.w[i];
-    }
-    p.rel_error = n > 0 ? std::sqrt(e / n) : 0.0;
+    p.rel_error = weight_rel_error(t.w, r.dequantized());
     p.centroids = r.k;
     p.iterations = r.iterations;
     p.status = r.converged ? "converged" : "max_iterations";

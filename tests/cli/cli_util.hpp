@@ -29,7 +29,12 @@ inline CliResult run_cli(const std::string& args, const std::string& prefix = ""
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(dir / "out"), read_text(dir / "err")};
 }
 
+inline CliResult run_qcp(const std::string& args) { return run_cli(args); }
+
 inline size_t line_count(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+inline const std::string kFashionTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+inline const std::string kFashionTestLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
 
 // Every file under `dir` (recursively, hidden ones included) with its content: compare two
 // snapshots to see that a failed command created, changed and removed nothing.

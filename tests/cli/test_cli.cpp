@@ -4,24 +4,13 @@
 
 #include <cstdlib>
 
-#include "test_util.hpp"
+#include "cli_util.hpp"
 
 namespace qcp {
 namespace {
 
-struct Result {
-    int code;
-    std::string out;
-    std::string err;
-};
-
-Result run_qcp(const std::string& args) {
-    test::TempDir dir;
-    const std::string cmd = std::string(QCP_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" +
-                            (dir / "err").string();
-    const int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_text(dir / "out"), test::read_text(dir / "err")};
-}
+using Result = test::CliResult;
+Result run_qcp(const std::string& args) { return test::run_qcp(args); }
 
 size_t count_lines(const std::string& s) {
     size_t n = 0;

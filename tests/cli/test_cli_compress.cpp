@@ -7,22 +7,13 @@
 #include <filesystem>
 #include <regex>
 
-#include "test_util.hpp"
+#include "cli_util.hpp"
 
 namespace qcp {
 namespace {
 
-struct Result {
-    int code;
-    std::string out, err;
-};
-
-Result qcp_run(const std::string& args) {
-    test::TempDir dir;
-    const std::string cmd = std::string(QCP_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
-    const int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_text(dir / "out"), test::read_text(dir / "err")};
-}
+using Result = test::CliResult;
+Result qcp_run(const std::string& args) { return test::run_qcp(args); }
 
 size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli_run.hpp"
+#include "cli_util.hpp"
 
 namespace qcp {
 namespace {

@@ -11,24 +11,15 @@
 #include <nlohmann/json.hpp>
 
 #include "qcp/core/npy.hpp"
-#include "test_util.hpp"
+#include "cli_util.hpp"
 
 namespace qcp {
 namespace {
 
 constexpr double kRatioTolerance = 0.02;  // the "target met within 2%"
 
-struct Result {
-    int code;
-    std::string out, err;
-};
-
-Result qcp_run(const std::string& args) {
-    test::TempDir dir;
-    const std::string cmd = std::string(QCP_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
-    const int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_text(dir / "out"), test::read_text(dir / "err")};
-}
+using Result = test::CliResult;
+Result qcp_run(const std::string& args) { return test::run_qcp(args); }
 
 // n random 28×28 images in [0, 1]: unlabelled calibration data of the right shape.
 std::string write_calib(const test::TempDir& dir, int64_t n) {

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "cli_run.hpp"
+#include "cli_util.hpp"
 
 namespace qcp {
 namespace {
