@@ -684,8 +684,9 @@ CompressReport compress(const CompressOptions& o) {
     onnx_io::save_model(out, o.output, save);
     report.written = true;
     std::error_code ec;
+    const std::filesystem::path side = o.output.string() + ".data";
     report.output_bytes = std::filesystem::file_size(o.output, ec);
-    if (o.external_data) report.output_bytes += std::filesystem::file_size(o.output.string() + ".data", ec);
+    if (std::filesystem::exists(side, ec)) report.output_bytes += std::filesystem::file_size(side, ec);
     report.output_params = report.input_params;
     report.output_macs = report.input_macs;
     for (const auto& p : report.layers) {
@@ -694,7 +695,7 @@ CompressReport compress(const CompressOptions& o) {
     }
 
     // ---- check: original vs compressed on the calibration samples ----------------------
-    if (calib) {
+    if (calib) try {
         const ir::Model written = onnx_io::load_model(o.output);
         engine::Session a(model), b(written);
         Metrics m;
@@ -707,6 +708,10 @@ CompressReport compress(const CompressOptions& o) {
         report.check_samples = m.samples();
         report.check_top1_agreement = m.agreement();
         report.check_output_rel_error = m.output_rel_error();
+    } catch (...) {  // a file that fails its own check is not left behind as if it were fine
+        std::filesystem::remove(o.output, ec);
+        if (o.external_data) std::filesystem::remove(side, ec);
+        throw;
     }
     report.seconds = since(t_start);
     return report;

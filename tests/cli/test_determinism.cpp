@@ -20,6 +20,8 @@ const MethodRun kMethods[] = {
     {"cp-als", "--rank 8"},
     {"rtn", "--bits 4 --asymmetric"},
     {"gptq", "--bits 4 --act-order"},
+    {"pq", "--centroids 64 --pq-iters 10"},
+    {"admm-cp", "--target-ratio 12 --bits auto --objective output"},
 };
 
 void PrintTo(const MethodRun& m, std::ostream* os) { *os << m.method << " " << m.args; }
@@ -60,7 +62,8 @@ TEST_P(Determinism, ByteIdenticalAcrossRerunsAndThreadCounts) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, Determinism, ::testing::ValuesIn(kMethods),
                          [](const ::testing::TestParamInfo<MethodRun>& info) {
-                             return std::regex_replace(info.param.method, std::regex("[^A-Za-z0-9]"), "_");
+                             return std::regex_replace(std::string(info.param.method) + "_" + std::to_string(info.index),
+                                                       std::regex("[^A-Za-z0-9]"), "_");
                          });
 
 }  // namespace
