@@ -3,6 +3,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "qcp/ir/graph.hpp"
 
@@ -24,6 +25,26 @@ inline ir::ValueInfo float_value(const std::string& name, const Shape& s) {
     v.has_shape = true;
     for (int64_t d : s) v.dims.push_back({d, ""});
     return v;
+}
+
+// A model of one layer y = op(x, w) with w an initializer, at the given default-domain opset.
+inline ir::Model one_layer_model(const std::string& op, const std::vector<ir::Attribute>& attrs, const Shape& x,
+                                 const Shape& y, const Tensor& w, int64_t opset, const std::string& graph_name = "") {
+    ir::Model m;
+    m.opset_import = {{"", opset}};
+    m.graph.name = graph_name;
+    m.graph.inputs.push_back(float_value("x", x));
+    m.graph.outputs.push_back(float_value("y", y));
+    m.graph.initializers.push_back({"w", w, ""});
+    ir::Node n;
+    n.op_type = op;
+    n.name = "layer";
+    n.inputs = {"x", "w"};
+    n.outputs = {"y"};
+    n.attributes = attrs;
+    m.graph.nodes.push_back(n);
+    m.graph.rebuild_index();
+    return m;
 }
 
 }  // namespace qcp::test

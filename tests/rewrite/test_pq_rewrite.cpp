@@ -23,21 +23,7 @@ struct Case {
 };
 
 ir::Model one_layer(const Case& c, const Tensor& w) {
-    ir::Model m;
-    m.opset_import = {{"", 13}};
-    m.graph.name = "pq_" + c.name;
-    m.graph.inputs.push_back(test::float_value("x", c.x));
-    m.graph.outputs.push_back(test::float_value("y", c.y));
-    m.graph.initializers.push_back({"w", w, ""});
-    ir::Node n;
-    n.op_type = c.op;
-    n.name = "layer";
-    n.inputs = {"x", "w"};
-    n.outputs = {"y"};
-    n.attributes = c.attrs;
-    m.graph.nodes.push_back(n);
-    m.graph.rebuild_index();
-    return m;
+    return test::one_layer_model(c.op, c.attrs, c.x, c.y, w, 13, "pq_" + c.name);
 }
 
 // Bit-for-bit: both graphs hand the op the same float32 weight values.

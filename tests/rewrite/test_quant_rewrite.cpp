@@ -15,7 +15,6 @@ namespace {
 constexpr double kRelTol = 1e-6;
 
 Tensor random_tensor(Shape shape, uint32_t seed) { return test::normal_tensor(std::move(shape), seed); }
-ir::ValueInfo value(const std::string& name, const Shape& s) { return test::float_value(name, s); }
 
 struct Case {
     std::string name, op;
@@ -25,22 +24,7 @@ struct Case {
     quant::QuantScheme scheme;
 };
 
-ir::Model one_layer(const Case& c, const Tensor& w) {
-    ir::Model m;
-    m.opset_import = {{"", c.opset}};
-    m.graph.inputs.push_back(value("x", c.x));
-    m.graph.outputs.push_back(value("y", c.y));
-    m.graph.initializers.push_back({"w", w, ""});
-    ir::Node n;
-    n.op_type = c.op;
-    n.name = "layer";
-    n.inputs = {"x", "w"};
-    n.outputs = {"y"};
-    n.attributes = c.attrs;
-    m.graph.nodes.push_back(n);
-    m.graph.rebuild_index();
-    return m;
-}
+ir::Model one_layer(const Case& c, const Tensor& w) { return test::one_layer_model(c.op, c.attrs, c.x, c.y, w, c.opset); }
 
 class QuantRewriteCase : public ::testing::TestWithParam<Case> {};
 
