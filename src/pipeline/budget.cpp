@@ -8,122 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "plan.hpp"
+#include "methods/method.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
 #include "qcp/core/log.hpp"
-#include "qcp/core/parallel.hpp"
 #include "qcp/core/sha256.hpp"
-#include "qcp/decomp/cp.hpp"
-#include "qcp/quant/gptq.hpp"
-#include "qcp/quant/rtn.hpp"
-#include "qcp/rewrite/cp_rewrite.hpp"
-#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp::budget {
 
 namespace {
-
-// Rank ratios tried for CP layers (ranks deduplicated, clamped to what the layer can use).
-const std::vector<double> kRankRatios = {1.5, 2, 3, 4, 6, 8, 12, 16, 24};
-// CP-ALS sweeps per measured rank: the damage ranking settles long before the fit converges.
-constexpr int kMeasureAlsIters = 25;
-
-// Bits a b-bit code occupies in the written file.
-int64_t code_width(int bits, const CompressOptions& o, int64_t opset) {
-    if (o.format == rewrite::WeightFormat::Float) return 32;
-    return bits <= 4 && opset >= 21 ? 4 : 8;
-}
-
-int max_useful_rank(const rewrite::FactorTarget& t) {
-    if (t.k == 1) return static_cast<int>(std::min(t.i, t.j));
-    return static_cast<int>(std::min({t.i * t.j, t.i * t.k, t.j * t.k}));
-}
-
-// Relative output error of a dense approximation: tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), or ‖ΔW‖²/‖W‖².
-double relative_damage(const float* w, const float* wq, int64_t rows, int64_t cols, const Eigen::MatrixXd* h) {
-    if (h) {
-        const std::vector<float> zero(static_cast<size_t>(rows * cols), 0.0f);
-        const double den = quant::gptq_layer_loss(w, zero.data(), rows, cols, *h);
-        return den > 0 ? quant::gptq_layer_loss(w, wq, rows, cols, *h) / den : 0.0;
-    }
-    double e = 0, n = 0;
-    for (int64_t i = 0; i < rows * cols; ++i) {
-        e += (double(w[i]) - wq[i]) * (double(w[i]) - wq[i]);
-        n += double(w[i]) * w[i];
-    }
-    return n > 0 ? e / n : 0.0;
-}
-
-std::vector<Candidate> cp_candidates(const ir::Graph& g, const ir::Layer& layer, const LayerPlan& p, const CompressOptions& o,
-                                     const std::vector<int>& bits, const Eigen::MatrixXd* h, int64_t opset) {
-    const auto target = rewrite::factor_target(g, layer);
-    const int64_t bias = layer.params - target.i * target.j * target.k;
-    std::optional<decomp::CpMetric> metric;
-    if (h) metric = decomp::cp_kronecker_metric(*h, target.j, target.k, o.damp);
-    std::vector<int> ranks;
-    for (double r : kRankRatios) {
-        const int rank = std::min(rewrite::rank_for_ratio(target, r), max_useful_rank(target));
-        if (rewrite::factorized_params(target, rank) + bias < layer.params) ranks.push_back(rank);
-    }
-    std::sort(ranks.begin(), ranks.end());
-    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
-    std::vector<Candidate> out;
-    const decomp::AdmmOptions admm;  // the solver's CP-ALS start settings
-    for (int rank : ranks) {
-        decomp::CpAlsOptions init = admm.init;
-        init.seed = o.seed;
-        init.max_iters = kMeasureAlsIters;
-        const decomp::CpResult als = decomp::cp_als(target.view(), rank, init);
-        for (int b : bits) {
-            const decomp::CpResult q = decomp::quantize_factors(target.view(), als, b, p.granularity);
-            const double err = metric ? decomp::cp_metric_rel_error(target.view(), q.factors, *metric) : q.rel_error;
-            Candidate c;
-            c.rank = rank;
-            c.bits = b;
-            c.params_after = rewrite::factorized_params(target, rank) + bias;
-            // codes, biases, and scales: three per factor, or per channel / rank column, plus the
-            // per-output-channel scales and bias a statistics correction adds
-            const int64_t scales = p.granularity == decomp::Granularity::Tensor ? 3 : target.i + 2 * rank;
-            const int64_t rest = 32 * bias + 32 * scales + (o.calib.empty() ? 0 : 32 * target.i * (bias > 0 ? 1 : 2));
-            c.weight_bits_after = rewrite::factorized_params(target, rank) * b + rest;
-            c.stored_bits_after = rewrite::factorized_params(target, rank) * code_width(b, o, opset) + rest;
-            c.macs_after = rewrite::factorized_macs(g, layer, rank);
-            c.damage = err * err;
-            out.push_back(c);
-        }
-    }
-    return out;
-}
-
-std::vector<Candidate> quant_candidates(const ir::Graph& g, const ir::Layer& layer, const CompressOptions& o,
-                                        const std::vector<int>& bits, const Eigen::MatrixXd* h, int64_t opset) {
-    const auto t = rewrite::quant_target(g, layer);
-    const int64_t bias = layer.params - t.rows * t.cols;
-    std::vector<Candidate> out;
-    for (int b : bits) {
-        quant::QuantScheme s;
-        s.bits = b;
-        s.symmetric = o.symmetric;
-        if (o.block_size > 0) {
-            s.granularity = quant::Granularity::Block;
-            s.block_size = o.block_size;
-        } else {
-            s.granularity = o.granularity == decomp::Granularity::Tensor ? quant::Granularity::Tensor : quant::Granularity::Channel;
-        }
-        const quant::QuantizedMatrix q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, s);
-        const std::vector<float> wq = q.dequantized();
-        Candidate c;
-        c.bits = b;
-        c.params_after = layer.params;
-        c.weight_bits_after = q.storage_bits() + 32 * bias;
-        c.stored_bits_after = c.weight_bits_after + (code_width(b, o, opset) - b) * t.rows * t.cols;
-        c.macs_after = layer.macs;
-        c.damage = relative_damage(t.w.data(), wq.data(), t.rows, t.cols, h);
-        out.push_back(c);
-    }
-    return out;
-}
 
 std::string cache_key(const CompressOptions& o, const std::string& sha, const std::vector<int>& bits) {
     std::ostringstream k;
@@ -148,7 +41,7 @@ std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir:
                                        const std::vector<LayerPlan>& plans, const CompressOptions& o,
                                        const std::map<size_t, Eigen::MatrixXd>& hessians, const std::string& model_sha256,
                                        int64_t opset) {
-    const bool factorizes = plan::find_method(o.method).factorizes;
+    const methods::Method& method = methods::find(o.method);
     const std::vector<int> bits = o.bits_auto ? auto_bits() : std::vector<int>{o.bits};
     std::filesystem::path cache_file;
     nlohmann::json cached;
@@ -184,8 +77,7 @@ std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir:
                 c.options.push_back({e.at("rank"), e.at("bits"), e.at("params_after"), e.at("weight_bits_after"),
                                      e.at("macs_after"), e.at("stored_bits_after"), e.at("damage")});
         } else {
-            c.options = factorizes ? cp_candidates(g, layers[i], p, o, bits, h, opset)
-                                   : quant_candidates(g, layers[i], o, bits, h, opset);
+            c.options = method.candidates({g, layers[i], p, o, bits, h, opset});
             if (log::progress_enabled()) spdlog::info("budget: {} settings measured for {}", c.options.size(), p.name);
         }
         nlohmann::json arr = nlohmann::json::array();

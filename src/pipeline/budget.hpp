@@ -4,10 +4,12 @@
 //
 // Damage of a setting s of layer l is its relative layer-output error
 //     d_l(s) = ‖X_l (W_l − Ŵ_l(s))ᵀ‖² / ‖X_l W_lᵀ‖²    (X_l: calibration inputs; the weight error
-// ‖W − Ŵ‖²/‖W‖² without calibration data), so layers are compared on the same scale. CP settings are
-// (rank, bits) measured by CP-ALS rounded to the grid (through the Kronecker metric, as the output
-// objective); quantizer settings are bits measured by round-to-nearest. Both overestimate what
-// AO-ADMM / GPTQ reach, roughly uniformly, which is what a ranking needs.
+// ‖W − Ŵ‖²/‖W‖² without calibration data), so layers are compared on the same scale. The settings
+// and their damage come from the method's candidates() (methods/): CP settings are (rank, bits)
+// measured by CP-ALS rounded to the grid (through the Kronecker metric, as the output objective);
+// quantizer settings are bits measured by round-to-nearest. Both overestimate what AO-ADMM / GPTQ
+// reach, roughly uniformly, which is what a ranking needs. The budget stage (stages/budget.cpp)
+// turns a --target-* into a cost and a limit and applies the allocation to the plans.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "methods/method.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/table.hpp"
@@ -44,6 +45,11 @@ InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_
     r.opset = m.opset("");
     r.producer = m.producer_name + (m.producer_version.empty() ? "" : " " + m.producer_version);
     r.layers = ir::find_layers(m.graph);
+    for (const auto& l : r.layers) {
+        r.layer_methods.emplace_back();
+        for (const methods::Method* method : methods::table())
+            if (method->blocker(l).empty()) r.layer_methods.back().push_back(method->name());
+    }
     r.params = ir::count_params(m.graph);
     for (const auto& l : r.layers) {
         r.layer_params += l.params;
@@ -69,7 +75,8 @@ InspectReport inspect(const InspectOptions& options) {
 
 nlohmann::ordered_json inspect_to_json(const InspectReport& r) {
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-    for (const auto& l : r.layers) {
+    for (size_t i = 0; i < r.layers.size(); ++i) {
+        const ir::Layer& l = r.layers[i];
         layers.push_back({{"name", l.name},
                           {"op", l.op},
                           {"weight", l.weight},
@@ -79,6 +86,7 @@ nlohmann::ordered_json inspect_to_json(const InspectReport& r) {
                           {"macs", l.macs < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.macs)},
                           {"can_factorize", l.can_factorize},
                           {"can_quantize", l.can_quantize},
+                          {"methods", r.layer_methods[i]},
                           {"reason", l.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.reason)}});
     }
     nlohmann::ordered_json inputs = nlohmann::ordered_json::array();

@@ -2,30 +2,10 @@
 
 #include <sstream>
 
+#include "methods/method.hpp"
 #include "qcp/core/error.hpp"
 
-namespace qcp {
-
-const std::vector<MethodInfo>& compress_methods() {
-    static const std::vector<MethodInfo> methods = {
-        {"admm-cp", "rank-R CP factorization with factors on a b-bit grid, solved by AO-ADMM", true},
-        {"cp-als", "float CP-ALS, then round-to-nearest of the factors (the conventional baseline)", true},
-        {"rtn", "round-to-nearest weights, MSE-chosen clipping, per channel/tensor/block", false},
-        {"gptq", "data-aware scalar quantization with the layer-input Hessian (needs --calib)", false},
-        {"pq", "product quantization: fp16 codebook + uint8 indices, k-means in the metric of the layer inputs (--calib)", false},
-    };
-    return methods;
-}
-
-namespace plan {
-
-const MethodInfo& find_method(const std::string& name) {
-    for (const auto& m : compress_methods())
-        if (name == m.name) return m;
-    std::string known;
-    for (const auto& m : compress_methods()) known += std::string(known.empty() ? "" : ", ") + m.name;
-    throw Error("unknown method '" + name + "' (known: " + known + ")");
-}
+namespace qcp::plan {
 
 namespace {
 
@@ -83,7 +63,7 @@ std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts) {
                 rule.bits = parse_number<int>(value, what);
                 check_bits(*rule.bits, what + ": ");
             } else if (key == "method") {
-                find_method(value);
+                (void)methods::find(value);
                 rule.method = value;
             } else if (key == "centroids") {
                 rule.centroids = parse_number<int64_t>(value, what);
@@ -95,7 +75,7 @@ std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts) {
                 if (value != "tensor" && value != "channel") throw Error(what + ": granularity is tensor or channel");
                 rule.granularity = value == "tensor" ? decomp::Granularity::Tensor : decomp::Granularity::Channel;
             } else {
-                throw Error(what + ": unknown key '" + key + "' (rank, rank-ratio, bits, method, granularity)");
+                throw Error(what + ": unknown key '" + key + "' (rank, rank-ratio, bits, method, granularity, centroids, block)");
             }
         }
         rules.push_back(std::move(rule));
@@ -110,7 +90,7 @@ std::vector<std::regex> parse_excludes(const std::vector<std::string>& texts) {
 }
 
 void validate_options(const CompressOptions& o) {
-    find_method(o.method);
+    const MethodInfo& method = methods::find(o.method).info();
     check_bits(o.bits, "");
     if (o.rank) check_rank(*o.rank, "");
     if (o.rank_ratio) check_ratio(*o.rank_ratio, "");
@@ -129,12 +109,12 @@ void validate_options(const CompressOptions& o) {
     if (o.target_size && *o.target_size == 0) throw Error("--target-size must be positive");
     if (o.target_macs && !(*o.target_macs > 0 && *o.target_macs <= 1.0)) throw Error("--target-macs is a fraction in (0, 1]");
     if (targets && (o.rank || o.rank_ratio)) throw Error("a --target-* budget chooses the ranks; drop --rank/--rank-ratio");
-    if (o.target_macs && !find_method(o.method).factorizes) throw Error("--target-macs needs a factorizing method (admm-cp, cp-als)");
+    if (o.target_macs && !method.factorizes) throw Error("--target-macs needs a factorizing method (" + method_names(true) + ")");
     if (!o.objective.empty() && o.objective != "weight" && o.objective != "output")
         throw Error("--objective is weight or output, got '" + o.objective + "'");
     if (o.objective == "output" && o.calib.empty() && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");
-    if (o.method == "gptq" && o.calib.empty() && !o.dry_run) throw Error("--method gptq needs calibration data (--calib)");
+    if (method.calib == CalibUse::Required && o.calib.empty() && !o.dry_run)
+        throw Error("--method " + o.method + " needs calibration data (--calib)");
 }
 
-}  // namespace plan
-}  // namespace qcp
+}  // namespace qcp::plan

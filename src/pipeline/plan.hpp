@@ -27,6 +27,5 @@ struct LayerRule {
 std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts);
 std::vector<std::regex> parse_excludes(const std::vector<std::string>& texts);
 void validate_options(const CompressOptions& o);
-const MethodInfo& find_method(const std::string& name);
 
 }  // namespace qcp::plan

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <set>
 
+#include "methods/method.hpp"
 #include "plan.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
@@ -22,8 +23,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Methods that need calibration data to run at all.
-bool needs_calib(const std::string& method) { return method == "gptq" || method == "pq"; }
+// Methods a sweep runs only with calibration data: those that are refused or weakened without it.
+bool needs_calib(const std::string& method) { return methods::find(method).info().calib != CalibUse::Optional; }
 
 std::string short_number(double v) {
     char buf[32];
@@ -88,9 +89,8 @@ SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>
     if (o.batch < 1) throw Error("--batch must be at least 1");
     if (o.calib_count < 1) throw Error("--calib-count must be at least 1");
     if (o.methods.empty()) {
-        for (const auto& m : kSweepDefaultMethods) {
-            const auto& known = compress_methods();
-            if (std::none_of(known.begin(), known.end(), [&](const MethodInfo& k) { return m == k.name; })) continue;
+        for (const auto& info : compress_methods()) {
+            const std::string m = info.name;
             if (needs_calib(m) && o.calib.empty()) {
                 if (skipped) skipped->push_back(m + ": needs --calib");
                 continue;
@@ -100,7 +100,7 @@ SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>
     } else {
         for (const auto& m : o.methods) {
             try {
-                (void)plan::find_method(m);
+                (void)methods::find(m);
             } catch (const Error& e) {
                 throw Error(std::string("--methods: ") + e.what());
             }
@@ -127,11 +127,12 @@ SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>
 std::vector<SweepCombo> sweep_combinations(const SweepOptions& o) {
     std::vector<SweepCombo> combos;
     for (const auto& m : o.methods) {
-        if (m == "pq") {
+        const SweepAxes axes = methods::find(m).info().sweep;
+        if (axes == SweepAxes::Centroids) {
             for (int64_t k : o.centroids) combos.push_back({m, std::nullopt, std::nullopt, k, m + "-k" + std::to_string(k)});
             continue;
         }
-        const bool cp = plan::find_method(m).factorizes;
+        const bool cp = axes == SweepAxes::BitsAndRankRatio;
         const std::vector<int>& bits = !o.bits.empty() ? o.bits : cp ? kSweepDefaultCpBits : kSweepDefaultQuantBits;
         for (int b : bits) {
             const std::string base = m + "-b" + std::to_string(b);

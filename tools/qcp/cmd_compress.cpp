@@ -6,37 +6,10 @@
 #include "qcp/core/fs.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/pipeline/compress.hpp"
-#include "qcp/pipeline/evaluate.hpp"
+#include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/table.hpp"
 
 namespace qcp::cli {
-
-namespace {
-
-// The accuracy gate (--max-drop): top-1 of the original and of the written model on --data, in
-// percent; the drop is in percentage points. Adds "gate" to the report; returns whether it passed.
-bool run_gate(const CompressOptions& o, const EvalOptions& base, double max_drop, nlohmann::ordered_json& report) {
-    EvalOptions before = base, after = base;
-    before.model = o.model;
-    after.model = o.output;
-    after.ref = o.model;
-    const EvalReport a = evaluate(before), b = evaluate(after);
-    const double top1_before = 100.0 * a.top1.value_or(0), top1_after = 100.0 * b.top1.value_or(0);
-    const double drop = top1_before - top1_after;
-    const bool passed = drop <= max_drop + kGateSlack;
-    report["gate"] = {{"max_drop", max_drop},      {"samples", b.samples},   {"top1_before", top1_before},
-                      {"top1_after", top1_after},  {"drop", drop},           {"agreement", b.agreement ? nlohmann::ordered_json(100.0 * *b.agreement) : nullptr},
-                      {"passed", passed}};
-    return passed;
-}
-
-std::string gate_line(const nlohmann::ordered_json& g) {
-    return "gate on " + std::to_string(g["samples"].get<int64_t>()) + " samples: top-1 " + fixed(g["top1_before"].get<double>(), 2) +
-           "% -> " + fixed(g["top1_after"].get<double>(), 2) + "% (drop " + fixed(g["drop"].get<double>(), 2) + " points, --max-drop " +
-           fixed(g["max_drop"].get<double>(), 2) + "): " + (g["passed"].get<bool>() ? "passed" : "FAILED");
-}
-
-}  // namespace
 
 void set_compress_command(CLI::App& app, int& exit_code) {
     std::string methods;
@@ -51,14 +24,13 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
-        EvalOptions gate;  // --data/--labels/--count of the accuracy gate
-        double max_drop = 0;
+        GateOptions gate;  // --max-drop with --data/--labels/--count
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to compress")->required();
     cmd->add_option("-o,--output", o.output, "Compressed model to write");
-    cmd->add_option("--method", o.method, "admm-cp (default), cp-als, rtn, gptq or pq");
+    cmd->add_option("--method", o.method, std::string("One of: ") + method_names() + " (default " + kDefaultMethod + ")");
     auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
     auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
@@ -83,10 +55,10 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--objective", o.objective,
-                    "admm-cp: weight (||W - W'||) or output (||X(W - W')|| on calibration inputs; default with --calib)");
+                    "admm-cp: weight (||W - W'||, the default) or output (||X(W - W')|| on calibration inputs, needs --calib)");
     cmd->add_flag("--correct", st->correct, "Per-channel statistics correction (default on with --calib)");
     cmd->add_flag("--no-correct", st->no_correct, "Disable the statistics correction");
-    cmd->add_option("--layer", o.layer_rules, "Per-layer settings 'REGEX=rank=N,bits=B,method=M,rank-ratio=r,granularity=G'")
+    cmd->add_option("--layer", o.layer_rules, "Per-layer settings 'REGEX=rank=N,bits=B,method=M,rank-ratio=r,granularity=G,centroids=K,block=D'")
         ->take_all();
     cmd->add_option("--exclude", o.excludes, "Leave layers whose name matches REGEX uncompressed");
     cmd->add_option("--format", st->format, "qdq (integer weights + DequantizeLinear, default) or float");
@@ -98,7 +70,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--batch", o.batch, "Batch size for calibration runs (default 128)");
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
-    auto* max_drop_opt = cmd->add_option("--max-drop", st->max_drop,
+    auto* max_drop_opt = cmd->add_option("--max-drop", st->gate.max_drop,
                     "Accuracy gate: after writing, evaluate original and output on --data/--labels; exit 1 (output kept) "
                     "when top-1 fell by more than P percentage points");
     cmd->add_option("--data", st->gate.data, "Evaluation images for --max-drop (IDX, .npy, image folder)");
@@ -139,12 +111,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         o.image = st->image.resolve();
         const bool gate = max_drop_opt->count() > 0;
         if (gate) {
-            if (st->gate.data.empty() || st->gate.labels.empty()) throw Error("--max-drop needs --data and --labels (the evaluation set)");
-            if (!(st->max_drop >= 0) || !std::isfinite(st->max_drop)) throw Error("--max-drop must be a non-negative number of points");
-            if (o.dry_run) throw Error("--max-drop evaluates the written model; it cannot be combined with --dry-run");
-            for (const auto* p : {&st->gate.data, &st->gate.labels})
-                if (!std::filesystem::exists(*p)) throw Error(p->string() + ": no such file or folder");
-            if (st->gate.count < 0) throw Error("--count must be 0 (all) or positive");
+            validate_gate(st->gate, o);
         } else if (!st->gate.data.empty() || !st->gate.labels.empty() || count_opt->count()) {
             throw Error("--data, --labels and --count are for the accuracy gate: give --max-drop P too");
         }
@@ -155,17 +122,15 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         auto json = compress_to_json(r);
         bool passed = true;
         if (gate) {
-            st->gate.batch = o.batch;
-            st->gate.threads = o.threads;
-            st->gate.image = o.image;
-            passed = run_gate(o, st->gate, st->max_drop, json);
+            json["gate"] = run_gate(st->gate, o);
+            passed = json["gate"]["passed"].get<bool>();
         }
         if (!st->report.empty()) fs::write_file_atomic(st->report, json.dump(2) + "\n", true);
         std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(r) + (gate ? gate_line(json["gate"]) + "\n" : ""));
         if (!passed)
             spdlog::error("accuracy gate failed: top-1 fell {:.2f} points ({:.2f}% -> {:.2f}%), more than --max-drop {:g}; "
                           "output kept at {}", json["gate"]["drop"].get<double>(), json["gate"]["top1_before"].get<double>(),
-                          json["gate"]["top1_after"].get<double>(), st->max_drop, o.output.string());
+                          json["gate"]["top1_after"].get<double>(), st->gate.max_drop, o.output.string());
         exit_code = passed ? 0 : kExitCheckFailed;
     });
 }

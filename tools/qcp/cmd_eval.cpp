@@ -4,6 +4,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/pipeline/evaluate.hpp"
+#include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/table.hpp"
 
 namespace qcp::cli {

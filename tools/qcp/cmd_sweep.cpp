@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/sweep.hpp"
 
 namespace qcp::cli {
@@ -36,8 +37,8 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--count", o.count, "Evaluate on the first N samples (default: all)");
-    cmd->add_option("--methods", o.methods, "Comma-separated methods (default: " + joined(kSweepDefaultMethods) +
-                                                ", those this build knows; gptq/pq skipped without --calib)")
+    cmd->add_option("--methods", o.methods, "Comma-separated methods (default: " + method_names() +
+                                                "; gptq/pq skipped without --calib)")
         ->delimiter(',');
     cmd->add_option("--bits", o.bits, "Comma-separated bit widths (default: " + joined(kSweepDefaultCpBits) +
                                           " for CP methods, " + joined(kSweepDefaultQuantBits) + " for rtn/gptq; pq ignores it)")

@@ -8,10 +8,8 @@
 
 namespace qcp::cli {
 
-// Exit status when a check (an accuracy gate, a failed sweep combination) failed; see DESIGN.md.
+// Exit status when a check (an accuracy gate, a failed sweep combination) failed; README's "Exit codes".
 constexpr int kExitCheckFailed = 1;
-// Accuracy gates compare percentages computed from sample counts; this absorbs their round-off.
-constexpr double kGateSlack = 1e-9;
 
 // --size/--mean/--std/--layout/--channels, parsed when the command runs.
 struct ImageFlags {

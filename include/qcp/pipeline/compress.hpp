@@ -15,10 +15,13 @@
 
 namespace qcp {
 
+// The method used when --method is not given (a row of the method table).
+extern const char* const kDefaultMethod;
+
 struct CompressOptions {
     std::filesystem::path model;
     std::filesystem::path output;
-    std::string method = "admm-cp";
+    std::string method = kDefaultMethod;
     std::optional<int> rank;            // --rank N
     std::optional<double> rank_ratio;   // --rank-ratio r (default 2 when neither is given)
     int bits = 4;
@@ -37,7 +40,7 @@ struct CompressOptions {
     bool pq_metric = true;
     bool pq_refit = true;
     // admm-cp/cp-als: "weight" (‖W − Ŵ‖) or "output" (‖X(W − Ŵ)‖ on calibration inputs)
-    std::string objective;            // empty: output with --calib, weight without
+    std::string objective;            // empty: weight, with or without --calib (why: docs/RESULTS.md, issue 7)
     // global budget (at most one): weights X× smaller over the layers the method may compress,
     // output file of at most N bytes, or MACs at most F × the input's; per-layer ranks (CP) and,
     // with bits_auto (--bits auto) or a quantizer, bits are chosen by budget::allocate
@@ -61,6 +64,19 @@ struct CompressOptions {
     data::ImageOptions image;
 };
 
+// How a layer's solve ended; the report's "status" is layer_status_name() of it.
+enum class LayerStatus {
+    Planned,               // selected, not solved (--dry-run)
+    Done,                  // a one-shot quantizer (rtn, gptq) finished
+    Converged,             // an iterative solver met its tolerance
+    MaxIterations,         // a CP solver stopped at its iteration limit ("max-iterations")
+    Diverged,              // a CP solver's error grew; its best iterate is kept
+    KmeansMaxIterations,   // pq's k-means stopped at --pq-iters ("max_iterations", as reports have always said)
+    RtnFallback,           // gptq on a grouped conv with one scale per tensor: rounded instead
+};
+inline constexpr int kLayerStatusCount = 7;
+const char* layer_status_name(LayerStatus s);
+
 struct LayerPlan {
     std::string name, op;
     std::vector<int64_t> weight_shape;
@@ -75,7 +91,7 @@ struct LayerPlan {
     int64_t macs_before = -1, macs_after = -1;
     // filled by the solve
     std::optional<double> rel_error, rel_error_init;
-    std::string status;
+    LayerStatus status = LayerStatus::Planned;
     std::string scheme;                     // rtn/gptq: "sym channel", "asym block 32", ...
     std::optional<double> output_error_before, output_error_after;  // gptq: tr(ΔW H ΔWᵀ) of RTN and of GPTQ
     std::string objective;                  // admm-cp: "weight" or "output"
@@ -112,12 +128,23 @@ CompressReport compress(const CompressOptions& options);
 nlohmann::ordered_json compress_to_json(const CompressReport& r);
 std::string compress_to_table(const CompressReport& r);
 
-// The methods `--method` accepts, for parsing, --help and inspect.
+// What a method needs of calibration data: none, better with it (runs without, weaker), or refused without.
+enum class CalibUse { Optional, Recommended, Required };
+// What `qcp sweep` varies for a method.
+enum class SweepAxes { Bits, BitsAndRankRatio, Centroids };
+
+// One row of the method table that `--method`, --help, inspect, sweep and the budget read.
 struct MethodInfo {
     const char* name;
     const char* description;
-    bool factorizes;  // CP method (needs can_factorize) vs quantizer
+    bool factorizes;      // CP method: replaces the layer by a factorized chain (changes MACs)
+    CalibUse calib;
+    SweepAxes sweep;
+    const char* ops;      // the ops it compresses, for --help
 };
+// In table order.
 const std::vector<MethodInfo>& compress_methods();
+// The names of the methods, joined by ", " (those that factorize only, when asked).
+std::string method_names(bool factorizing_only = false);
 
 }  // namespace qcp

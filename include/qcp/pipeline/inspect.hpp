@@ -24,6 +24,7 @@ struct InspectReport {
     int64_t opset = 0;
     std::string producer;
     std::vector<ir::Layer> layers;
+    std::vector<std::vector<std::string>> layer_methods;  // per layer: the methods of the table that can take it
     int64_t params = 0;           // all float constants in the model
     int64_t layer_params = 0;     // weights + biases of the listed layers
     int64_t macs = 0;             // sum over layers with known shapes, batch 1

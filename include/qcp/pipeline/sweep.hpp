@@ -34,9 +34,8 @@
 
 namespace qcp {
 
-// Defaults when a list is left empty. Methods: those of this list that compress_methods() knows.
+// Defaults when a list is left empty (methods: every row of compress_methods()).
 // Bits: 3,4,8 for CP methods (2-bit factors rarely keep a usable network), 2,3,4,8 for rtn/gptq.
-inline const std::vector<std::string> kSweepDefaultMethods = {"admm-cp", "cp-als", "rtn", "gptq", "pq"};
 inline const std::vector<int> kSweepDefaultCpBits = {3, 4, 8};
 inline const std::vector<int> kSweepDefaultQuantBits = {2, 3, 4, 8};
 inline const std::vector<double> kSweepDefaultRankRatios = {1.5, 2, 3};
@@ -48,7 +47,7 @@ struct SweepOptions {
     std::filesystem::path calib;         // calibration data: correction, check, gptq/pq statistics
     int64_t calib_count = 1000;
     int64_t count = 0;                   // evaluation samples (0: all)
-    std::vector<std::string> methods;    // empty: kSweepDefaultMethods (gptq/pq skipped without calib)
+    std::vector<std::string> methods;    // empty: every method of compress_methods() (gptq/pq skipped without calib)
     std::vector<int> bits;               // empty: per-method defaults above
     std::vector<double> rank_ratios;     // empty: kSweepDefaultRankRatios
     std::vector<int64_t> centroids;      // empty: kSweepDefaultCentroids

@@ -1,0 +1,131 @@
+#include "calibration.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "qcp/core/error.hpp"
+#include "qcp/engine/session.hpp"
+#include "qcp/quant/hessian.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
+
+namespace qcp::calibration {
+
+namespace {
+
+// Conv geometry of `n` for im2col rows over an input of shape `x` (auto_pad resolved).
+quant::HessianAccumulator::ConvGeometry conv_geometry(const ir::Node& n, const ir::Layer& layer, const Tensor& x) {
+    quant::HessianAccumulator::ConvGeometry geo;
+    geo.kh = layer.weight_shape[2];
+    geo.kw = layer.weight_shape[3];
+    const auto strides = n.attr_ints("strides", {1, 1});
+    const auto dil = n.attr_ints("dilations", {1, 1});
+    geo.stride_h = strides[0], geo.stride_w = strides[1];
+    geo.dil_h = dil[0], geo.dil_w = dil[1];
+    std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
+    const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        const int64_t k[2] = {geo.kh, geo.kw}, s[2] = {geo.stride_h, geo.stride_w}, d[2] = {geo.dil_h, geo.dil_w};
+        for (int a = 0; a < 2; ++a) {
+            const int64_t in_size = x.dim(2 + static_cast<size_t>(a));
+            const int64_t out_size = (in_size + s[a] - 1) / s[a];
+            const int64_t total = std::max<int64_t>(0, (out_size - 1) * s[a] + d[a] * (k[a] - 1) + 1 - in_size);
+            const int64_t small = total / 2, big = total - small;
+            pads[static_cast<size_t>(a)] = auto_pad == "SAME_UPPER" ? small : big;
+            pads[static_cast<size_t>(a) + 2] = auto_pad == "SAME_UPPER" ? big : small;
+        }
+    } else if (auto_pad == "VALID") {
+        pads = {0, 0, 0, 0};
+    }
+    geo.pad_top = pads[0], geo.pad_left = pads[1], geo.pad_bottom = pads[2], geo.pad_right = pads[3];
+    return geo;
+}
+
+}  // namespace
+
+void ChannelStats::add(const Tensor& y) {
+    if (y.rank() < 2) throw Error("statistics correction needs a layer output with a channel axis");
+    const int64_t n = y.dim(0), c = y.dim(1), inner = y.numel() / std::max<int64_t>(n * c, 1);
+    if (sum.empty()) {
+        sum.assign(static_cast<size_t>(c), 0.0);
+        sum2.assign(static_cast<size_t>(c), 0.0);
+    }
+    const float* p = y.data<float>();
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t ch = 0; ch < c; ++ch) {
+            double s = 0, s2 = 0;
+            const float* q = p + (b * c + ch) * inner;
+            for (int64_t i = 0; i < inner; ++i) {
+                s += q[i];
+                s2 += double(q[i]) * q[i];
+            }
+            sum[static_cast<size_t>(ch)] += s;
+            sum2[static_cast<size_t>(ch)] += s2;
+        }
+    count += static_cast<double>(n * inner);
+}
+
+double ChannelStats::stddev(size_t ch) const { return std::sqrt(std::max(0.0, sum2[ch] / count - mean(ch) * mean(ch))); }
+
+std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count,
+                                                  int64_t batch, const std::vector<std::string>& values) {
+    engine::Session session(model);
+    std::map<std::string, ChannelStats> stats;
+    for (const auto& v : values) {
+        const int p = model.graph.producer(v);
+        if (p < 0) throw Error("internal: no producer for '" + v + "'");
+        const ir::Node& node = model.graph.nodes[static_cast<size_t>(p)];
+        const size_t out_index = static_cast<size_t>(std::find(node.outputs.begin(), node.outputs.end(), v) - node.outputs.begin());
+        session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
+                                                  const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
+    }
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    return stats;
+}
+
+std::vector<std::vector<Eigen::MatrixXd>> collect_hessians(const ir::Model& model, const std::vector<ir::Layer>& targets,
+                                                          data::Dataset& ds, int64_t count, int64_t batch) {
+    std::vector<std::vector<quant::HessianAccumulator>> accs(targets.size());  // sized once: observers keep references
+    engine::Session session(model);
+    for (size_t t = 0; t < targets.size(); ++t) {
+        const ir::Layer& layer = targets[t];
+        const int64_t groups = std::max<int64_t>(layer.groups, 1);
+        const rewrite::QuantTarget shape = rewrite::quant_target(model.graph, layer);
+        accs[t].assign(static_cast<size_t>(groups), quant::HessianAccumulator(shape.cols));
+        auto& acc = accs[t];
+        const int64_t cols = shape.cols;
+        session.observe(layer.node, [&acc, &layer, groups, cols](const ir::Node& n, const std::vector<const Tensor*>& in,
+                                                                 const std::vector<Tensor>&) {
+            const Tensor& x = *in.at(0);
+            if (n.op_type == "Conv") {
+                if (x.rank() != 4) throw Error(n.describe() + ": data-aware methods support 2-D convs");
+                const auto geo = conv_geometry(n, layer, x);
+                const int64_t c = x.dim(1), cg = c / groups, plane = x.dim(2) * x.dim(3);
+                if (groups == 1) {
+                    acc[0].add_conv_input(x.data<float>(), x.dim(0), c, x.dim(2), x.dim(3), geo);
+                    return;
+                }
+                for (int64_t b = 0; b < x.dim(0); ++b)
+                    for (int64_t g = 0; g < groups; ++g)
+                        acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2),
+                                                                   x.dim(3), geo);
+            } else {
+                if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": data-aware methods need transA = 0");
+                acc[0].add_rows(x.data<float>(), x.numel() / cols);
+            }
+        });
+    }
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    std::vector<std::vector<Eigen::MatrixXd>> out;
+    for (const auto& acc : accs) {
+        out.emplace_back();
+        for (const auto& a : acc) out.back().push_back(a.hessian());
+    }
+    return out;
+}
+
+std::vector<Eigen::MatrixXd> layer_hessians(const ir::Model& model, const ir::Layer& layer, data::Dataset& ds, int64_t count,
+                                            int64_t batch) {
+    return collect_hessians(model, {layer}, ds, count, batch).at(0);
+}
+
+}  // namespace qcp::calibration

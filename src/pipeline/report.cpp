@@ -1,0 +1,191 @@
+// The compress report: JSON (the contract in DESIGN.md) and the table. Fields a method owns are
+// null here, in their place, and filled by the method's report hooks.
+#include <algorithm>
+
+#include "methods/method.hpp"
+#include "qcp/core/version.hpp"
+#include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/table.hpp"
+#include "stages/context.hpp"
+
+namespace qcp {
+
+namespace {
+
+const char* granularity_name(decomp::Granularity g) { return g == decomp::Granularity::Tensor ? "tensor" : "channel"; }
+
+}  // namespace
+
+nlohmann::ordered_json compress_to_json(const CompressReport& r) {
+    using json = nlohmann::ordered_json;
+    const CompressOptions& o = r.options;
+    const methods::Method& method = methods::find(o.method);
+    auto opt = [](const auto& v) -> json {
+        if (!v) return nullptr;
+        return *v;
+    };
+    json settings = {{"rank", opt(o.rank)},
+                     {"rank_ratio", o.rank || o.rank_ratio ? opt(o.rank_ratio) : json(2.0)},
+                     {"bits", o.bits},
+                     {"granularity", o.block_size > 0 ? "block" : granularity_name(o.granularity.value_or(
+                                         method.info().factorizes ? decomp::Granularity::Tensor : decomp::Granularity::Channel))},
+                     {"symmetric", o.symmetric},
+                     {"block_size", o.block_size > 0 ? json(o.block_size) : json(nullptr)},
+                     {"damp", o.damp},
+                     {"objective", stages::resolved_objective(o)},
+                     {"act_order", o.act_order},
+                     {"format", o.format == rewrite::WeightFormat::Qdq ? "qdq" : "float"},
+                     {"calib", o.calib.empty() ? json(nullptr) : json(o.calib.string())},
+                     {"calib_count", o.calib_count},
+                     {"correct", o.correct.value_or(!o.calib.empty())},
+                     {"layer_rules", o.layer_rules},
+                     {"excludes", o.excludes},
+                     {"target_ratio", opt(o.target_ratio)},
+                     {"target_size", opt(o.target_size)},
+                     {"target_macs", opt(o.target_macs)},
+                     {"bits_auto", o.bits_auto},
+                     {"centroids", nullptr},
+                     {"pq_block", nullptr},
+                     {"pq_iters", nullptr},
+                     {"pq_metric", nullptr},
+                     {"pq_refit", nullptr},
+                     {"dry_run", o.dry_run}};
+    method.report_settings(settings, o);
+    json layers = json::array();
+    int64_t bits_before = 0, bits_after = 0, ideal_after = 0;
+    for (const auto& p : r.layers) {
+        if (p.selected) {
+            bits_before += p.weight_bits_before;
+            bits_after += p.weight_bits_after;
+            ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
+        }
+        json row = {{"name", p.name},
+                          {"op", p.op},
+                          {"weight_shape", p.weight_shape},
+                          {"method", p.method},
+                          {"rank", p.selected && p.rank > 0 ? json(p.rank) : json(nullptr)},
+                          {"bits", p.selected && p.bits > 0 ? json(p.bits) : json(nullptr)},
+                          {"granularity", p.selected && p.scheme.empty() ? json(granularity_name(p.granularity)) : json(nullptr)},
+                          {"scheme", p.scheme.empty() ? json(nullptr) : json(p.scheme)},
+                          {"output_error_before", opt(p.output_error_before)},
+                          {"output_error_after", opt(p.output_error_after)},
+                          {"params_before", p.params_before},
+                          {"params_after", p.params_after},
+                          {"weight_bits_before", p.weight_bits_before},
+                          {"weight_bits_after", p.weight_bits_after},
+                          {"macs_before", p.macs_before < 0 ? json(nullptr) : json(p.macs_before)},
+                          {"macs_after", p.macs_after < 0 ? json(nullptr) : json(p.macs_after)},
+                          {"rel_error", opt(p.rel_error)},
+                          {"rel_error_rounded_cp_als", opt(p.rel_error_init)},
+                          {"objective", p.objective.empty() ? json(nullptr) : json(p.objective)},
+                          {"output_rel_error", opt(p.output_rel_error)},
+                          {"predicted_damage", opt(p.predicted_damage)},
+                          {"centroids", nullptr},
+                          {"subvector", nullptr},
+                          {"ideal_weight_bits_after", opt(p.ideal_bits_after)},
+                          {"status", p.selected ? json(layer_status_name(p.status)) : json("skipped")},
+                          {"reason", p.reason.empty() ? json(nullptr) : json(p.reason)},
+                          {"corrected", p.corrected},
+                          {"iterations", p.iterations},
+                          {"seconds", p.seconds}};
+        if (const methods::Method* m = methods::lookup(p.method)) m->report_layer(row, p);
+        layers.push_back(std::move(row));
+    }
+    auto ratio = [](double a, double b) -> json { return b > 0 ? json(a / b) : json(nullptr); };
+    int64_t budget_before = 0, budget_after = 0;
+    for (const auto& p : r.layers)
+        if (p.budgeted) {
+            budget_before += p.weight_bits_before;
+            budget_after += p.weight_bits_after;
+        }
+    json budget = nullptr;
+    if (r.budget_target) {
+        json achieved = nullptr;
+        if (*r.budget_target == "ratio") achieved = ratio(double(budget_before), double(budget_after));
+        else if (*r.budget_target == "size" && r.written) achieved = r.output_bytes;
+        else if (*r.budget_target == "macs") achieved = ratio(double(r.output_macs), double(r.input_macs));
+        budget = {{"target", *r.budget_target}, {"value", r.budget_value}, {"achieved", achieved},
+                  {"weight_bits_before", budget_before}, {"weight_bits_after", budget_after},
+                  {"predicted_damage", r.budget_predicted_damage}};
+    }
+    json report = {{"qcp_version", kVersion},
+                   {"method", o.method},
+                   {"seed", o.seed},
+                   {"settings", settings},
+                   {"input", {{"path", o.model.string()}, {"sha256", r.input_sha256}, {"bytes", r.input_bytes},
+                              {"params", r.input_params}, {"macs", r.input_macs}}},
+                   {"output", {{"path", o.dry_run ? json(nullptr) : json(o.output.string())},
+                               {"bytes", r.written ? json(r.output_bytes) : json(nullptr)},
+                               {"params", r.output_params}, {"macs", r.output_macs}}},
+                   {"layers", layers},
+                   {"totals", {{"weight_bits_before", bits_before},
+                               {"weight_bits_after", bits_after},
+                               {"compression_ratio", ratio(double(bits_before), double(bits_after))},
+                               {"ideal_compression_ratio", ratio(double(bits_before), double(ideal_after))},
+                               {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
+                               {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
+                               {"seconds", r.seconds}}},
+                   {"budget", budget},
+                   {"check", {{"samples", opt(r.check_samples)},
+                              {"top1_agreement", opt(r.check_top1_agreement)},
+                              {"output_rel_error", opt(r.check_output_rel_error)}}}};
+    return report;
+}
+
+std::string compress_to_table(const CompressReport& r) {
+    Table t({"layer", "op", "weight shape", "method", "rank", "bits", "params", "MACs", "rel. error", "status"});
+    int64_t before = 0, after = 0;
+    for (const auto& p : r.layers) {
+        const std::string params = p.selected ? human_count(p.params_before) + " -> " + human_count(p.params_after)
+                                              : human_count(p.params_before);
+        const std::string macs = p.macs_before < 0 ? "?"
+                                 : p.selected && p.macs_after >= 0
+                                     ? human_count(p.macs_before) + " -> " + human_count(p.macs_after)
+                                     : human_count(p.macs_before);
+        std::string status = p.selected ? std::string(layer_status_name(p.status)) : "skipped: " + p.reason;
+        if (const methods::Method* m = methods::lookup(p.method); m && p.selected) status += m->table_note(p);
+        if (p.corrected) status += ", corrected";
+        t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
+                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-", params, macs,
+                   p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
+        if (p.selected) {
+            before += p.weight_bits_before;
+            after += p.weight_bits_after;
+        }
+    }
+    std::string s = t.render() + "\n";
+    const size_t selected = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) { return p.selected; }));
+    const size_t fell_back = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) {
+        return p.status == LayerStatus::RtnFallback;
+    }));
+    s += std::to_string(selected) + " of " + std::to_string(r.layers.size()) + " conv/FC layers compressed (" +
+         std::to_string(r.layers.size() - selected) + " left as they were" +
+         (fell_back ? ", " + std::to_string(fell_back) + " fell back to rtn" : std::string()) + ")\n";
+    s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
+         human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
+    if (r.budget_target) {
+        int64_t b0 = 0, b1 = 0;
+        for (const auto& p : r.layers)
+            if (p.budgeted) b0 += p.weight_bits_before, b1 += p.weight_bits_after;
+        std::string achieved;
+        if (*r.budget_target == "ratio") achieved = fixed(double(b0) / std::max<int64_t>(b1, 1), 2) + "x";
+        else if (*r.budget_target == "size") achieved = r.written ? std::to_string(r.output_bytes) + " bytes" : "(not written)";
+        else achieved = fixed(double(r.output_macs) / std::max<int64_t>(r.input_macs, 1), 3) + " of the MACs";
+        s += "budget: target " + *r.budget_target + " " + fixed(r.budget_value, *r.budget_target == "size" ? 0 : 3) +
+             ", planned " + achieved + " (predicted damage " + fixed(r.budget_predicted_damage, 4) + ")\n";
+    }
+    s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +
+         human_count(r.input_macs) + " -> " + human_count(r.output_macs) + "\n";
+    if (r.written)
+        s += "file: " + human_bytes(r.input_bytes) + " -> " + human_bytes(r.output_bytes) + " (" +
+             fixed(double(r.input_bytes) / std::max<uint64_t>(r.output_bytes, 1), 2) + "x) written to " +
+             r.options.output.string() + "\n";
+    if (r.check_samples)
+        s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
+             fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +
+             fixed(r.check_output_rel_error.value_or(0), 4) + "\n";
+    s += "time: " + fixed(r.seconds, 1) + " s\n";
+    return s;
+}
+
+}  // namespace qcp

@@ -1,0 +1,88 @@
+// `qcp compress` as named stages over one context (internal to pipeline):
+//   load → plan → calibrate → budget → solve → correct → save → check → report
+// Each stage is a function in its own file of this folder; compress() (compress.cpp) runs them
+// in order, and tests call them one by one. A stage reads what the earlier ones left in the
+// context and adds its own part; none of them writes a file but save.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "../plan.hpp"
+#include "qcp/data/dataset.hpp"
+#include "qcp/ir/graph.hpp"
+#include "qcp/ir/layers.hpp"
+#include "qcp/pipeline/compress.hpp"
+#include "qcp/rewrite/cp_rewrite.hpp"
+
+namespace qcp::stages {
+
+using Clock = std::chrono::steady_clock;
+inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// A factorized layer whose last weight the correction may rescale.
+struct Correctable {
+    size_t plan_index = 0;
+    std::string output;  // the layer's output value
+    rewrite::CpRewrite rw;
+};
+
+struct Context {
+    explicit Context(const CompressOptions& o) : options(o) { report.options = o; }
+
+    const CompressOptions options;
+    const Clock::time_point started = Clock::now();
+    CompressReport report;                  // report.layers[i] is the plan of layers[i]
+
+    // load
+    ir::Model model;                        // the input, as loaded (moved into `out` when nothing reads it again)
+    std::vector<ir::Layer> layers;          // its conv/FC layers, in graph order
+    std::vector<std::string> layer_outputs; // layers[i]'s output value: its handle in the rewritten graph
+    std::vector<plan::LayerRule> rules;
+    std::vector<std::regex> excludes;
+
+    // calibrate
+    std::unique_ptr<data::Dataset> calib;
+    int64_t calib_n = 0;
+    std::string objective;                  // CP objective, resolved: "weight" or "output"
+    std::map<size_t, Eigen::MatrixXd> hessians;  // input Hessians of single-group layers, by plan index
+
+    // solve, correct
+    ir::Model out;                          // the rewritten copy
+    std::vector<Correctable> correctable;
+};
+
+// load: validates the options, refuses an unsafe output, reads the model and its sizes.
+void load(Context& c);
+// plan: per layer, the --layer rules merged and the method's plan (selected or why not).
+void plan(Context& c);
+// calibrate: opens --calib and resolves the CP objective.
+void calibrate(Context& c);
+// --objective, or the default one.
+std::string resolved_objective(const CompressOptions& o);
+// Collects the input Hessians of selected single-group layers not collected yet: all of them
+// (`all_selected`), or those whose method uses_input_hessian(). One pass over the calibration data.
+void collect_input_hessians(Context& c, bool all_selected);
+// budget: per-layer settings from measured damage for --target-ratio/size/macs (no-op without).
+void budget(Context& c);
+// The report's output params/MACs from the plans (after a dry run or a save).
+void total_sizes(Context& c);
+// solve: every selected layer, in network order, solved and rewritten into c.out.
+void solve(Context& c);
+// correct: per-channel statistics of factorized layers re-matched to the original's.
+void correct(Context& c);
+// --correct / --no-correct, else on with calibration data.
+bool correction_enabled(const Context& c);
+// save: writes c.out atomically and records the output size.
+void save(Context& c);
+// check: original against the written file on the calibration samples; removes the file when
+// the check itself fails.
+void check(Context& c);
+
+}  // namespace qcp::stages

@@ -1,0 +1,48 @@
+// load: the options checked before any work, the output checked before it can be overwritten,
+// and the model read with its sizes.
+#include <filesystem>
+
+#include "context.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/fs.hpp"
+#include "qcp/core/parallel.hpp"
+#include "qcp/core/sha256.hpp"
+#include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/inspect.hpp"
+
+namespace qcp::stages {
+
+void load(Context& c) {
+    const CompressOptions& o = c.options;
+    plan::validate_options(o);
+    c.rules = plan::parse_rules(o.layer_rules);
+    c.excludes = plan::parse_excludes(o.excludes);
+    if (!o.dry_run) {
+        if (fs::same_file(o.model, o.output)) throw Error("output " + o.output.string() + " is the input model; refusing to overwrite it");
+        std::error_code ec;
+        if (!o.force && std::filesystem::exists(o.output, ec))
+            throw Error(o.output.string() + ": already exists (use --force to overwrite)");
+    }
+    set_num_threads(o.threads);
+
+    c.model = onnx_io::load_model(o.model);
+    const InspectReport info = inspect_model(c.model, o.model.string(), std::filesystem::file_size(o.model));
+    c.report.input_bytes = info.bytes;
+    c.report.input_params = info.params;
+    c.report.input_macs = info.macs;
+    c.report.input_sha256 = sha256_file(o.model);
+    c.layers = info.layers;
+    for (const auto& l : c.layers) c.layer_outputs.push_back(c.model.graph.nodes[static_cast<size_t>(l.node)].outputs.at(0));
+}
+
+void total_sizes(Context& c) {
+    CompressReport& r = c.report;
+    r.output_params = r.input_params;
+    r.output_macs = r.input_macs;
+    for (const auto& p : r.layers) {
+        r.output_params += p.params_after - p.params_before;
+        if (p.macs_after >= 0 && p.macs_before >= 0) r.output_macs += p.macs_after - p.macs_before;
+    }
+}
+
+}  // namespace qcp::stages

@@ -1,0 +1,267 @@
+// compress() stage by stage, in process, on the shipped fmnist_mlp (4 Gemm layers) with a small
+// seeded calibration set: what each stage leaves in the context, checked against independent
+// references (naive XᵀX, the original network's channel statistics, the file on disk), and the
+// stages run one by one against compress(opts).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "methods/method.hpp"
+#include "qcp/core/error.hpp"
+#include "qcp/core/npy.hpp"
+#include "qcp/core/sha256.hpp"
+#include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/gate.hpp"
+#include "stages/context.hpp"
+#include "calibration.hpp"
+#include "test_util.hpp"
+
+namespace qcp {
+namespace {
+
+constexpr int64_t kCalibSamples = 64;
+constexpr double kHessianTol = 1e-5;        // relative: the accumulator multiplies in float tiles
+constexpr double kRtn8MaxRelError = 0.01;   // 8-bit per-channel rounding of a trained layer
+constexpr double kMeanTol = 2e-3;           // corrected channel means vs the original's (relative to std)
+
+std::string mlp() { return test::models_dir() + "/fmnist_mlp.onnx"; }
+
+// Uniform [0, 1) images of (N, 1, 28, 28), as pixel/255 inputs look.
+Tensor calib_tensor() {
+    Tensor t(DType::Float32, {kCalibSamples, 1, 28, 28});
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(gen);
+    return t;
+}
+
+struct Fixture : ::testing::Test {
+    test::TempDir dir;
+    std::filesystem::path calib = dir / "calib.npy";
+    Tensor x = calib_tensor();
+    void SetUp() override { npy::save(calib, x); }
+    CompressOptions options(const std::string& method) const {
+        CompressOptions o;
+        o.model = mlp();
+        o.output = dir / (method + ".onnx");
+        o.method = method;
+        o.calib = calib;
+        o.calib_count = kCalibSamples;
+        o.bits = 8;
+        o.threads = 1;
+        return o;
+    }
+};
+
+using CompressStages = Fixture;
+
+TEST(MethodTable, EveryRowIsFoundByNameAndListedInOrder) {
+    const auto& infos = compress_methods();
+    ASSERT_EQ(infos.size(), methods::table().size());
+    std::set<std::string> names;
+    for (size_t i = 0; i < infos.size(); ++i) {
+        EXPECT_EQ(std::string(infos[i].name), methods::table()[i]->name());
+        EXPECT_EQ(&methods::find(infos[i].name), methods::table()[i]);
+        names.insert(infos[i].name);
+    }
+    EXPECT_EQ(names.size(), infos.size());
+    EXPECT_EQ(methods::lookup("none"), nullptr);
+    EXPECT_THROW(methods::find("nope"), Error);
+    EXPECT_NE(methods::lookup(kDefaultMethod), nullptr);
+    EXPECT_EQ(method_names(true), "admm-cp, cp-als");
+}
+
+TEST(MethodTable, StatusNamesAreDistinct) {
+    std::set<std::string> seen;
+    for (int s = 0; s < kLayerStatusCount; ++s) seen.insert(layer_status_name(static_cast<LayerStatus>(s)));
+    EXPECT_EQ(seen.size(), static_cast<size_t>(kLayerStatusCount));
+    EXPECT_STREQ(layer_status_name(LayerStatus::MaxIterations), "max-iterations");
+}
+
+TEST_F(CompressStages, LoadReadsTheModelAndRefusesAnExistingOutput) {
+    stages::Context c(options("rtn"));
+    stages::load(c);
+    ASSERT_EQ(c.layers.size(), 4u);
+    ASSERT_EQ(c.layer_outputs.size(), 4u);
+    EXPECT_EQ(c.report.input_bytes, std::filesystem::file_size(mlp()));
+    EXPECT_EQ(c.report.input_sha256, sha256_file(mlp()));
+    for (size_t i = 0; i < c.layers.size(); ++i) EXPECT_EQ(c.model.graph.producer(c.layer_outputs[i]), c.layers[i].node);
+
+    test::write_bytes(c.options.output, "keep me");
+    stages::Context again(options("rtn"));
+    EXPECT_THROW(stages::load(again), Error);
+    EXPECT_EQ(std::filesystem::file_size(c.options.output), 7u);
+}
+
+TEST_F(CompressStages, PlanAppliesMethodPolicyAndRules) {
+    CompressOptions o = options("admm-cp");
+    stages::Context cp(o);
+    stages::load(cp);
+    stages::plan(cp);
+    ASSERT_EQ(cp.report.layers.size(), 4u);
+    EXPECT_TRUE(cp.report.layers[0].selected);
+    EXPECT_GT(cp.report.layers[0].rank, 0);
+    EXPECT_LT(cp.report.layers[0].params_after, cp.report.layers[0].params_before);
+    EXPECT_FALSE(cp.report.layers[3].selected);  // the classifier, by default
+    EXPECT_EQ(cp.report.layers[3].reason, "last classifier, excluded by default");
+    EXPECT_EQ(cp.report.layers[3].method, "none");
+
+    o.layer_rules = {"fc4=rank=3", "fc1=method=rtn"};
+    o.excludes = {"fc2"};
+    stages::Context ruled(o);
+    stages::load(ruled);
+    stages::plan(ruled);
+    EXPECT_EQ(ruled.report.layers[0].method, "rtn");
+    EXPECT_EQ(ruled.report.layers[0].rank, 0);
+    EXPECT_EQ(ruled.report.layers[1].reason, "excluded by --exclude");
+    EXPECT_TRUE(ruled.report.layers[3].selected);
+    EXPECT_EQ(ruled.report.layers[3].rank, 3);
+}
+
+TEST_F(CompressStages, CalibrateCollectsTheFirstLayersHessianAsXtX) {
+    stages::Context c(options("rtn"));
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    EXPECT_EQ(c.calib_n, kCalibSamples);
+    EXPECT_EQ(c.objective, "weight");
+    stages::collect_input_hessians(c, false);
+    EXPECT_TRUE(c.hessians.empty());  // rtn's solve reads no Hessian
+    stages::collect_input_hessians(c, true);
+    ASSERT_EQ(c.hessians.size(), 4u);
+    // fc1 sees the flattened image: H = XᵀX of the (N, 784) data, computed here in a naive loop
+    const Eigen::MatrixXd& h = c.hessians.at(0);
+    ASSERT_EQ(h.rows(), 784);
+    double worst = 0, scale = 0;
+    const float* p = x.data<float>();
+    for (int64_t i = 0; i < 784; i += 37)
+        for (int64_t j = 0; j < 784; j += 41) {
+            double s = 0;
+            for (int64_t n = 0; n < kCalibSamples; ++n) s += double(p[n * 784 + i]) * p[n * 784 + j];
+            worst = std::max(worst, std::abs(s - h(i, j)));
+            scale = std::max(scale, std::abs(s));
+        }
+    EXPECT_LT(worst, kHessianTol * scale);
+}
+
+TEST_F(CompressStages, BudgetMeetsItsRatioOnlyWhenAsked) {
+    CompressOptions o = options("rtn");
+    stages::Context none(o);
+    stages::load(none);
+    stages::plan(none);
+    stages::calibrate(none);
+    stages::budget(none);
+    EXPECT_FALSE(none.report.budget_target.has_value());
+
+    o.target_ratio = 6;
+    stages::Context c(o);
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::budget(c);
+    ASSERT_EQ(c.report.budget_target.value_or(""), "ratio");
+    int64_t before = 0, after = 0;
+    for (const auto& p : c.report.layers) {
+        EXPECT_TRUE(p.budgeted);
+        before += p.weight_bits_before;
+        after += p.weight_bits_after;
+        if (p.selected) EXPECT_LE(p.bits, 8);
+    }
+    EXPECT_GE(double(before) / double(after), 6.0);
+}
+
+TEST_F(CompressStages, SolveRewritesEverySelectedLayerAndKeepsTheOriginal) {
+    stages::Context c(options("rtn"));
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::solve(c);
+    int dq = 0;
+    for (const auto& n : c.out.graph.nodes) dq += n.op_type == "DequantizeLinear";
+    EXPECT_EQ(dq, 4);
+    for (const auto& n : c.model.graph.nodes) EXPECT_NE(n.op_type, "DequantizeLinear");  // calib given: a copy was rewritten
+    for (const auto& p : c.report.layers) {
+        ASSERT_TRUE(p.selected);
+        EXPECT_EQ(p.status, LayerStatus::Done);
+        ASSERT_TRUE(p.rel_error.has_value());
+        EXPECT_LT(*p.rel_error, kRtn8MaxRelError);
+    }
+    EXPECT_TRUE(c.correctable.empty());  // scalar quantizers keep the op: nothing to re-match
+}
+
+TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {
+    CompressOptions o = options("cp-als");
+    o.rank = 4;
+    o.bits = 3;
+    stages::Context c(o);
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::solve(c);
+    ASSERT_EQ(c.correctable.size(), 3u);
+    stages::correct(c);
+    const std::string& value = c.correctable[0].output;  // fc1: what it sees is the same data in both networks
+    c.out.graph.rebuild_index();
+    const auto want = calibration::collect_stats(c.model, *c.calib, c.calib_n, o.batch, {value}).at(value);
+    const auto have = calibration::collect_stats(c.out, *c.calib, c.calib_n, o.batch, {value}).at(value);
+    ASSERT_EQ(want.sum.size(), 512u);
+    for (size_t ch = 0; ch < want.sum.size(); ++ch)
+        EXPECT_NEAR(have.mean(ch), want.mean(ch), kMeanTol * std::max(1.0, want.stddev(ch))) << "channel " << ch;
+    EXPECT_TRUE(c.report.layers[0].corrected);
+}
+
+TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
+    CompressOptions o = options("admm-cp");
+    o.bits = 4;
+    o.output = dir / "staged.onnx";
+    stages::Context c(o);
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::budget(c);
+    stages::solve(c);
+    stages::correct(c);
+    stages::save(c);
+    stages::check(c);
+    EXPECT_EQ(c.report.output_bytes, std::filesystem::file_size(o.output));
+    EXPECT_EQ(c.report.check_samples.value_or(0), kCalibSamples);
+    ASSERT_TRUE(c.report.check_output_rel_error.has_value());
+
+    CompressOptions whole = o;
+    whole.output = dir / "whole.onnx";
+    const CompressReport r = compress(whole);
+    EXPECT_EQ(sha256_file(whole.output), sha256_file(o.output));
+    EXPECT_EQ(r.output_bytes, c.report.output_bytes);
+    EXPECT_DOUBLE_EQ(*r.check_output_rel_error, *c.report.check_output_rel_error);
+}
+
+TEST_F(CompressStages, DryRunWritesNothing) {
+    CompressOptions o = options("rtn");
+    o.dry_run = true;
+    const CompressReport r = compress(o);
+    EXPECT_FALSE(r.written);
+    EXPECT_FALSE(std::filesystem::exists(o.output));
+    for (const auto& p : r.layers) EXPECT_EQ(p.status, LayerStatus::Planned);
+}
+
+TEST_F(CompressStages, GateRefusesWhatCannotRun) {
+    CompressOptions o = options("rtn");
+    GateOptions g;
+    EXPECT_THROW(validate_gate(g, o), Error);  // no data
+    g.data = calib;
+    g.labels = dir / "missing.txt";
+    EXPECT_THROW(validate_gate(g, o), Error);
+    g.labels = calib;
+    g.max_drop = -1;
+    EXPECT_THROW(validate_gate(g, o), Error);
+    g.max_drop = 1;
+    o.dry_run = true;
+    EXPECT_THROW(validate_gate(g, o), Error);
+    o.dry_run = false;
+    EXPECT_NO_THROW(validate_gate(g, o));
+}
+
+}  // namespace
+}  // namespace qcp
