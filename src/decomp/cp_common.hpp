@@ -3,6 +3,7 @@
 
 #include <Eigen/Core>
 #include <Eigen/Cholesky>
+#include <functional>
 
 #include "qcp/decomp/cp.hpp"
 
@@ -50,5 +51,31 @@ QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matri
 
 // Seeded standard-normal matrix.
 Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed);
+
+// ---- the AO-ADMM outer loop of cp_admm (weight objective) and cp_admm_metric (admm_loop.cpp) ----
+// One factor's subproblem with the other factors fixed: min over H on the grid of a convex
+// quadratic with linear term −2⟨F, H⟩. Each inner iteration solves the objective's regularised
+// system for H̃ = solve(F + ρ(H + U)), then H = Q_b(H̃ − U) and U ← U + H − H̃ (see cp.hpp).
+struct AdmmSubproblem {
+    Matrix f;          // F, dim(n) × R: the MTTKRP of the factor
+    MatrixD g;         // G, R × R: the Hadamard product of the other factors' (metric) Grams
+    double rho = 0;    // the ADMM penalty ρ
+    std::function<Matrix(const MatrixD& rhs)> solve;  // H̃ of the regularised system for `rhs`
+};
+// The subproblem of factor `mode` at `factors` (modes before it already updated in this sweep).
+using AdmmSubproblemFn = std::function<AdmmSubproblem(int mode, const std::vector<Matrix>& factors)>;
+// The objective's ‖X − X̂‖², non-negative, just after factor `mode` became `h` by subproblem `p`
+// (called for the last mode of each sweep).
+using AdmmSquaredErrorFn = std::function<double(int mode, const AdmmSubproblem& p, const Matrix& h)>;
+
+// Sweeps the modes in order from `start` (factors on the grid) with U warm-started across sweeps;
+// after each sweep the relative error is sqrt(‖X − X̂‖² / x_norm2). Stops as Converged when it
+// changes by less than outer_tol relative, as Diverged when it is not finite or exceeds 10×
+// `start_error` (the start's relative error in the same objective), else after max_outer sweeps.
+// Returns the factors of the lowest error seen (`start`'s when no sweep ran) with status,
+// iterations, inner_iterations, the last residuals and rel_error_start = start.rel_error filled;
+// the caller computes the final errors.
+CpResult admm_outer_loop(const CpResult& start, double start_error, double x_norm2, const AdmmOptions& opt,
+                         const AdmmSubproblemFn& subproblem, const AdmmSquaredErrorFn& squared_error);
 
 }  // namespace qcp::decomp::detail

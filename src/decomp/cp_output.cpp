@@ -3,7 +3,6 @@
 #include <Eigen/Eigenvalues>
 #include <chrono>
 #include <cmath>
-#include <limits>
 
 #include "cp_common.hpp"
 #include "qcp/core/error.hpp"
@@ -13,8 +12,6 @@ namespace qcp::decomp {
 using detail::MatrixD;
 
 namespace {
-
-constexpr double kDivergeFactor = 10.0;
 
 bool is_identity(const CpMetric& m, int mode) {
     return static_cast<size_t>(mode) >= m.modes.size() || m.modes[static_cast<size_t>(mode)].size() == 0;
@@ -85,37 +82,22 @@ Eig eig_of(const MatrixD& a) {
     return {es.eigenvectors(), es.eigenvalues().cwiseMax(0.0)};
 }
 
-struct InnerStats {
-    int iterations = 0;
-    double primal = 0, dual = 0;
-};
-
-// ADMM for min tr(HᵀM H G) − 2 tr(HᵀP) s.t. H on the grid: each step solves
-// M H̃ G + ρH̃ = P + ρ(H + U) in the joint eigenbasis, where it is diagonal.
-InnerStats admm_update_metric(const Matrix& p, const MatrixD& g, const Eig& me, Matrix* h, Matrix* u,
-                              QuantizedFactor* q, ScaleAxis axis, const AdmmOptions& opt) {
-    const int64_t rank = g.rows();
-    const Eig ge = eig_of(g);
-    const double rho = std::max(me.values.mean() * g.trace() / static_cast<double>(rank), 1e-12);
-    const MatrixD denom = (me.values * ge.values.transpose()).array() + rho;
-    const MatrixD pd = p.cast<double>();
-    InnerStats st;
-    for (int t = 0; t < opt.max_inner; ++t) {
-        const MatrixD rhs = pd + rho * (h->cast<double>() + u->cast<double>());
+// Factor n's subproblem min tr(HᵀM H G) − 2 tr(HᵀP) s.t. H on the grid: each inner step solves
+// M H̃ G + ρH̃ = P + ρ(H + U) in the joint eigenbasis of M (`me`) and G, where it is diagonal.
+detail::AdmmSubproblem metric_subproblem(detail::Mttkrp& mttkrp, const CpMetric& metric, const Eig& me, int n,
+                                         const std::vector<Matrix>& h) {
+    detail::AdmmSubproblem p;
+    p.f = mttkrp.mode(n, h);
+    p.g = metric_gram_except(h, metric, n);
+    const int64_t rank = p.g.rows();
+    const Eig ge = eig_of(p.g);
+    p.rho = std::max(me.values.mean() * p.g.trace() / static_cast<double>(rank), 1e-12);
+    MatrixD denom = (me.values * ge.values.transpose()).array() + p.rho;
+    p.solve = [&me, ge, denom = std::move(denom)](const MatrixD& rhs) -> Matrix {
         const MatrixD y = (me.vectors.transpose() * rhs * ge.vectors).cwiseQuotient(denom);
-        const Matrix h_tilde = (me.vectors * y * ge.vectors.transpose()).cast<float>();
-        const Matrix h_old = *h;
-        const std::vector<float> warm = q->scales;
-        *q = detail::project_to_grid(h_tilde - *u, opt.bits, axis, h, &warm);
-        *u += *h - h_tilde;
-        st.iterations = t + 1;
-        const double hn = std::max<double>(h->norm(), 1e-30);
-        const double un = std::max<double>(u->norm(), 1e-30);
-        st.primal = (*h - h_tilde).norm() / hn;
-        st.dual = (*h - h_old).norm() / un;
-        if (st.primal < opt.inner_tol && st.dual < opt.inner_tol) break;
-    }
-    return st;
+        return (me.vectors * y * ge.vectors.transpose()).cast<float>();
+    };
+    return p;
 }
 
 }  // namespace
@@ -177,52 +159,17 @@ CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& opt, c
     const double x_norm2 = inner(x, v);
     detail::Mttkrp mttkrp(vv, rank);
 
-    std::vector<Matrix> h = rounded.factors;
-    std::vector<QuantizedFactor> q = rounded.quantized;
-    std::vector<Matrix> u;
-    for (const auto& m : h) u.push_back(Matrix::Zero(m.rows(), m.cols()));
-
-    CpResult res;
-    res.rel_error_start = rounded.rel_error;
-    double prev = start, best = std::numeric_limits<double>::infinity();
-    std::vector<Matrix> best_h = h;
-    std::vector<QuantizedFactor> best_q = q;
-    for (int it = 0; it < opt.max_outer; ++it) {
-        double err2 = 0;
-        for (int n = 0; n < modes; ++n) {
-            const Matrix p = mttkrp.mode(n, h);
-            const MatrixD g = metric_gram_except(h, metric, n);
-            const InnerStats st = admm_update_metric(p, g, eigs[static_cast<size_t>(n)], &h[static_cast<size_t>(n)],
-                                                     &u[static_cast<size_t>(n)], &q[static_cast<size_t>(n)],
-                                                     factor_scale_axis(opt.granularity, n), opt);
-            res.inner_iterations += st.iterations;
-            res.primal_residual = st.primal;
-            res.dual_residual = st.dual;
-            if (n == modes - 1) {
-                const MatrixD hd = h[static_cast<size_t>(n)].cast<double>();
-                err2 = x_norm2 - 2.0 * (hd.cwiseProduct(p.cast<double>())).sum() +
-                       metric_gram(h[static_cast<size_t>(n)], metric, n).cwiseProduct(g).sum();
-            }
-        }
-        res.iterations = it + 1;
-        const double err = x_norm2 > 0 ? std::sqrt(std::max(err2, 0.0) / x_norm2) : 0.0;
-        if (!std::isfinite(err) || err > kDivergeFactor * std::max(start, 1e-6)) {
-            res.status = SolveStatus::Diverged;
-            break;
-        }
-        if (err < best) {
-            best = err;
-            best_h = h;
-            best_q = q;
-        }
-        if (std::fabs(prev - err) < opt.outer_tol * std::max(prev, 1e-12)) {
-            res.status = SolveStatus::Converged;
-            break;
-        }
-        prev = err;
-    }
-    res.factors = std::move(best_h);
-    res.quantized = std::move(best_q);
+    CpResult res = detail::admm_outer_loop(
+        rounded, start, x_norm2, opt,
+        [&](int n, const std::vector<Matrix>& h) {
+            return metric_subproblem(mttkrp, metric, eigs[static_cast<size_t>(n)], n, h);
+        },
+        [&](int n, const detail::AdmmSubproblem& p, const Matrix& h) {
+            const MatrixD hd = h.cast<double>();
+            const double err2 = x_norm2 - 2.0 * (hd.cwiseProduct(p.f.cast<double>())).sum() +
+                                metric_gram(h, metric, n).cwiseProduct(p.g).sum();
+            return std::max(err2, 0.0);
+        });
     res.metric_rel_error = cp_metric_rel_error(x, res.factors, metric);
     if (!(res.metric_rel_error <= start)) {  // never worse than the rounded start
         res.factors = rounded.factors;

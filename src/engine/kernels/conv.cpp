@@ -24,6 +24,7 @@
 #include "conv_impl.hpp"
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
+#include "qcp/ir/conv_pads.hpp"
 #include "sgemm.hpp"
 #include "util.hpp"
 
@@ -49,10 +50,10 @@ ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, s
     ConvAttrs a;
     a.group = node.attr_int("group", 1);
     if (a.group < 1) throw Error(ctx.where() + "group must be >= 1, got " + std::to_string(a.group));
-    a.auto_pad = node.attr_string("auto_pad", "NOTSET");
-    if (a.auto_pad.empty()) a.auto_pad = "NOTSET";
-    if (a.auto_pad != "NOTSET" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER" && a.auto_pad != "VALID")
-        throw Error(ctx.where() + "unsupported auto_pad '" + a.auto_pad + "'");
+    const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");  // "" is NOTSET; ir::conv_pads resolves it
+    if (!auto_pad.empty() && auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" &&
+        auto_pad != "VALID")
+        throw Error(ctx.where() + "unsupported auto_pad '" + auto_pad + "'");
     const Shape weight_kernel(weight_shape.end() - static_cast<std::ptrdiff_t>(nd), weight_shape.end());
     a.kernel = node.attr_ints("kernel_shape", weight_kernel);
     if (a.kernel != weight_kernel)
@@ -60,7 +61,7 @@ ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, s
                     shape_str(weight_kernel));
     a.strides = node.attr_ints("strides", std::vector<int64_t>(nd, 1));
     a.dilations = node.attr_ints("dilations", std::vector<int64_t>(nd, 1));
-    a.pads = node.attr_ints("pads", std::vector<int64_t>(2 * nd, 0));
+    const auto pads = node.attr_ints("pads", std::vector<int64_t>(2 * nd, 0));
     auto check = [&](const std::vector<int64_t>& v, size_t len, int64_t min, const char* name) {
         if (v.size() != len) throw Error(ctx.where() + name + " needs " + std::to_string(len) + " values");
         for (int64_t x : v)
@@ -68,7 +69,7 @@ ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, s
     };
     check(a.strides, nd, 1, "strides");
     check(a.dilations, nd, 1, "dilations");
-    check(a.pads, 2 * nd, 0, "pads");
+    check(pads, 2 * nd, 0, "pads");
     return a;
 }
 
@@ -104,21 +105,16 @@ Geometry conv_geometry(const KernelContext& ctx, const Tensor& x, const Tensor& 
                     " do not match group " + std::to_string(g.group));
     g.cg = g.cin / g.group;
     g.mg = g.cout / g.group;
+    const Shape in(x.shape().begin() + 2, x.shape().end());
+    const std::vector<int64_t> pads = ir::conv_pads(ctx.node, in, a.kernel, a.strides, a.dilations);
     for (size_t i = 0; i < nd; ++i) {
         const size_t j = 3 - nd + i;
-        g.in[j] = x.dim(2 + i);
+        g.in[j] = in[i];
         g.k[j] = a.kernel[i];
         g.s[j] = a.strides[i];
         g.d[j] = a.dilations[i];
         const int64_t span = (g.k[j] - 1) * g.d[j] + 1;  // dilated kernel extent
-        int64_t begin = a.pads[i], end = a.pads[i + nd];
-        if (a.auto_pad == "VALID") {
-            begin = end = 0;
-        } else if (a.auto_pad != "NOTSET") {
-            const int64_t total = std::max<int64_t>(0, (ceil_div(g.in[j], g.s[j]) - 1) * g.s[j] + span - g.in[j]);
-            begin = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-            end = total - begin;
-        }
+        const int64_t begin = pads[i], end = pads[i + nd];
         g.pad[j] = begin;
         const int64_t extent = g.in[j] + begin + end - span;
         if (extent < 0)

@@ -11,13 +11,12 @@
 namespace qcp::engine::kernels {
 
 // Conv and ConvTranspose attributes for `nd` spatial dimensions, with ONNX defaults filled in
-// (strides and dilations 1, pads 0; kernel_shape from the weight's trailing dims when absent).
-// pads holds nd begin values then nd end values, as in ONNX. Throws naming the node for
-// values of the wrong length or out of range.
+// (strides and dilations 1; kernel_shape from the weight's trailing dims when absent). Throws
+// naming the node for values of the wrong length or out of range, auto_pad and pads included;
+// ir::conv_pads and ir::conv_transpose_pads resolve those two.
 struct ConvAttrs {
     int64_t group = 1;
-    std::string auto_pad;  // NOTSET, SAME_UPPER, SAME_LOWER or VALID
-    std::vector<int64_t> kernel, strides, dilations, pads;
+    std::vector<int64_t> kernel, strides, dilations;
 };
 ConvAttrs read_conv_attrs(const KernelContext& ctx, const Shape& weight_shape, size_t nd);
 

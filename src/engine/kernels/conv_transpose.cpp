@@ -9,6 +9,7 @@
 
 #include "conv_impl.hpp"
 #include "qcp/core/parallel.hpp"
+#include "qcp/ir/conv_pads.hpp"
 #include "sgemm.hpp"
 #include "util.hpp"
 
@@ -24,9 +25,9 @@ struct TransposeGeometry {
     int64_t k_size() const { return k[0] * k[1] * k[2]; }
 };
 
-// Output size and leading pad per spatial dim, as ONNX Runtime computes them: auto_pad SAME_* pads
-// to in·stride, an explicit output_shape derives the pads, otherwise the pads give the size. An
-// odd total pad goes to the end for SAME_UPPER and to the start otherwise.
+// Output size and leading pad per spatial dim, as ONNX Runtime computes them (ir::conv_transpose_pads):
+// auto_pad SAME_* pads to in·stride, an explicit output_shape derives the pads, otherwise the pads give
+// the size. An odd total pad goes to the end for SAME_UPPER and to the start otherwise.
 TransposeGeometry transpose_geometry(const KernelContext& ctx, const Tensor& x, const Tensor& w) {
     if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank())
         throw Error(ctx.where() + "expects X and W of equal rank 3 to 5, got " + shape_str(x.shape()) + " and " +
@@ -49,31 +50,21 @@ TransposeGeometry transpose_geometry(const KernelContext& ctx, const Tensor& x, 
     if (output_shape.size() == nd + 2) output_shape.erase(output_shape.begin(), output_shape.begin() + 2);
     if (output_padding.size() != nd || (!output_shape.empty() && output_shape.size() != nd))
         throw Error(ctx.where() + "output_padding and output_shape need " + std::to_string(nd) + " values");
+    const Shape in(x.shape().begin() + 2, x.shape().end());
+    const std::vector<int64_t> pads =
+        ir::conv_transpose_pads(ctx.node, in, a.kernel, a.strides, a.dilations, output_padding, output_shape);
     for (size_t i = 0; i < nd; ++i) {
         const size_t j = 3 - nd + i;
-        g.in[j] = x.dim(2 + i);
+        g.in[j] = in[i];
         g.k[j] = a.kernel[i];
         g.s[j] = a.strides[i];
         g.d[j] = a.dilations[i];
-        // the size with no padding at all
+        // the size with no padding at all, less the pads (an end pad below 0 is output past the input's reach)
         const int64_t full = (g.in[j] - 1) * g.s[j] + output_padding[i] + (g.k[j] - 1) * g.d[j] + 1;
-        int64_t out = -1, begin = a.pads[i], end = a.pads[i + nd];
-        if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-            out = g.in[j] * g.s[j];
-        } else if (!output_shape.empty()) {
-            out = output_shape[i];
-        } else if (a.auto_pad == "VALID") {
-            begin = end = 0;
-        }
-        if (out >= 0) {
-            const int64_t total = std::max<int64_t>(0, full - out);  // a larger output is padded at the end
-            begin = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-        } else {
-            out = full - begin - end;
-        }
+        const int64_t out = full - pads[i] - pads[i + nd];
         if (out <= 0) throw Error(ctx.where() + "pads leave an empty output");
         g.out[j] = out;
-        g.pad[j] = begin;
+        g.pad[j] = pads[i];
     }
     return g;
 }

@@ -7,6 +7,7 @@
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
+#include "qcp/ir/conv_pads.hpp"
 #include "util.hpp"
 
 namespace qcp::engine::kernels {
@@ -65,31 +66,29 @@ std::vector<PoolDim> pool_dims(const KernelContext& ctx, const Shape& x_shape) {
     if (strides.size() != k || dilations.size() != k || pads.size() != 2 * k)
         throw Error(ctx.where() + "strides, dilations and pads must match kernel_shape");
     const bool ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+    // unlike Conv, an empty auto_pad is refused rather than read as NOTSET
     const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+    const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+    const Shape in(x_shape.begin() + 2, x_shape.end());
+    for (size_t i = 0; i < k; ++i) {
+        if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pads[i] < 0 || pads[i + k] < 0)
+            throw Error(ctx.where() + "kernel_shape, strides and dilations must be positive, pads non-negative");
+        if (auto_pad != "NOTSET" && auto_pad != "VALID" && !same)
+            throw Error(ctx.where() + "unsupported auto_pad '" + auto_pad + "'");
+    }
+    const std::vector<int64_t> resolved = ir::conv_pads(n, in, kernel, strides, dilations);
 
     std::vector<PoolDim> dims(k);
     for (size_t i = 0; i < k; ++i) {
         PoolDim& d = dims[i];
-        d.in = x_shape[2 + i];
+        d.in = in[i];
         d.kernel = kernel[i];
         d.stride = strides[i];
         d.dilation = dilations[i];
-        if (d.kernel < 1 || d.stride < 1 || d.dilation < 1 || pads[i] < 0 || pads[i + k] < 0)
-            throw Error(ctx.where() + "kernel_shape, strides and dilations must be positive, pads non-negative");
-        if (auto_pad == "NOTSET") {
-            d.pad_begin = pads[i];
-            d.pad_end = pads[i + k];
-            d.out = pooled_size(d, ceil_mode, ctx);
-        } else if (auto_pad == "VALID") {
-            d.out = pooled_size(d, ceil_mode, ctx);
-        } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-            d.out = (d.in + d.stride - 1) / d.stride;
-            const int64_t total = std::max<int64_t>(0, (d.out - 1) * d.stride + (d.kernel - 1) * d.dilation + 1 - d.in);
-            d.pad_begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-            d.pad_end = total - d.pad_begin;
-        } else {
-            throw Error(ctx.where() + "unsupported auto_pad '" + auto_pad + "'");
-        }
+        d.pad_begin = resolved[i];
+        d.pad_end = resolved[i + k];
+        // SAME_* pads for ceil(in / stride) outputs whatever ceil_mode says
+        d.out = same ? (d.in + d.stride - 1) / d.stride : pooled_size(d, ceil_mode, ctx);
     }
     return dims;
 }
