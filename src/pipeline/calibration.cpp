@@ -5,6 +5,7 @@
 
 #include "qcp/core/error.hpp"
 #include "qcp/engine/session.hpp"
+#include "qcp/ir/conv_pads.hpp"
 #include "qcp/quant/hessian.hpp"
 #include "qcp/rewrite/quant_rewrite.hpp"
 
@@ -21,21 +22,7 @@ quant::HessianAccumulator::ConvGeometry conv_geometry(const ir::Node& n, const i
     const auto dil = n.attr_ints("dilations", {1, 1});
     geo.stride_h = strides[0], geo.stride_w = strides[1];
     geo.dil_h = dil[0], geo.dil_w = dil[1];
-    std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
-    const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-        const int64_t k[2] = {geo.kh, geo.kw}, s[2] = {geo.stride_h, geo.stride_w}, d[2] = {geo.dil_h, geo.dil_w};
-        for (int a = 0; a < 2; ++a) {
-            const int64_t in_size = x.dim(2 + static_cast<size_t>(a));
-            const int64_t out_size = (in_size + s[a] - 1) / s[a];
-            const int64_t total = std::max<int64_t>(0, (out_size - 1) * s[a] + d[a] * (k[a] - 1) + 1 - in_size);
-            const int64_t small = total / 2, big = total - small;
-            pads[static_cast<size_t>(a)] = auto_pad == "SAME_UPPER" ? small : big;
-            pads[static_cast<size_t>(a) + 2] = auto_pad == "SAME_UPPER" ? big : small;
-        }
-    } else if (auto_pad == "VALID") {
-        pads = {0, 0, 0, 0};
-    }
+    const std::vector<int64_t> pads = ir::conv_pads(n, {x.dim(2), x.dim(3)}, {geo.kh, geo.kw}, strides, dil);
     geo.pad_top = pads[0], geo.pad_left = pads[1], geo.pad_bottom = pads[2], geo.pad_right = pads[3];
     return geo;
 }

@@ -18,12 +18,10 @@ void validate_gate(const GateOptions& g, const CompressOptions& o) {
 
 nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o) {
     EvalOptions before;
+    static_cast<RunOptions&>(before) = o;
     before.data = g.data;
     before.labels = g.labels;
     before.count = g.count;
-    before.batch = o.batch;
-    before.threads = o.threads;
-    before.image = o.image;
     EvalOptions after = before;
     before.model = o.model;
     after.model = o.output;

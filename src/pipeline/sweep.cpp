@@ -180,9 +180,7 @@ SweepReport sweep(const SweepOptions& options) {
     eo.data = o.data;
     eo.labels = o.labels;
     eo.count = o.count;
-    eo.batch = o.batch;
-    eo.threads = o.threads;
-    eo.image = o.image;
+    static_cast<RunOptions&>(eo) = o;
     const auto t_ref = Clock::now();
     const EvalReport ref = evaluate(eo);
     const InspectReport info = inspect(InspectOptions{o.model});

@@ -11,6 +11,7 @@
 
 #include "qcp/data/dataset.hpp"
 #include "qcp/decomp/cp.hpp"
+#include "qcp/pipeline/run_options.hpp"
 #include "qcp/rewrite/weights.hpp"
 
 namespace qcp {
@@ -18,7 +19,8 @@ namespace qcp {
 // The method used when --method is not given (a row of the method table).
 extern const char* const kDefaultMethod;
 
-struct CompressOptions {
+struct CompressOptions : RunOptions {
+    CompressOptions() { batch = 128; }  // calibration batches
     std::filesystem::path model;
     std::filesystem::path output;
     std::string method = kDefaultMethod;
@@ -56,12 +58,9 @@ struct CompressOptions {
     std::vector<std::string> excludes;     // REGEX
     rewrite::WeightFormat format = rewrite::WeightFormat::Qdq;
     bool external_data = false;
-    int threads = 0;
     uint64_t seed = 0;
     bool dry_run = false;
     bool force = false;
-    int64_t batch = 128;
-    data::ImageOptions image;
 };
 
 // How a layer's solve ended; the report's "status" is layer_status_name() of it.

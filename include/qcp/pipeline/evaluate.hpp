@@ -10,18 +10,16 @@
 #include <nlohmann/json.hpp>
 
 #include "qcp/data/dataset.hpp"
+#include "qcp/pipeline/run_options.hpp"
 
 namespace qcp {
 
-struct EvalOptions {
+struct EvalOptions : RunOptions {
     std::filesystem::path model;
     std::filesystem::path data;
     std::filesystem::path labels;  // empty: no accuracy
     std::filesystem::path ref;     // empty: no agreement/fidelity
     int64_t count = 0;             // 0: every sample
-    int64_t batch = 256;
-    int threads = 0;               // 0: all cores
-    data::ImageOptions image;
     std::filesystem::path dump_outputs;  // write the model's first output for every sample (.npy)
     bool force = false;                  // overwrite dump_outputs
 };
@@ -38,13 +36,10 @@ EvalReport evaluate(const EvalOptions& options);
 nlohmann::ordered_json eval_to_json(const EvalReport& r);
 std::string eval_to_text(const EvalReport& r);
 
-struct CompareOptions {
+struct CompareOptions : RunOptions {
     std::filesystem::path model_a, model_b;
     std::filesystem::path data, labels;
     int64_t count = 0;
-    int64_t batch = 256;
-    int threads = 0;
-    data::ImageOptions image;
 };
 
 struct CompareSide {

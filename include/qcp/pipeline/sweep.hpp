@@ -31,6 +31,7 @@
 
 #include "qcp/data/dataset.hpp"
 #include "qcp/pipeline/plot.hpp"
+#include "qcp/pipeline/run_options.hpp"
 
 namespace qcp {
 
@@ -41,7 +42,7 @@ inline const std::vector<int> kSweepDefaultQuantBits = {2, 3, 4, 8};
 inline const std::vector<double> kSweepDefaultRankRatios = {1.5, 2, 3};
 inline const std::vector<int64_t> kSweepDefaultCentroids = {256, 64};
 
-struct SweepOptions {
+struct SweepOptions : RunOptions {
     std::filesystem::path model;
     std::filesystem::path data, labels;  // evaluation set (required)
     std::filesystem::path calib;         // calibration data: correction, check, gptq/pq statistics
@@ -53,10 +54,7 @@ struct SweepOptions {
     std::vector<int64_t> centroids;      // empty: kSweepDefaultCentroids
     std::filesystem::path out;           // output folder (created)
     bool force = false;                  // replace results and models already in `out`
-    int threads = 0;
     uint64_t seed = 0;
-    int64_t batch = 256;
-    data::ImageOptions image;
 };
 
 // One planned compression.
