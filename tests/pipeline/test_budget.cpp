@@ -74,7 +74,9 @@ TEST(Budget, MeetsTheBudgetAndIsCloseToTheOptimum) {
         // never worse than the best uniform setting that fits
         for (int k = 0; k < 4; ++k) {
             std::vector<int> uni(curves.size(), k);
-            if (cost(curves, uni) <= budget) EXPECT_LE(damage(curves, pick), damage(curves, uni) + 1e-12);
+            if (cost(curves, uni) <= budget) {
+                EXPECT_LE(damage(curves, pick), damage(curves, uni) + 1e-12);
+            }
         }
     }
 }

@@ -167,7 +167,10 @@ TEST_F(CompressStages, BudgetMeetsItsRatioOnlyWhenAsked) {
         EXPECT_TRUE(p.budgeted);
         before += p.weight_bits_before;
         after += p.weight_bits_after;
-        if (p.selected) EXPECT_LE(p.bits, 8);
+        if (p.selected) {
+            EXPECT_GE(p.bits, 2);
+            EXPECT_LE(p.bits, 8);
+        }
     }
     EXPECT_GE(double(before) / double(after), 6.0);
 }

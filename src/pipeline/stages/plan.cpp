@@ -36,10 +36,8 @@ void plan(Context& c) {
     for (size_t li = 0; li < c.layers.size(); ++li) {
         const ir::Layer& l = c.layers[li];
         LayerPlan p = unplanned(c.model.graph, l, o);
-        methods::PlanInput in{c.model.graph, l, o};
-        in.rank = o.rank;
-        in.rank_ratio = o.rank_ratio;
-        in.last_layer = li + 1 == c.layers.size() && c.layers.size() > 1;
+        const bool last_layer = li + 1 == c.layers.size() && c.layers.size() > 1;
+        methods::PlanInput in{c.model.graph, l, o, last_layer, false, o.rank, o.rank_ratio};
         for (const auto& rule : c.rules) {
             if (!std::regex_search(l.name, rule.pattern)) continue;
             in.explicit_rule = true;
