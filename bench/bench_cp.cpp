@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
     if (!model.empty()) {
         const ir::Model m = onnx_io::load_model(model);
         for (const auto& l : ir::find_layers(m.graph)) {
-            if (!l.can_factorize || l.weight_shape.size() < 2 || l.weight_shape[1] <= 3) continue;
+            // ungrouped 2-D convs past the stem (the layers admm-cp factorizes by default)
+            if (!l.unusable.empty() || l.op != "Conv" || l.groups != 1 || l.weight_shape.size() != 4 || l.weight_shape[1] <= 3) continue;
             const auto t = rewrite::factor_target(m.graph, l);
             run(t.view(), rewrite::rank_for_ratio(t, 2.0), bits, l.name);
         }

@@ -86,7 +86,7 @@ static std::vector<Layer> model_layers(const std::string& path, const std::strin
     std::deque<std::vector<quant::HessianAccumulator>> acc;  // stable addresses for the observers
     engine::Session session(model);
     for (const ir::Layer& layer : ir::find_layers(model.graph)) {
-        if (!layer.can_quantize) continue;
+        if (!layer.unusable.empty() || layer.op == "ConvTranspose") continue;
         const rewrite::QuantTarget t = rewrite::quant_target(model.graph, layer);
         const int64_t taps = layer.weight_shape.size() == 4 ? layer.weight_shape[2] * layer.weight_shape[3] : 1;
         out.push_back({layer.name, t.w, t.rows, t.cols, taps > 1 ? taps : 4, {}});

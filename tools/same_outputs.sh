@@ -4,6 +4,7 @@
 # --dry-run) with two qcp binaries and says whether every written model and every JSON report
 # (less its "seconds" and "path" fields) is byte-identical. Exit 0 when all are, 1 otherwise.
 #   tools/same_outputs.sh OLD_QCP NEW_QCP [WORK_DIR]      (about 20 min per binary on 2 cores)
+# QUICK=1 leaves out the 14 results_cp.sh combinations (about 6 min per binary).
 set -uo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 OLD_QCP NEW_QCP [WORK_DIR]" >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -12,11 +13,11 @@ D=/usr/share/datasets/fashion-mnist
 C="$D/train-images-idx3-ubyte.gz"
 jobs() {  # the job list: TAG ARGS...
   echo "main models/fmnist_resnet.onnx --method admm-cp --rank-ratio 2 --bits 4 --calib $C --calib-count 1000"
-  for r in 1.5 2 3; do for m in admm-cp cp-als; do for k in --correct --no-correct; do
+  [ "${QUICK:-0}" = 1 ] || for r in 1.5 2 3; do for m in admm-cp cp-als; do for k in --correct --no-correct; do
     echo "cp_r${r}_${m}${k} models/fmnist_resnet.onnx --rank-ratio $r --method $m --granularity tensor $k --calib $C --calib-count 1000 --bits 4 --exclude down"
   done; done; done
-  echo "cp_channel_admm models/fmnist_resnet.onnx --rank-ratio 2 --method admm-cp --granularity channel --calib $C --calib-count 1000 --bits 4 --exclude down"
-  echo "cp_channel_als models/fmnist_resnet.onnx --rank-ratio 2 --method cp-als --granularity channel --calib $C --calib-count 1000 --bits 4 --exclude down"
+  [ "${QUICK:-0}" = 1 ] || echo "cp_channel_admm models/fmnist_resnet.onnx --rank-ratio 2 --method admm-cp --granularity channel --calib $C --calib-count 1000 --bits 4 --exclude down"
+  [ "${QUICK:-0}" = 1 ] || echo "cp_channel_als models/fmnist_resnet.onnx --rank-ratio 2 --method cp-als --granularity channel --calib $C --calib-count 1000 --bits 4 --exclude down"
   echo "rtn8 models/fmnist_mobilenet.onnx --method rtn --bits 8"
   echo "rtn4_asym_float models/fmnist_mlp.onnx --method rtn --bits 4 --asymmetric --format float"
   echo "gptq4 models/fmnist_mobilenet.onnx --method gptq --bits 4 --calib $C --calib-count 200"

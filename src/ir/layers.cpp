@@ -75,7 +75,7 @@ std::vector<Layer> find_layers(const Graph& g) {
         layer.params = w->numel() + (b ? b->numel() : 0);
         layer.macs = layer_macs(g, node, w->shape());
 
-        // Why a layer cannot be compressed, most fundamental reason first.
+        // Why the weight cannot be rewritten, most fundamental reason first.
         std::string why;
         const std::string source = g.constant_source(weight);
         const size_t users = source.empty() ? g.consumers(weight).size() : g.consumers(source).size();
@@ -84,13 +84,8 @@ std::vector<Layer> find_layers(const Graph& g) {
         else if (op == "Gemm" && node.attr_int("transA", 0) != 0) why = "Gemm with transA";
         else if ((op == "Gemm" || op == "MatMul") && w->rank() != 2) why = "weight is not a matrix";
         else if ((op == "Conv" || op == "ConvTranspose") && w->rank() < 3) why = "conv weight of rank < 3";
-        layer.can_quantize = why.empty() && w->numel() > 0;
         if (why.empty() && w->numel() == 0) why = "empty weight";
-        if (why.empty() && op == "ConvTranspose") why = "ConvTranspose is not factorized";
-        if (why.empty() && (op == "Conv") && w->rank() != 4) why = "only 2-D convs are factorized";
-        if (why.empty() && layer.groups != 1) why = layer.groups == w->dim(0) ? "depthwise conv" : "grouped conv";
-        layer.can_factorize = why.empty();
-        layer.reason = why;
+        layer.unusable = why;
         layers.push_back(std::move(layer));
     }
     return layers;

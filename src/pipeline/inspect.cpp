@@ -47,8 +47,17 @@ InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_
     r.layers = ir::find_layers(m.graph);
     for (const auto& l : r.layers) {
         r.layer_methods.emplace_back();
-        for (const methods::Method* method : methods::table())
-            if (method->blocker(l).empty()) r.layer_methods.back().push_back(method->name());
+        bool factorize = false, quantize = false;
+        std::string reason;
+        for (const methods::Method* method : methods::table()) {
+            const std::string why = method->blocker(l);
+            if (why.empty()) r.layer_methods.back().push_back(method->name());
+            (method->info().factorizes ? factorize : quantize) |= why.empty();
+            if (method->info().factorizes && reason.empty()) reason = why;
+        }
+        r.can_factorize.push_back(factorize);
+        r.can_quantize.push_back(quantize);
+        r.reasons.push_back(factorize ? "" : reason);
     }
     r.params = ir::count_params(m.graph);
     for (const auto& l : r.layers) {
@@ -84,10 +93,10 @@ nlohmann::ordered_json inspect_to_json(const InspectReport& r) {
                           {"groups", l.groups},
                           {"params", l.params},
                           {"macs", l.macs < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.macs)},
-                          {"can_factorize", l.can_factorize},
-                          {"can_quantize", l.can_quantize},
+                          {"can_factorize", bool(r.can_factorize[i])},
+                          {"can_quantize", bool(r.can_quantize[i])},
                           {"methods", r.layer_methods[i]},
-                          {"reason", l.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.reason)}});
+                          {"reason", r.reasons[i].empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.reasons[i])}});
     }
     nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
     for (const auto& v : r.inputs) inputs.push_back(value_json(v));
@@ -95,9 +104,9 @@ nlohmann::ordered_json inspect_to_json(const InspectReport& r) {
     for (const auto& v : r.outputs) outputs.push_back(value_json(v));
     int64_t factorizable = 0;
     int64_t quantizable = 0;
-    for (const auto& l : r.layers) {
-        factorizable += l.can_factorize;
-        quantizable += l.can_quantize;
+    for (size_t i = 0; i < r.layers.size(); ++i) {
+        factorizable += r.can_factorize[i];
+        quantizable += r.can_quantize[i];
     }
     return {{"model", r.path},
             {"layers", layers},
@@ -122,8 +131,8 @@ std::string inspect_to_table(const InspectReport& r) {
     for (size_t i = 0; i < r.layers.size(); ++i) {
         const auto& l = r.layers[i];
         t.add_row({std::to_string(i), l.name, l.op, shape_str(l.weight_shape), std::to_string(l.groups),
-                   human_count(l.params), macs_str(l.macs), l.can_factorize ? "yes" : "no",
-                   l.can_quantize ? "yes" : "no", l.reason});
+                   human_count(l.params), macs_str(l.macs), r.can_factorize[i] ? "yes" : "no",
+                   r.can_quantize[i] ? "yes" : "no", r.reasons[i]});
     }
     std::string out = t.render();
     out += "\n";

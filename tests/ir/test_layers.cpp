@@ -26,7 +26,7 @@ TEST(Layers, ConvMacsMatchHandCount) {
     ASSERT_EQ(layers.size(), 1u);
     EXPECT_EQ(layers[0].macs, 7200);
     EXPECT_EQ(layers[0].params, 8 * 4 * 9 + 8);
-    EXPECT_TRUE(layers[0].can_factorize);
+    EXPECT_EQ(layers[0].unusable, "");
     EXPECT_EQ(count_params(g), 8 * 4 * 9 + 8);
 }
 
@@ -56,9 +56,8 @@ TEST(Layers, GemmMatMulAndDepthwise) {
     EXPECT_EQ(layers[0].macs, 16 * 8);
     EXPECT_EQ(layers[1].macs, 8 * 4);
     EXPECT_EQ(layers[2].macs, 6 * 64 * 9);
-    EXPECT_FALSE(layers[2].can_factorize);
-    EXPECT_TRUE(layers[2].can_quantize);
-    EXPECT_EQ(layers[2].reason, "depthwise conv");
+    EXPECT_EQ(layers[2].groups, 6);  // which methods take a depthwise conv: tests/pipeline (MethodTable)
+    EXPECT_EQ(layers[2].unusable, "");
 }
 
 TEST(Layers, SharedAndQuantizedWeightsAreNotCompressed) {
@@ -77,10 +76,9 @@ TEST(Layers, SharedAndQuantizedWeightsAreNotCompressed) {
     g.rebuild_index();
     auto layers = find_layers(g);
     ASSERT_EQ(layers.size(), 3u);
-    EXPECT_EQ(layers[0].reason, "weight shared by 2 nodes");
-    EXPECT_EQ(layers[1].reason, "weight shared by 2 nodes");
-    EXPECT_FALSE(layers[2].can_quantize);
-    EXPECT_NE(layers[2].reason.find("int8"), std::string::npos);
+    EXPECT_EQ(layers[0].unusable, "weight shared by 2 nodes");
+    EXPECT_EQ(layers[1].unusable, "weight shared by 2 nodes");
+    EXPECT_NE(layers[2].unusable.find("int8"), std::string::npos);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ TEST(LoadSave, WeightsBehindConstantAndIdentityAreConstant) {
         const auto layers = ir::find_layers(m.graph);
         ASSERT_EQ(layers.size(), 1u);
         EXPECT_EQ(layers[0].weight_shape, Shape({8, 4, 3, 3}));
-        EXPECT_TRUE(layers[0].can_factorize) << layers[0].reason;
+        EXPECT_EQ(layers[0].unusable, "");
         // shape inference gave the conv's output shape: MACs = 8*8*8 * 4*3*3
         EXPECT_EQ(layers[0].macs, 8 * 64 * 36);
         const Tensor* w = m.graph.constant(m.graph.nodes[static_cast<size_t>(layers[0].node)].input(1));

@@ -86,7 +86,9 @@ TEST(ReferenceModelMacs, ResnetStemMatchesHandCount) {
     // stem: 3x3 conv 1 -> 32 channels, stride 1, pad 1 on 28x28: 32 * 28 * 28 * 1 * 9
     EXPECT_EQ(r.layers[0].weight_shape, Shape({32, 1, 3, 3}));
     EXPECT_EQ(r.layers[0].macs, 32 * 28 * 28 * 9);
-    EXPECT_FALSE(r.layers[0].reason.size() > 0 && r.layers[0].can_factorize);
+    EXPECT_EQ(r.layers[0].unusable, "");
+    ASSERT_EQ(r.can_factorize.size(), r.layers.size());
+    EXPECT_EQ(r.can_factorize[0], r.reasons[0].empty());
 }
 
 }  // namespace

@@ -73,6 +73,32 @@ TEST(MethodTable, EveryRowIsFoundByNameAndListedInOrder) {
     EXPECT_EQ(method_names(true), "admm-cp, cp-als");
 }
 
+// Which method takes which layer is the methods' policy (ir only says whether a weight can be
+// rewritten at all).
+TEST(MethodTable, BlockersSayWhichMethodTakesALayer) {
+    ir::Layer dw;
+    dw.op = "Conv";
+    dw.weight_shape = {6, 1, 3, 3};
+    dw.groups = 6;
+    EXPECT_EQ(methods::admm_cp().blocker(dw), "depthwise conv");
+    EXPECT_EQ(methods::cp_als().blocker(dw), "depthwise conv");
+    EXPECT_EQ(methods::rtn().blocker(dw), "");
+    EXPECT_EQ(methods::gptq().blocker(dw), "");
+    EXPECT_EQ(methods::pq().blocker(dw), "");
+    ir::Layer grouped = dw;
+    grouped.weight_shape = {8, 2, 3, 3};
+    grouped.groups = 2;
+    EXPECT_EQ(methods::admm_cp().blocker(grouped), "grouped conv");
+    ir::Layer deconv = dw;
+    deconv.op = "ConvTranspose";
+    deconv.groups = 1;
+    EXPECT_EQ(methods::admm_cp().blocker(deconv), "ConvTranspose is not factorized");
+    EXPECT_EQ(methods::rtn().blocker(deconv), "ConvTranspose is not quantized");
+    ir::Layer shared = dw;
+    shared.unusable = "weight shared by 2 nodes";
+    for (const methods::Method* m : methods::table()) EXPECT_EQ(m->blocker(shared), "weight shared by 2 nodes") << m->name();
+}
+
 TEST(MethodTable, StatusNamesAreDistinct) {
     std::set<std::string> seen;
     for (int s = 0; s < kLayerStatusCount; ++s) seen.insert(layer_status_name(static_cast<LayerStatus>(s)));

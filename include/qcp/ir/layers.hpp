@@ -1,5 +1,6 @@
 // Finding the layers qcp compresses: Conv, ConvTranspose, Gemm and MatMul with a constant
-// weight, with their sizes and whether (and why not) each can be compressed.
+// weight, with their sizes and whether the weight can be rewritten at all. Which method takes
+// which layer is the methods' business (src/pipeline/methods), not the graph's.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +21,10 @@ struct Layer {
     int64_t groups = 1;
     int64_t params = 0;       // weight + bias elements
     int64_t macs = -1;        // multiply-accumulates at batch 1; -1 when shapes are unknown
-    bool can_factorize = false;  // CP methods (admm-cp, cp-als)
-    bool can_quantize = false;   // scalar and vector quantization (rtn, gptq, pq)
-    std::string reason;          // why not, when either is false
+    // Why the weight cannot be rewritten by any pass, most fundamental first: not float (already
+    // quantized), shared by several nodes, Gemm with transA, not a matrix, a conv weight of
+    // rank < 3, empty. "" when it can.
+    std::string unusable;
 };
 
 // Every Conv / ConvTranspose / Gemm / MatMul in graph order whose weight input is constant.

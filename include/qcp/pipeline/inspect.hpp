@@ -25,6 +25,8 @@ struct InspectReport {
     std::string producer;
     std::vector<ir::Layer> layers;
     std::vector<std::vector<std::string>> layer_methods;  // per layer: the methods of the table that can take it
+    std::vector<bool> can_factorize, can_quantize;        // per layer: some CP method / some quantizer can
+    std::vector<std::string> reasons;                     // per layer: why a CP method cannot ("" when it can)
     int64_t params = 0;           // all float constants in the model
     int64_t layer_params = 0;     // weights + biases of the listed layers
     int64_t macs = 0;             // sum over layers with known shapes, batch 1

@@ -41,7 +41,7 @@ quant::QuantScheme quant_scheme(const CompressOptions& o, int bits) {
 }
 
 std::string quantizer_blocker(const ir::Layer& l, const CompressOptions& o) {
-    if (!l.can_quantize) return l.reason;
+    if (!l.unusable.empty()) return l.unusable;
     if (l.op == "ConvTranspose") return "ConvTranspose is not quantized";
     if (o.block_size > 0 && l.weight_shape.size() != 2) return "blocked scales need a 2-D (Gemm/MatMul) weight";
     return "";

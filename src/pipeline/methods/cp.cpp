@@ -26,7 +26,14 @@ int max_useful_rank(const rewrite::FactorTarget& t) {
 
 class CpMethod : public Method {
 public:
-    std::string blocker(const ir::Layer& l) const override { return l.can_factorize ? "" : l.reason; }
+    // The CP chain needs an ungrouped 2-D conv or a matrix (rewrite/cp_rewrite.hpp).
+    std::string blocker(const ir::Layer& l) const override {
+        if (!l.unusable.empty()) return l.unusable;
+        if (l.op == "ConvTranspose") return "ConvTranspose is not factorized";
+        if (l.op == "Conv" && l.weight_shape.size() != 4) return "only 2-D convs are factorized";
+        if (l.groups != 1) return l.groups == l.weight_shape.at(0) ? "depthwise conv" : "grouped conv";
+        return "";
+    }
     void plan(const PlanInput& in, LayerPlan& p) const override;
     std::vector<budget::Candidate> candidates(const BudgetInput& in) const override;
     bool budget_uses_hessian(const std::string& objective) const override { return objective == "output"; }
@@ -41,8 +48,9 @@ protected:
 void CpMethod::plan(const PlanInput& in, LayerPlan& p) const {
     const ir::Layer& l = in.layer;
     const bool stem = l.op == "Conv" && l.weight_shape.size() >= 2 && l.weight_shape[1] * l.groups <= 3;
-    if (!l.can_factorize) p.reason = l.reason;
-    else if (stem && !in.explicit_rule) p.reason = "stem conv (Cin <= 3), excluded by default";
+    p.reason = blocker(l);
+    if (!p.reason.empty()) return;
+    if (stem && !in.explicit_rule) p.reason = "stem conv (Cin <= 3), excluded by default";
     else if (in.last_layer && !in.explicit_rule) p.reason = "last classifier, excluded by default";
     if (!p.reason.empty()) return;
     const auto target = rewrite::factor_target(in.graph, l);
