@@ -57,6 +57,13 @@ struct Fixture : ::testing::Test {
 
 using CompressStages = Fixture;
 
+// The stages every later one needs: load, plan, calibrate.
+void prepare(stages::Context& c) {
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+}
+
 TEST(MethodTable, EveryRowIsFoundByNameAndListedInOrder) {
     const auto& infos = compress_methods();
     ASSERT_EQ(infos.size(), methods::table().size());
@@ -148,9 +155,7 @@ TEST_F(CompressStages, PlanAppliesMethodPolicyAndRules) {
 
 TEST_F(CompressStages, CalibrateCollectsTheFirstLayersHessianAsXtX) {
     stages::Context c(options("rtn"));
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
+    prepare(c);
     EXPECT_EQ(c.calib_n, kCalibSamples);
     EXPECT_EQ(c.objective, "weight");
     stages::collect_input_hessians(c, false);
@@ -175,17 +180,13 @@ TEST_F(CompressStages, CalibrateCollectsTheFirstLayersHessianAsXtX) {
 TEST_F(CompressStages, BudgetMeetsItsRatioOnlyWhenAsked) {
     CompressOptions o = options("rtn");
     stages::Context none(o);
-    stages::load(none);
-    stages::plan(none);
-    stages::calibrate(none);
+    prepare(none);
     stages::budget(none);
     EXPECT_FALSE(none.report.budget_target.has_value());
 
     o.target_ratio = 6;
     stages::Context c(o);
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
+    prepare(c);
     stages::budget(c);
     ASSERT_EQ(c.report.budget_target.value_or(""), "ratio");
     int64_t before = 0, after = 0;
@@ -203,9 +204,7 @@ TEST_F(CompressStages, BudgetMeetsItsRatioOnlyWhenAsked) {
 
 TEST_F(CompressStages, SolveRewritesEverySelectedLayerAndKeepsTheOriginal) {
     stages::Context c(options("rtn"));
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
+    prepare(c);
     stages::solve(c);
     int dq = 0;
     for (const auto& n : c.out.graph.nodes) dq += n.op_type == "DequantizeLinear";
@@ -225,9 +224,7 @@ TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {
     o.rank = 4;
     o.bits = 3;
     stages::Context c(o);
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
+    prepare(c);
     stages::solve(c);
     ASSERT_EQ(c.correctable.size(), 3u);
     stages::correct(c);
@@ -246,9 +243,7 @@ TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     o.bits = 4;
     o.output = dir / "staged.onnx";
     stages::Context c(o);
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
+    prepare(c);
     stages::budget(c);
     stages::solve(c);
     stages::correct(c);
