@@ -14,6 +14,17 @@ namespace {
 
 const char* granularity_name(decomp::Granularity g) { return g == decomp::Granularity::Tensor ? "tensor" : "channel"; }
 
+// Σ weight bits before and after over the layers with `flag` set (selected, budgeted).
+struct BitTotals {
+    int64_t before = 0, after = 0;
+};
+BitTotals weight_bits(const std::vector<LayerPlan>& layers, bool LayerPlan::*flag) {
+    BitTotals t;
+    for (const auto& p : layers)
+        if (p.*flag) t.before += p.weight_bits_before, t.after += p.weight_bits_after;
+    return t;
+}
+
 }  // namespace
 
 nlohmann::ordered_json compress_to_json(const CompressReport& r) {
@@ -52,13 +63,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"dry_run", o.dry_run}};
     method.report_settings(settings, o);
     json layers = json::array();
-    int64_t bits_before = 0, bits_after = 0, ideal_after = 0;
+    const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
+    int64_t ideal_after = 0;
     for (const auto& p : r.layers) {
-        if (p.selected) {
-            bits_before += p.weight_bits_before;
-            bits_after += p.weight_bits_after;
-            ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
-        }
+        if (p.selected) ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
         json row = {{"name", p.name},
                           {"op", p.op},
                           {"weight_shape", p.weight_shape},
@@ -92,20 +100,14 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
         layers.push_back(std::move(row));
     }
     auto ratio = [](double a, double b) -> json { return b > 0 ? json(a / b) : json(nullptr); };
-    int64_t budget_before = 0, budget_after = 0;
-    for (const auto& p : r.layers)
-        if (p.budgeted) {
-            budget_before += p.weight_bits_before;
-            budget_after += p.weight_bits_after;
-        }
     json budget = nullptr;
     if (r.budget_target) {
         json achieved = nullptr;
-        if (*r.budget_target == "ratio") achieved = ratio(double(budget_before), double(budget_after));
+        if (*r.budget_target == "ratio") achieved = ratio(double(budgeted.before), double(budgeted.after));
         else if (*r.budget_target == "size" && r.written) achieved = r.output_bytes;
         else if (*r.budget_target == "macs") achieved = ratio(double(r.output_macs), double(r.input_macs));
         budget = {{"target", *r.budget_target}, {"value", r.budget_value}, {"achieved", achieved},
-                  {"weight_bits_before", budget_before}, {"weight_bits_after", budget_after},
+                  {"weight_bits_before", budgeted.before}, {"weight_bits_after", budgeted.after},
                   {"predicted_damage", r.budget_predicted_damage}};
     }
     json report = {{"qcp_version", kVersion},
@@ -118,10 +120,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                {"bytes", r.written ? json(r.output_bytes) : json(nullptr)},
                                {"params", r.output_params}, {"macs", r.output_macs}}},
                    {"layers", layers},
-                   {"totals", {{"weight_bits_before", bits_before},
-                               {"weight_bits_after", bits_after},
-                               {"compression_ratio", ratio(double(bits_before), double(bits_after))},
-                               {"ideal_compression_ratio", ratio(double(bits_before), double(ideal_after))},
+                   {"totals", {{"weight_bits_before", bits.before},
+                               {"weight_bits_after", bits.after},
+                               {"compression_ratio", ratio(double(bits.before), double(bits.after))},
+                               {"ideal_compression_ratio", ratio(double(bits.before), double(ideal_after))},
                                {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
                                {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
                                {"seconds", r.seconds}}},
@@ -134,7 +136,6 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
 
 std::string compress_to_table(const CompressReport& r) {
     Table t({"layer", "op", "weight shape", "method", "rank", "bits", "params", "MACs", "rel. error", "status"});
-    int64_t before = 0, after = 0;
     for (const auto& p : r.layers) {
         const std::string params = p.selected ? human_count(p.params_before) + " -> " + human_count(p.params_after)
                                               : human_count(p.params_before);
@@ -148,11 +149,8 @@ std::string compress_to_table(const CompressReport& r) {
         t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
                    p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-", params, macs,
                    p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
-        if (p.selected) {
-            before += p.weight_bits_before;
-            after += p.weight_bits_after;
-        }
     }
+    const auto [before, after] = weight_bits(r.layers, &LayerPlan::selected);
     std::string s = t.render() + "\n";
     const size_t selected = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) { return p.selected; }));
     const size_t fell_back = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) {
@@ -164,11 +162,9 @@ std::string compress_to_table(const CompressReport& r) {
     s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
          human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
     if (r.budget_target) {
-        int64_t b0 = 0, b1 = 0;
-        for (const auto& p : r.layers)
-            if (p.budgeted) b0 += p.weight_bits_before, b1 += p.weight_bits_after;
+        const BitTotals budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
         std::string achieved;
-        if (*r.budget_target == "ratio") achieved = fixed(double(b0) / std::max<int64_t>(b1, 1), 2) + "x";
+        if (*r.budget_target == "ratio") achieved = fixed(double(budgeted.before) / std::max<int64_t>(budgeted.after, 1), 2) + "x";
         else if (*r.budget_target == "size") achieved = r.written ? std::to_string(r.output_bytes) + " bytes" : "(not written)";
         else achieved = fixed(double(r.output_macs) / std::max<int64_t>(r.input_macs, 1), 3) + " of the MACs";
         s += "budget: target " + *r.budget_target + " " + fixed(r.budget_value, *r.budget_target == "size" ? 0 : 3) +

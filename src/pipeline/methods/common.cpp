@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "qcp/core/log.hpp"
 #include "qcp/quant/gptq.hpp"
 
 namespace qcp::methods {
@@ -50,11 +49,6 @@ std::string quantizer_blocker(const ir::Layer& l, const CompressOptions& o) {
 int64_t code_width(int bits, const CompressOptions& o, int64_t opset) {
     if (o.format == rewrite::WeightFormat::Float) return 32;
     return bits <= 4 && opset >= 21 ? 4 : 8;
-}
-
-void log_progress(const std::string& line) {
-    if (log::progress_enabled()) spdlog::info("{}", line);
-    else spdlog::debug("{}", line);
 }
 
 }  // namespace qcp::methods

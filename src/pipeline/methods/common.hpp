@@ -30,7 +30,4 @@ std::string quantizer_blocker(const ir::Layer& l, const CompressOptions& o);
 // Bits a b-bit code occupies in the written file (8, 4 at opset ≥ 21, 32 in float format).
 int64_t code_width(int bits, const CompressOptions& o, int64_t opset);
 
-// The "[i/n] layer ..." line of a solved layer: info on a terminal, debug otherwise.
-void log_progress(const std::string& line);
-
 }  // namespace qcp::methods

@@ -3,7 +3,6 @@
 // layers already rewritten), so their errors do not compound unseen.
 #include <algorithm>
 
-#include "../methods/common.hpp"
 #include "../methods/method.hpp"
 #include "context.hpp"
 #include "qcp/core/error.hpp"
@@ -20,6 +19,12 @@ ir::Layer current_layer(const Context& c, size_t li) {
     l.node = c.out.graph.producer(c.layer_outputs[li]);
     if (l.node < 0) throw Error("internal: layer " + l.name + " vanished during rewriting");
     return l;
+}
+
+// The "[i/n] layer ..." line of a solved layer: info on a terminal, debug otherwise.
+void log_progress(const std::string& line) {
+    if (log::progress_enabled()) spdlog::info("{}", line);
+    else spdlog::debug("{}", line);
 }
 
 }  // namespace
@@ -45,7 +50,7 @@ void solve(Context& c) {
         p.rel_error = r.rel_error;
         p.seconds = since(t0);
         if (r.rewrite) c.correctable.push_back({li, c.layer_outputs[li], std::move(*r.rewrite)});
-        methods::log_progress(fmt::format("[{}/{}] {} {} ({:.1f} s)", ++solved, total, p.name, r.progress, p.seconds));
+        log_progress(fmt::format("[{}/{}] {} {} ({:.1f} s)", ++solved, total, p.name, r.progress, p.seconds));
     }
 }
 
