@@ -94,6 +94,7 @@ void validate_options(const CompressOptions& o) {
     check_bits(o.bits, "");
     if (o.rank) check_rank(*o.rank, "");
     if (o.rank_ratio) check_ratio(*o.rank_ratio, "");
+    if (o.rank_align < 1 || o.rank_align > 64) throw Error("--rank-align must be 1 to 64, got " + std::to_string(o.rank_align));
     if (o.rank && o.rank_ratio) throw Error("give --rank or --rank-ratio, not both");
     if (o.calib_count < 1) throw Error("--calib-count must be at least 1");
     if (o.batch < 1) throw Error("--batch must be at least 1");

@@ -37,6 +37,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
     };
     json settings = {{"rank", opt(o.rank)},
                      {"rank_ratio", o.rank || o.rank_ratio ? opt(o.rank_ratio) : json(2.0)},
+                     {"rank_align", o.rank_align},
                      {"bits", o.bits},
                      {"granularity", o.block_size > 0 ? "block" : granularity_name(o.granularity.value_or(
                                          method.info().factorizes ? decomp::Granularity::Tensor : decomp::Granularity::Channel))},

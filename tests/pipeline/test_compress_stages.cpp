@@ -153,6 +153,51 @@ TEST_F(CompressStages, PlanAppliesMethodPolicyAndRules) {
     EXPECT_EQ(ruled.report.layers[3].rank, 3);
 }
 
+// Ranks a rule picks (--rank-ratio, a budget) are multiples of --rank-align, rounded down from
+// the exact rule; an explicit rank is kept as given.
+TEST_F(CompressStages, PlanRoundsRuleRanksDownToTheAlignment) {
+    CompressOptions o = options("admm-cp");
+    o.rank_ratio = 3;
+    o.rank_align = 1;
+    stages::Context exact(o);
+    stages::load(exact);
+    stages::plan(exact);
+    o.rank_align = 8;
+    o.layer_rules = {"fc4=rank=3"};
+    stages::Context aligned(o);
+    stages::load(aligned);
+    stages::plan(aligned);
+    int checked = 0;
+    for (size_t i = 0; i + 1 < aligned.report.layers.size(); ++i) {
+        const LayerPlan& a = aligned.report.layers[i];
+        const LayerPlan& e = exact.report.layers[i];
+        if (!a.selected) continue;
+        ASSERT_GE(e.rank, 8) << a.name;
+        EXPECT_EQ(a.rank, e.rank / 8 * 8) << a.name;
+        EXPECT_LE(a.params_after, e.params_after) << a.name;
+        ++checked;
+    }
+    EXPECT_GT(checked, 0);
+    EXPECT_EQ(aligned.report.layers.back().rank, 3);
+
+    o.layer_rules.clear();
+    o.rank_ratio.reset();
+    o.target_ratio = 6;
+    o.rank_align = 4;
+    stages::Context budget(o);
+    prepare(budget);
+    stages::budget(budget);
+    for (const auto& p : budget.report.layers) {
+        if (p.selected && p.rank >= 4) {
+            EXPECT_EQ(p.rank % 4, 0) << p.name;
+        }
+    }
+
+    o.rank_align = 0;
+    stages::Context bad(o);
+    EXPECT_THROW(stages::load(bad), Error);
+}
+
 TEST_F(CompressStages, CalibrateCollectsTheFirstLayersHessianAsXtX) {
     stages::Context c(options("rtn"));
     prepare(c);

@@ -33,6 +33,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* rank_opt = cmd->add_option("--rank", st->rank, "CP rank of every factorized layer");
     auto* ratio_opt = cmd->add_option("--rank-ratio", st->rank_ratio,
                     "Rank from R = floor(numel / (Cout + Cin + kh*kw) / r): about 1/r of the weights (default 2)");
+    cmd->add_option("--rank-align", o.rank_align,
+                    "Round ranks from --rank-ratio or a budget down to a multiple of N (default 4: ORT's fast conv paths; 1: exact)");
     cmd->add_option("--bits", st->bits, "Bits of the factor (or weight) grid, 2 to 8 (default 4); 'auto' with a --target-*: per layer from {2,3,4,6,8}");
     auto* tr_opt = cmd->add_option("--target-ratio", st->target_ratio,
                                    "Budget: weights of the compressible layers X times smaller; ranks (and bits) chosen per layer by measured damage");

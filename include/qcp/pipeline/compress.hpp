@@ -41,6 +41,11 @@ struct CompressOptions : RunOptions {
     int pq_iters = 50;
     bool pq_metric = true;
     bool pq_refit = true;
+    // admm-cp/cp-als: ranks that a --rank-ratio or a budget picks are rounded down to a multiple
+    // of rank_align (1: exact). ORT's CPU convs run the chain's R-channel tensors on their fast
+    // (NCHWc / blocked GEMM) paths only when R is a multiple of 4: an unaligned chain is 1.2–1.6×
+    // slower than the original conv, an aligned one 0.4–0.7× (docs/BENCHMARKS.md). --rank N is exact.
+    int rank_align = 4;
     // admm-cp/cp-als: "weight" (‖W − Ŵ‖) or "output" (‖X(W − Ŵ)‖ on calibration inputs)
     std::string objective;            // empty: weight, with or without --calib (why: docs/RESULTS.md, issue 7)
     // global budget (at most one): weights X× smaller over the layers the method may compress,

@@ -24,6 +24,13 @@ int max_useful_rank(const rewrite::FactorTarget& t) {
     return static_cast<int>(std::min({t.i * t.j, t.i * t.k, t.j * t.k}));
 }
 
+// A rank picked by a rule (ratio, budget ladder) rounded down to a multiple of `align`; ranks
+// below one multiple are kept (the chain is small either way).
+int aligned_rank(int r, int align) { return align > 1 && r >= align ? r - r % align : r; }
+
+// The next rank a budget top-up tries: the next multiple of `align` above r.
+int next_rank(int r, int align) { return align > 1 ? (r / align + 1) * align : r + 1; }
+
 class CpMethod : public Method {
 public:
     // The CP chain needs an ungrouped 2-D conv or a matrix (rewrite/cp_rewrite.hpp).
@@ -59,6 +66,7 @@ void CpMethod::plan(const PlanInput& in, LayerPlan& p) const {
         spdlog::warn("{}: rank {} clamped to {}, the most this layer can use", l.name, r, max_useful_rank(target));
         r = max_useful_rank(target);
     }
+    if (!in.rank) r = aligned_rank(r, in.options.rank_align);
     p.rank = r;
     const int64_t bias = l.params - target.i * target.j * target.k;
     const int64_t after = rewrite::factorized_params(target, r) + bias;
@@ -80,7 +88,7 @@ std::vector<budget::Candidate> CpMethod::candidates(const BudgetInput& in) const
     if (in.hessian) metric = decomp::cp_kronecker_metric(*in.hessian, target.j, target.k, o.damp);
     std::vector<int> ranks;
     for (double r : kBudgetRankRatios) {
-        const int rank = std::min(rewrite::rank_for_ratio(target, r), max_useful_rank(target));
+        const int rank = aligned_rank(std::min(rewrite::rank_for_ratio(target, r), max_useful_rank(target)), o.rank_align);
         if (rewrite::factorized_params(target, rank) + bias < in.layer.params) ranks.push_back(rank);
     }
     std::sort(ranks.begin(), ranks.end());
@@ -137,17 +145,18 @@ void CpMethod::budget_top_up(const TopUpInput& in) const {
         const auto target = rewrite::factor_target(in.graph, l);
         const int64_t width = in.cost == budget::Cost::StoredBits ? (in.options.format == rewrite::WeightFormat::Float ? 32 : 8) : p.bits;
         for (;;) {
-            if (p.rank + 1 > max_useful_rank(target)) break;
-            const int64_t more = rewrite::factorized_params(target, p.rank + 1) - rewrite::factorized_params(target, p.rank);
+            const int next = next_rank(p.rank, in.options.rank_align);
+            if (next > max_useful_rank(target)) break;
+            const int64_t more = rewrite::factorized_params(target, next) - rewrite::factorized_params(target, p.rank);
             const double step = in.cost == budget::Cost::Macs
-                                    ? double(rewrite::factorized_macs(in.graph, l, p.rank + 1) - p.macs_after)
+                                    ? double(rewrite::factorized_macs(in.graph, l, next) - p.macs_after)
                                     : double(more * width);
             const int64_t params_next = p.params_after + more;
             if (used + step > in.limit || params_next >= p.params_before) break;
             used += step;
             p.weight_bits_after += more * p.bits;
             p.params_after = params_next;
-            ++p.rank;
+            p.rank = next;
             p.macs_after = rewrite::factorized_macs(in.graph, l, p.rank);
         }
     }

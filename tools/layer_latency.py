@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Per-layer ONNX Runtime latency of a compressed model against its input (a benchmark, run on
+demand; needs Debian's python3-onnx and tools/install_deps.sh --ort).
+
+    tools/layer_latency.py ORIGINAL.onnx COMPRESSED.onnx [--batch B] [--threads T] [--reps N]
+
+For every layer qcp rewrote (a node of ORIGINAL whose output COMPRESSED computes through nodes
+named qcp/<layer>/…, or whose weight it replaced), both versions are cut out as one-layer models
+(onnx.utils.extract_model: the layer's input to its output, weight decoders included) and timed in
+ORT by tools/ort/latency.js, interleaved. Prints a table (or --json) with each layer's median ms
+and the ratio compressed / original: what the rewrite costs or saves in ORT, layer by layer."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import onnx
+from onnx import shape_inference, utils
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fixed_batch(model, batch):
+    for v in model.graph.input:
+        dims = v.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_value:
+            dims[0].dim_value = batch
+    return shape_inference.infer_shapes(model)
+
+
+def shapes_of(model):
+    out = {}
+    for v in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            out[v.name] = dims
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("original")
+    ap.add_argument("compressed")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    orig = onnx.load(a.original)
+    comp = onnx.load(a.compressed)
+    shapes = shapes_of(fixed_batch(onnx.load(a.original), 1))
+    comp_nodes = {n.name: n for n in comp.graph.node}
+    produced = {o for n in comp.graph.node for o in n.output}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for node in orig.graph.node:
+            if node.op_type not in ("Conv", "Gemm", "MatMul") or not node.output:
+                continue
+            chain = [n for n in comp.graph.node if n.name.startswith("qcp/" + node.name + "/")]
+            same = comp_nodes.get(node.name)
+            rewritten = chain or (same is not None and list(same.input[1:2]) != list(node.input[1:2]))
+            x, y = node.input[0], node.output[0]
+            if not rewritten or x not in shapes or y not in produced:
+                continue
+            paths = []
+            for tag, path in (("orig", a.original), ("comp", a.compressed)):
+                p = os.path.join(tmp, f"{len(rows)}_{tag}.onnx")
+                utils.extract_model(path, p, [x], [y])
+                paths.append(p)
+            cmd = ["node", os.path.join(ROOT, "tools/ort/latency.js"), "--batch", str(a.batch), "--threads",
+                   str(a.threads), "--reps", str(a.reps), "--shape", ",".join(map(str, shapes[x][1:]))] + paths
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            m = r["models"]
+            rows.append({"layer": node.name, "input_shape": shapes[x][1:], "original_ms": m[0]["median_ms"],
+                         "compressed_ms": m[1]["median_ms"], "ratio": m[1]["ratio"],
+                         "ops": ",".join(n.op_type for n in chain) if chain else node.op_type})
+    if a.json:
+        print(json.dumps({"batch": a.batch, "threads": a.threads, "reps": a.reps, "layers": rows}, indent=1))
+        return
+    print(f"batch {a.batch}, {a.threads} thread(s), median of {a.reps} interleaved runs per layer")
+    print(f"{'layer':36} {'input':>14} {'orig ms':>9} {'comp ms':>9} {'ratio':>6}  ops")
+    for r in rows:
+        print(f"{r['layer']:36} {'x'.join(map(str, r['input_shape'])):>14} {r['original_ms']:9.3f} "
+              f"{r['compressed_ms']:9.3f} {r['ratio']:6.2f}  {r['ops']}")
+    if rows:
+        o = sum(r["original_ms"] for r in rows)
+        c = sum(r["compressed_ms"] for r in rows)
+        print(f"{'sum of layers':36} {'':>14} {o:9.3f} {c:9.3f} {c / o:6.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
