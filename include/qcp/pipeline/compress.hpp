@@ -11,6 +11,7 @@
 
 #include "qcp/data/dataset.hpp"
 #include "qcp/decomp/cp.hpp"
+#include "qcp/pipeline/convert.hpp"
 #include "qcp/pipeline/run_options.hpp"
 #include "qcp/rewrite/weights.hpp"
 
@@ -61,6 +62,7 @@ struct CompressOptions : RunOptions {
     uint64_t seed = 0;
     bool dry_run = false;
     bool force = false;
+    int64_t opset = 0;                  // --opset N: upgrade the default-domain opset first (0: keep the model's)
 };
 
 // How a layer's solve ended; the report's "status" is layer_status_name() of it.
@@ -109,6 +111,8 @@ struct LayerPlan {
 struct CompressReport {
     CompressOptions options;
     std::string input_sha256;
+    int64_t input_opset = 0;                   // the model's, before any --opset upgrade
+    std::optional<OpsetUpgrade> opset_upgrade; // with --opset
     uint64_t input_bytes = 0, output_bytes = 0;
     int64_t input_params = 0, output_params = 0;
     int64_t input_macs = 0, output_macs = 0;

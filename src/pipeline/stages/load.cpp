@@ -7,10 +7,26 @@
 #include "qcp/core/fs.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/core/sha256.hpp"
+#include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/inspect.hpp"
 
 namespace qcp::stages {
+
+namespace {
+
+// --opset: the model upgraded before anything reads it, checked on the first calibration samples.
+void upgrade(Context& c) {
+    std::unique_ptr<data::Dataset> calib;
+    if (!c.options.calib.empty()) {
+        const engine::Session probe(c.model);
+        const ir::ValueInfo* vi = c.model.graph.shape_info(probe.input_names().at(0));
+        calib = data::open_dataset(c.options.calib, c.options.image, vi ? vi->concrete_shape(-1) : Shape{});
+    }
+    c.report.opset_upgrade = upgrade_opset(c.model, c.options.opset, calib.get());
+}
+
+}  // namespace
 
 void load(Context& c) {
     const CompressOptions& o = c.options;
@@ -26,6 +42,8 @@ void load(Context& c) {
     set_num_threads(o.threads);
 
     c.model = onnx_io::load_model(o.model);
+    c.report.input_opset = c.model.opset("");
+    if (o.opset != 0) upgrade(c);
     const InspectReport info = inspect_model(c.model, o.model.string(), std::filesystem::file_size(o.model));
     c.report.input_bytes = info.bytes;
     c.report.input_params = info.params;
