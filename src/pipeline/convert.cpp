@@ -130,9 +130,22 @@ OpsetUpgrade upgrade_opset(ir::Model& model, int64_t target, data::Dataset* cali
             c.worst_output = outs[i].name;
         }
     }
-    spdlog::info("opset {}: outputs within {} of the original on {} {} sample(s)", step_str(u.conversion),
+    spdlog::debug("opset {}: outputs within {} of the original on {} {} sample(s)", step_str(u.conversion),
                  sci(c.max_rel_error, 1), c.samples, c.inputs);
     return u;
+}
+
+std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const std::filesystem::path& calib,
+                                               const data::ImageOptions& image) {
+    if (calib.empty()) return nullptr;
+    const ir::Graph& g = model.graph;
+    const auto in = std::find_if(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return !g.find_initializer(v.name); });
+    if (in == g.inputs.end()) throw Error("the model has no inputs to feed --calib to");
+    const ir::ValueInfo* vi = g.shape_info(in->name);
+    const Shape shape = vi ? vi->concrete_shape(-1) : Shape{};
+    auto ds = data::open_dataset(calib, image, shape);
+    data::check_compatible(*ds, shape);
+    return ds;
 }
 
 ConvertReport convert(const ConvertOptions& o) {
@@ -148,14 +161,7 @@ ConvertReport convert(const ConvertOptions& o) {
     r.options = o;
     ir::Model model = onnx_io::load_model(o.model);
     r.input_opset = model.opset("");
-    std::unique_ptr<data::Dataset> calib;
-    if (!o.calib.empty()) {
-        const engine::Session probe(model);
-        const ir::ValueInfo* vi = model.graph.shape_info(probe.input_names().at(0));
-        const Shape input = vi ? vi->concrete_shape(-1) : Shape{};
-        calib = data::open_dataset(o.calib, o.image, input);
-        data::check_compatible(*calib, input);
-    }
+    const std::unique_ptr<data::Dataset> calib = open_check_data(model, o.calib, o.image);
     r.upgrade = upgrade_opset(model, o.opset, calib.get());
     onnx_io::SaveOptions save;
     save.overwrite = o.force;

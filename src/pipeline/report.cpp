@@ -61,7 +61,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"pq_metric", nullptr},
                      {"pq_refit", nullptr},
                      {"dry_run", o.dry_run},
-                     {"opset", o.opset != 0 ? json(o.opset) : json(nullptr)}};
+                     {"opset", opt(o.opset)}};
     method.report_settings(settings, o);
     json layers = json::array();
     const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);

@@ -62,7 +62,7 @@ struct CompressOptions : RunOptions {
     uint64_t seed = 0;
     bool dry_run = false;
     bool force = false;
-    int64_t opset = 0;                  // --opset N: upgrade the default-domain opset first (0: keep the model's)
+    std::optional<int64_t> opset;       // --opset N: upgrade the default-domain opset first
 };
 
 // How a layer's solve ended; the report's "status" is layer_status_name() of it.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,10 @@ struct OpsetUpgrade {
 // throws a one-line qcp::Error naming the first such output. When the engine cannot run the
 // original the check is skipped with a warning (check.skipped says why).
 OpsetUpgrade upgrade_opset(ir::Model& model, int64_t target, data::Dataset* calib);
+// The calibration data for upgrade_opset's check, shaped for the model's first input and checked
+// against it; nullptr when `calib` is empty.
+std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const std::filesystem::path& calib,
+                                               const data::ImageOptions& image);
 
 struct ConvertOptions : RunOptions {
     std::filesystem::path model, output;

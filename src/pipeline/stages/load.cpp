@@ -7,7 +7,6 @@
 #include "qcp/core/fs.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/core/sha256.hpp"
-#include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/inspect.hpp"
 
@@ -17,13 +16,8 @@ namespace {
 
 // --opset: the model upgraded before anything reads it, checked on the first calibration samples.
 void upgrade(Context& c) {
-    std::unique_ptr<data::Dataset> calib;
-    if (!c.options.calib.empty()) {
-        const engine::Session probe(c.model);
-        const ir::ValueInfo* vi = c.model.graph.shape_info(probe.input_names().at(0));
-        calib = data::open_dataset(c.options.calib, c.options.image, vi ? vi->concrete_shape(-1) : Shape{});
-    }
-    c.report.opset_upgrade = upgrade_opset(c.model, c.options.opset, calib.get());
+    const std::unique_ptr<data::Dataset> calib = open_check_data(c.model, c.options.calib, c.options.image);
+    c.report.opset_upgrade = upgrade_opset(c.model, *c.options.opset, calib.get());
 }
 
 }  // namespace
@@ -43,7 +37,7 @@ void load(Context& c) {
 
     c.model = onnx_io::load_model(o.model);
     c.report.input_opset = c.model.opset("");
-    if (o.opset != 0) upgrade(c);
+    if (o.opset) upgrade(c);
     const InspectReport info = inspect_model(c.model, o.model.string(), std::filesystem::file_size(o.model));
     c.report.input_bytes = info.bytes;
     c.report.input_params = info.params;
