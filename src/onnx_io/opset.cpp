@@ -5,7 +5,6 @@
 #include <onnx/version_converter/convert.h>
 
 #include <iostream>
-#include <memory>
 #include <set>
 #include <sstream>
 
