@@ -21,6 +21,7 @@
 #include "qcp/core/log.hpp"
 #include "qcp/core/memory.hpp"
 #include "qcp/core/version.hpp"
+#include "from_proto.hpp"
 #include "tensor_proto.hpp"
 #include "to_proto.hpp"
 #include "validate.hpp"
@@ -95,6 +96,17 @@ ir::Attribute attribute_from_proto(onnx::AttributeProto& p, const stdfs::path& b
     return a;
 }
 
+std::string verbatim_error(const std::exception& e) {
+    std::string s = e.what();
+    for (auto& c : s)
+        if (c == '\n') c = ' ';
+    return s;
+}
+
+}  // namespace
+
+namespace detail {
+
 ir::Graph graph_from_proto(onnx::GraphProto& g, const stdfs::path& base_dir, std::vector<std::string>* files) {
     ir::Graph graph;
     graph.name = g.name();
@@ -123,14 +135,7 @@ ir::Graph graph_from_proto(onnx::GraphProto& g, const stdfs::path& base_dir, std
     return graph;
 }
 
-std::string verbatim_error(const std::exception& e) {
-    std::string s = e.what();
-    for (auto& c : s)
-        if (c == '\n') c = ' ';
-    return s;
-}
-
-}  // namespace
+}  // namespace detail
 
 // ---- public ---------------------------------------------------------------------------
 
@@ -162,7 +167,7 @@ ir::Model model_from_proto(onnx::ModelProto& proto, const stdfs::path& base_dir,
     for (const auto& t : proto.training_info()) m.opaque_training_info.push_back(t.SerializeAsString());
     detail::validate_header(m, what);  // before decoding tensors: an opset-99 file is refused cheaply
     try {
-        m.graph = graph_from_proto(*proto.mutable_graph(), base_dir, &m.external_files);
+        m.graph = detail::graph_from_proto(*proto.mutable_graph(), base_dir, &m.external_files);
     } catch (const Error& e) {
         throw Error(what + ": " + e.what());
     }

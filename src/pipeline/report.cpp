@@ -61,7 +61,8 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"pq_iters", nullptr},
                      {"pq_metric", nullptr},
                      {"pq_refit", nullptr},
-                     {"dry_run", o.dry_run}};
+                     {"dry_run", o.dry_run},
+                     {"opset", opt(o.opset)}};
     method.report_settings(settings, o);
     json layers = json::array();
     const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
@@ -116,7 +117,8 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                    {"seed", o.seed},
                    {"settings", settings},
                    {"input", {{"path", o.model.string()}, {"sha256", r.input_sha256}, {"bytes", r.input_bytes},
-                              {"params", r.input_params}, {"macs", r.input_macs}}},
+                              {"params", r.input_params}, {"macs", r.input_macs},
+                              {"opset", r.input_opset}}},
                    {"output", {{"path", o.dry_run ? json(nullptr) : json(o.output.string())},
                                {"bytes", r.written ? json(r.output_bytes) : json(nullptr)},
                                {"params", r.output_params}, {"macs", r.output_macs}}},
@@ -129,6 +131,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
                                {"seconds", r.seconds}}},
                    {"budget", budget},
+                   {"conversion", r.opset_upgrade ? opset_upgrade_to_json(*r.opset_upgrade) : json(nullptr)},
                    {"check", {{"samples", opt(r.check_samples)},
                               {"top1_agreement", opt(r.check_top1_agreement)},
                               {"output_rel_error", opt(r.check_output_rel_error)}}}};
@@ -171,6 +174,7 @@ std::string compress_to_table(const CompressReport& r) {
         s += "budget: target " + *r.budget_target + " " + fixed(r.budget_value, *r.budget_target == "size" ? 0 : 3) +
              ", planned " + achieved + " (predicted damage " + fixed(r.budget_predicted_damage, 4) + ")\n";
     }
+    if (r.opset_upgrade) s += opset_upgrade_line(*r.opset_upgrade);
     s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +
          human_count(r.input_macs) + " -> " + human_count(r.output_macs) + "\n";
     if (r.written)

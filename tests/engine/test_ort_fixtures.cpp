@@ -1,15 +1,20 @@
-// Every ONNX Runtime fixture (tests/engine/fixtures/<group>/<case>/) through qcp's engine.
-// Float outputs must match ORT within kRelTol (relative L2 error), integer outputs exactly.
+// Every ONNX Runtime fixture (tests/engine/fixtures/<group>/<case>/) through qcp's engine, as it
+// is and upgraded to opsets 13, 17, 18 and 21 (onnx_io::convert_opset; tools/opset_ort_check.sh runs
+// the upgraded models in ORT). Float outputs must match ORT within kRelTol (relative L2 error),
+// integer outputs exactly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
+#include "qcp/core/error.hpp"
 #include "qcp/core/npy.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/onnx_io/opset.hpp"
+#include "onnx_io/opset_refusals.hpp"
 
 namespace qcp {
 namespace {
@@ -99,6 +104,55 @@ std::string case_name(const ::testing::TestParamInfo<std::string>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Ort, OrtFixture, ::testing::ValuesIn(fixture_cases()), case_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OrtFixture);
+
+std::vector<std::string> fixture_groups() {
+    std::vector<std::string> groups;
+    for (const auto& c : fixture_cases()) {
+        const std::string g = c.substr(0, c.find('/'));
+        if (groups.empty() || groups.back() != g) groups.push_back(g);
+    }
+    return groups;
+}
+
+// One test per group: each case upgraded to every target above its opset gives ORT's outputs of
+// the original in the engine (or is refused, for the cases opset_refusals.hpp lists).
+class OrtFixtureUpgraded : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OrtFixtureUpgraded, MatchesOnnxRuntimeOfTheOriginal) {
+    int checked = 0;
+    for (const auto& c : fixture_cases()) {
+        if (c.compare(0, GetParam().size() + 1, GetParam() + "/") != 0) continue;
+        const stdfs::path dir = stdfs::path(QCP_FIXTURES_DIR) / c;
+        const ir::Model original = onnx_io::load_model(dir / "model.onnx");
+        const auto inputs = load_numbered(dir, "in_");
+        const auto want = load_numbered(dir, "out_");
+        for (int64_t target : test::kOpsetTargets) {
+            if (original.opset("") >= target) continue;
+            const std::string what = c + " at opset " + std::to_string(target);
+            ir::Model m = original;
+            if (test::opset_upgrade_refused(c)) {
+                EXPECT_THROW(onnx_io::convert_opset(m, target), Error) << what;
+                continue;
+            }
+            try {
+                onnx_io::convert_opset(m, target);
+            } catch (const Error& e) {
+                ADD_FAILURE() << what << ": " << e.what();
+                continue;
+            }
+            ASSERT_EQ(m.opset(""), target) << what;
+            const engine::Session session(m);
+            const auto got = session.run(inputs);
+            ASSERT_EQ(got.size(), want.size()) << what;
+            for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], what + " output " + std::to_string(i));
+            ++checked;
+        }
+    }
+    EXPECT_GT(checked, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ort, OrtFixtureUpgraded, ::testing::ValuesIn(fixture_groups()), case_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OrtFixtureUpgraded);
 
 }  // namespace
 }  // namespace qcp

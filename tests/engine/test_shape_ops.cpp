@@ -217,6 +217,8 @@ TEST(ShapeOps, ConcatAndSplitRoundTrip) {
     EXPECT_EQ(uneven[0].shape(), (Shape{3, 2}));
     EXPECT_EQ(uneven[2].shape(), (Shape{1, 2}));
     EXPECT_EQ(uneven[2].to_float_vector(), (std::vector<float>{12, 13}));
+    // num_outputs (opset 18) must be the node's output count
+    EXPECT_THROW(run_op("Split", {&seven}, {A::make_int("num_outputs", 2)}, 18, 3), Error);
     const Tensor c = iota_floats({2, 3});
     EXPECT_THROW(run_op("Concat", {&a, &c}, {A::make_int("axis", 1)}), Error);
 }

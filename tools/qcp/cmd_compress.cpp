@@ -69,6 +69,9 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--threads", o.threads, "Threads (default: all cores)");
     cmd->add_option("--seed", o.seed, "Seed for every random choice (default 0)");
     cmd->add_option("--batch", o.batch, "Batch size for calibration runs (default 128)");
+    cmd->add_option("--opset", o.opset,
+                    "Upgrade the model's default-domain opset to N (its own up to 21) first, e.g. 13 for per-channel "
+                    "qdq or 21 for int4 qdq; checked in the engine against the original");
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
     auto* max_drop_opt = cmd->add_option("--max-drop", st->gate.max_drop,

@@ -42,5 +42,6 @@ void set_eval_command(CLI::App& app, int& exit_code);
 void set_compare_command(CLI::App& app, int& exit_code);
 void set_compress_command(CLI::App& app, int& exit_code);
 void set_sweep_command(CLI::App& app, int& exit_code);
+void set_convert_command(CLI::App& app, int& exit_code);
 
 }  // namespace qcp::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     qcp::cli::set_compress_command(app, exit_code);
     qcp::cli::set_compare_command(app, exit_code);
     qcp::cli::set_sweep_command(app, exit_code);
+    qcp::cli::set_convert_command(app, exit_code);
     app.parse_complete_callback([&] {
         qcp::log::init(quiet ? qcp::log::Verbosity::Quiet
                              : verbose ? qcp::log::Verbosity::Verbose : qcp::log::Verbosity::Normal);

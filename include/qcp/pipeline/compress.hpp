@@ -11,6 +11,7 @@
 
 #include "qcp/data/dataset.hpp"
 #include "qcp/decomp/cp.hpp"
+#include "qcp/pipeline/convert.hpp"
 #include "qcp/pipeline/run_options.hpp"
 #include "qcp/rewrite/weights.hpp"
 
@@ -66,6 +67,7 @@ struct CompressOptions : RunOptions {
     uint64_t seed = 0;
     bool dry_run = false;
     bool force = false;
+    std::optional<int64_t> opset;       // --opset N: upgrade the default-domain opset first
 };
 
 // How a layer's solve ended; the report's "status" is layer_status_name() of it.
@@ -114,6 +116,8 @@ struct LayerPlan {
 struct CompressReport {
     CompressOptions options;
     std::string input_sha256;
+    int64_t input_opset = 0;                   // the model's, before any --opset upgrade
+    std::optional<OpsetUpgrade> opset_upgrade; // with --opset
     uint64_t input_bytes = 0, output_bytes = 0;
     int64_t input_params = 0, output_params = 0;
     int64_t input_macs = 0, output_macs = 0;

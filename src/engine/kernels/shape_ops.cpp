@@ -316,6 +316,9 @@ void split_kernel(KernelContext& ctx) {
     const size_t axis = axis_attr(ctx, x.rank());
     const int64_t dim = x.dim(axis);
     const auto parts = static_cast<int64_t>(ctx.outputs.size());
+    if (ctx.opset >= 18 && ctx.node.attr_int("num_outputs", parts) != parts)
+        throw Error(ctx.where() + "num_outputs " + std::to_string(ctx.node.attr_int("num_outputs", parts)) + " differs from its " +
+                    std::to_string(parts) + " outputs");
     std::vector<int64_t> sizes = ctx.opset < 13 ? ctx.node.attr_ints("split")
                                                 : (ctx.has_input(1) ? int_input(ctx, 1) : std::vector<int64_t>{});
     if (sizes.empty()) {

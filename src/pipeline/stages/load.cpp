@@ -12,6 +12,16 @@
 
 namespace qcp::stages {
 
+namespace {
+
+// --opset: the model upgraded before anything reads it, checked on the first calibration samples.
+void upgrade(Context& c) {
+    const std::unique_ptr<data::Dataset> calib = open_check_data(c.model, c.options.calib, c.options.image);
+    c.report.opset_upgrade = upgrade_opset(c.model, *c.options.opset, calib.get());
+}
+
+}  // namespace
+
 void load(Context& c) {
     const CompressOptions& o = c.options;
     plan::validate_options(o);
@@ -26,6 +36,8 @@ void load(Context& c) {
     set_num_threads(o.threads);
 
     c.model = onnx_io::load_model(o.model);
+    c.report.input_opset = c.model.opset("");
+    if (o.opset) upgrade(c);
     const InspectReport info = inspect_model(c.model, o.model.string(), std::filesystem::file_size(o.model));
     c.report.input_bytes = info.bytes;
     c.report.input_params = info.params;
