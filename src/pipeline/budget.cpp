@@ -23,7 +23,7 @@ std::string cache_key(const CompressOptions& o, const std::string& sha, const st
     k << "qcp-budget-v1|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
       << "|" << static_cast<int>(o.granularity.value_or(decomp::Granularity::Tensor)) << "|" << o.symmetric << "|"
       << o.block_size << "|" << o.seed << "|" << o.correct.value_or(!o.calib.empty()) << "|"
-      << static_cast<int>(o.format) << "|";
+      << static_cast<int>(resolved_format(o)) << "|";
     for (int b : bits) k << b << ",";
     for (const auto& r : o.layer_rules) k << "|L" << r;
     for (const auto& r : o.excludes) k << "|X" << r;

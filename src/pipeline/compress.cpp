@@ -5,6 +5,11 @@
 
 namespace qcp {
 
+rewrite::WeightFormat resolved_format(const CompressOptions& o) {
+    if (o.format) return *o.format;
+    return rewrite::WeightFormat::Packed;
+}
+
 CompressReport compress(const CompressOptions& options) {
     stages::Context c(options);
     stages::load(c);

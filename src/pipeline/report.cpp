@@ -46,7 +46,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"damp", o.damp},
                      {"objective", stages::resolved_objective(o)},
                      {"act_order", o.act_order},
-                     {"format", o.format == rewrite::WeightFormat::Qdq ? "qdq" : "float"},
+                     {"format", rewrite::weight_format_name(resolved_format(o))},
                      {"calib", o.calib.empty() ? json(nullptr) : json(o.calib.string())},
                      {"calib_count", o.calib_count},
                      {"correct", o.correct.value_or(!o.calib.empty())},
@@ -77,6 +77,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"bits", p.selected && p.bits > 0 ? json(p.bits) : json(nullptr)},
                           {"granularity", p.selected && p.scheme.empty() ? json(granularity_name(p.granularity)) : json(nullptr)},
                           {"scheme", p.scheme.empty() ? json(nullptr) : json(p.scheme)},
+                          {"storage", p.selected && !p.storage.empty() ? json(p.storage) : json(nullptr)},
                           {"output_error_before", opt(p.output_error_before)},
                           {"output_error_after", opt(p.output_error_after)},
                           {"params_before", p.params_before},
@@ -117,10 +118,11 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                    {"seed", o.seed},
                    {"settings", settings},
                    {"input", {{"path", o.model.string()}, {"sha256", r.input_sha256}, {"bytes", r.input_bytes},
-                              {"params", r.input_params}, {"macs", r.input_macs},
-                              {"opset", r.input_opset}}},
+                              {"runtime_weight_bytes", r.input_runtime_bytes}, {"params", r.input_params},
+                              {"macs", r.input_macs}, {"opset", r.input_opset}}},
                    {"output", {{"path", o.dry_run ? json(nullptr) : json(o.output.string())},
                                {"bytes", r.written ? json(r.output_bytes) : json(nullptr)},
+                               {"runtime_weight_bytes", r.written ? json(r.output_runtime_bytes) : json(nullptr)},
                                {"params", r.output_params}, {"macs", r.output_macs}}},
                    {"layers", layers},
                    {"totals", {{"weight_bits_before", bits.before},
@@ -139,7 +141,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
 }
 
 std::string compress_to_table(const CompressReport& r) {
-    Table t({"layer", "op", "weight shape", "method", "rank", "bits", "params", "MACs", "rel. error", "status"});
+    Table t({"layer", "op", "weight shape", "method", "rank", "bits", "storage", "params", "MACs", "rel. error", "status"});
     for (const auto& p : r.layers) {
         const std::string params = p.selected ? human_count(p.params_before) + " -> " + human_count(p.params_after)
                                               : human_count(p.params_before);
@@ -151,7 +153,8 @@ std::string compress_to_table(const CompressReport& r) {
         if (const methods::Method* m = methods::lookup(p.method); m && p.selected) status += m->table_note(p);
         if (p.corrected) status += ", corrected";
         t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
-                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-", params, macs,
+                   p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-",
+                   p.selected && !p.storage.empty() ? p.storage : "-", params, macs,
                    p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
     }
     const auto [before, after] = weight_bits(r.layers, &LayerPlan::selected);
@@ -180,7 +183,9 @@ std::string compress_to_table(const CompressReport& r) {
     if (r.written)
         s += "file: " + human_bytes(r.input_bytes) + " -> " + human_bytes(r.output_bytes) + " (" +
              fixed(double(r.input_bytes) / std::max<uint64_t>(r.output_bytes, 1), 2) + "x) written to " +
-             r.options.output.string() + "\n";
+             r.options.output.string() + "\n" + "weights held at run time (after constant folding): " +
+             human_bytes(static_cast<uint64_t>(r.input_runtime_bytes)) + " -> " + human_bytes(static_cast<uint64_t>(r.output_runtime_bytes)) +
+             " (" + rewrite::weight_format_name(resolved_format(r.options)) + ")\n";
     if (r.check_samples)
         s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
              fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +

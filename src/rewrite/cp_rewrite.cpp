@@ -76,16 +76,6 @@ Tensor dense_of(const Matrix& m, bool transpose, Shape shape) {
     return t;
 }
 
-ir::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
-                   std::vector<std::string> out) {
-    ir::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = std::move(out);
-    return n;
-}
-
 void copy_attrs(const ir::Node& from, ir::Node& to, std::initializer_list<const char*> names) {
     for (const char* name : names)
         if (const ir::Attribute* a = from.attr(name)) to.attributes.push_back(*a);
@@ -143,11 +133,13 @@ CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpR
         if (quantized) {
             GridWeight gw = grid_of(cp.quantized[static_cast<size_t>(mode)], transpose, shape);
             rw.storage_bits += gw.storage_bits();
+            rw.storage = storage_name(gw, format, model.opset(""));
             value = emit_grid_weight(model, name, gw, format);
             if (is_out) rw.out_grid = std::move(gw);
         } else {
             Tensor t = dense_of(cp.factors[static_cast<size_t>(mode)], transpose, shape);
             rw.storage_bits += 32 * t.numel();
+            rw.storage = "float";
             if (is_out) rw.out_dense = t;
             value = emit_float_weight(model, name, std::move(t));
         }
@@ -188,6 +180,10 @@ CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpR
         const std::string w1 = weight(1, true, {rank, in}, stem + "/cp_in.w", false);
         const std::string w2 = weight(0, false, {out, rank}, stem + "/cp_out.w", true);
         ir::Node g1 = make_node("Gemm", stem + "/cp_in", {x, w1}, {y + "/cp_in"});
+        if (model.opset("") < 11) {  // Gemm's C is optional only from opset 11
+            g1.inputs.push_back(emit_float_weight(model, stem + "/cp_in.zero_bias", Tensor(DType::Float32, {rank})));
+            rw.storage_bits += 32 * rank;
+        }
         g1.attributes.push_back(ir::Attribute::make_int("transB", 1));
         copy_attrs(orig, g1, {"alpha"});
         std::vector<std::string> in2 = {y + "/cp_in", w2};

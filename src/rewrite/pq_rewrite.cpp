@@ -3,6 +3,7 @@
 #include <string>
 
 #include "qcp/core/error.hpp"
+#include "qcp/rewrite/packing.hpp"
 #include "rewrite_util.hpp"
 
 namespace qcp::rewrite {
@@ -59,38 +60,38 @@ Tensor index_tensor(const quant::PqResult& pq) {
     return t;
 }
 
-ir::Node node(const std::string& op, const std::string& name, std::vector<std::string> inputs, std::string output) {
-    ir::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(inputs);
-    n.outputs = {std::move(output)};
-    return n;
-}
+// Packed indices (the Packed format below 8 bits per index) or byte-aligned ones.
+bool packs_indices(int64_t k, WeightFormat format) { return format == WeightFormat::Packed && pq_index_bits(k) < 8; }
 
 // Emits the lookup graph producing `stem` (see the header).
 void emit_lookup(ir::Model& model, const std::string& stem, const ir::Layer& layer, const QuantTarget& t,
-                 const quant::PqResult& pq) {
+                 const quant::PqResult& pq, WeightFormat format) {
     ir::Graph& g = model.graph;
     const std::string codebook = stem + "_codebook", indices = stem + "_indices", shape = stem + "_shape";
     g.initializers.push_back({codebook, half_codebook(pq), ""});
-    g.initializers.push_back({indices, index_tensor(pq), ""});
+    // the lookup's nodes go unnamed and its values are ~<n><letter>, as the packed decoder's: a few
+    // hundred bytes a layer, whatever its name (rewrite/packing.hpp)
+    std::string index_value, prefix;
+    if (packs_indices(pq.k, format)) {  // Gather takes the codes in any shape: (n) or (m, G)
+        const CodeValue codes = emit_packed_codes(model, indices, pack_codes(pq.codes, pq_index_bits(pq.k)));
+        index_value = codes.name;
+        prefix = codes.prefix;
+    } else {
+        prefix = decoder_prefix(g);
+        index_value = prefix + "i";
+        g.initializers.push_back({indices, index_tensor(pq), ""});
+        g.nodes.push_back(cast_node("", indices, index_value, DType::Int32));
+    }
     const Shape target = t.transposed ? Shape{t.rows, t.cols} : layer.weight_shape;
     g.initializers.push_back({shape, Tensor::from_int64s({static_cast<int64_t>(target.size())}, target), ""});
 
-    ir::Node cast_codebook = node("Cast", stem + "_codebook_cast", {codebook}, stem + "_codebook_f32");
-    cast_codebook.attributes.push_back(ir::Attribute::make_int("to", static_cast<int64_t>(DType::Float32)));
-    ir::Node cast_indices = node("Cast", stem + "_indices_cast", {indices}, stem + "_indices_i32");
-    cast_indices.attributes.push_back(ir::Attribute::make_int("to", static_cast<int64_t>(DType::Int32)));
-    ir::Node gather = node("Gather", stem + "_gather", {stem + "_codebook_f32", stem + "_indices_i32"}, stem + "_gathered");
+    ir::Node gather = make_node("Gather", "", {prefix + "k", index_value}, prefix + "g");
     gather.attributes.push_back(ir::Attribute::make_int("axis", 0));
-    ir::Node reshape = node("Reshape", stem + "_reshape", {stem + "_gathered", shape}, t.transposed ? stem + "_rows" : stem);
-    g.nodes.push_back(std::move(cast_codebook));
-    g.nodes.push_back(std::move(cast_indices));
+    g.nodes.push_back(cast_node("", codebook, prefix + "k", DType::Float32));
     g.nodes.push_back(std::move(gather));
-    g.nodes.push_back(std::move(reshape));
+    g.nodes.push_back(make_node("Reshape", "", {prefix + "g", shape}, t.transposed ? prefix + "o" : stem));
     if (t.transposed) {
-        ir::Node transpose = node("Transpose", stem + "_transpose", {stem + "_rows"}, stem);
+        ir::Node transpose = make_node("Transpose", "", {prefix + "o"}, stem);
         transpose.attributes.push_back(ir::Attribute::make_ints("perm", {1, 0}));
         g.nodes.push_back(std::move(transpose));
     }
@@ -99,15 +100,27 @@ void emit_lookup(ir::Model& model, const std::string& stem, const ir::Layer& lay
 
 }  // namespace
 
-PqBits pq_bits(int64_t rows, int64_t blocks, int64_t k, int64_t d) {
+int pq_index_bits(int64_t k) {
+    int bits = 1;
+    while ((int64_t{1} << bits) < k) ++bits;
+    return bits;
+}
+
+PqBits pq_bits(int64_t rows, int64_t blocks, int64_t k, int64_t d, WeightFormat format) {
     if (k < 1 || k > kPqMaxCodes) throw Error("pq: codeword count " + std::to_string(k) + " outside 1..65536");
     int64_t index_bits = 0;  // ⌈log2 k⌉
     while ((int64_t{1} << index_bits) < k) ++index_bits;
     PqBits b;
     const int64_t codebook_bits = 16 * k * d, indices = rows * blocks;
-    b.storage_bits = indices * (k <= kPqMaxUint8Codes ? 8 : 16) + codebook_bits;
+    b.storage_bits = (packs_indices(k, format) ? 8 * packed_bytes(indices, pq_index_bits(k)) : indices * (k <= kPqMaxUint8Codes ? 8 : 16)) +
+                     codebook_bits;
     b.ideal_bits = indices * index_bits + codebook_bits;
     return b;
+}
+
+std::string pq_storage_name(int64_t k, WeightFormat format) {
+    if (format == WeightFormat::Float) return "float";
+    return packs_indices(k, format) ? "pq-packed-" + std::to_string(pq_index_bits(k)) : "pq-gather";
 }
 
 PqBits rewrite_pq(ir::Model& model, const ir::Layer& layer, const QuantTarget& t, const quant::PqResult& pq,
@@ -123,13 +136,13 @@ PqBits rewrite_pq(ir::Model& model, const ir::Layer& layer, const QuantTarget& t
         if (opset < kPqMinOpset)
             throw Error("pq rewrite of '" + layer.name + "' needs opset " + std::to_string(kPqMinOpset) + " or later (model has " +
                         std::to_string(opset) + ")");
-        emit_lookup(model, stem, layer, t, pq);
+        emit_lookup(model, stem, layer, t, pq, format);
     }
     ir::Node& n = g.nodes.at(static_cast<size_t>(layer.node));
     n.inputs[1] = stem;
     g.rebuild_index();
     remove_dead_value(g, old);
-    return pq_bits(pq.rows, pq.cols / pq.d, pq.k, pq.d);
+    return pq_bits(pq.rows, pq.cols / pq.d, pq.k, pq.d, format);
 }
 
 }  // namespace qcp::rewrite

@@ -13,4 +13,16 @@ namespace qcp::rewrite {
 void remove_dead_values(ir::Graph& g, std::vector<std::string> values);
 inline void remove_dead_value(ir::Graph& g, const std::string& value) { remove_dead_values(g, {value}); }
 
+// A node of one output, attributes to be added by the caller.
+ir::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> inputs, std::string output);
+// A Cast node to `to`.
+ir::Node cast_node(const std::string& name, const std::string& in, const std::string& out, DType to);
+// An integer constant of `dtype` (Int32 or Int64).
+Tensor int_tensor(DType dtype, Shape shape, const std::vector<int64_t>& values);
+// A constant shared model-wide (e.g. by every packed weight's decoder): the initializer `name`,
+// added with value `t` when absent. Returns `name`.
+std::string shared_constant(ir::Graph& g, const std::string& name, Tensor t);
+// Sets (replacing) or adds an initializer.
+void set_initializer(ir::Graph& g, const std::string& name, Tensor t);
+
 }  // namespace qcp::rewrite

@@ -1,6 +1,8 @@
 #include "qcp/rewrite/weights.hpp"
 
 #include "qcp/core/error.hpp"
+#include "qcp/rewrite/packing.hpp"
+#include "rewrite_util.hpp"
 
 namespace qcp::rewrite {
 
@@ -70,15 +72,139 @@ Tensor integer_tensor(const Shape& shape, const std::vector<int32_t>& values, bo
     return t;
 }
 
-void set_initializer(ir::Graph& g, const std::string& name, Tensor t) {
-    if (ir::Initializer* init = g.find_initializer(name)) {
-        init->tensor = std::move(t);
-        return;
+// ---- packed ------------------------------------------------------------------------------
+
+std::string codes_shape_name(const std::string& stem) { return stem + "_shape"; }
+
+// The shape the codes decode to (D in the header) and, for blocked scales, whether the axis is padded.
+Shape decode_shape(const GridWeight& w) {
+    if (w.block_size <= 0) return w.shape;
+    const auto a = static_cast<size_t>(w.axis);
+    Shape d(w.shape.begin(), w.shape.begin() + static_cast<std::ptrdiff_t>(a));
+    d.push_back((w.shape[a] + w.block_size - 1) / w.block_size);
+    d.push_back(w.block_size);
+    d.insert(d.end(), w.shape.begin() + static_cast<std::ptrdiff_t>(a) + 1, w.shape.end());
+    return d;
+}
+
+// Scales (and zero points) shaped to broadcast against the decode shape.
+Shape broadcast_scale_shape(const GridWeight& w) {
+    if (w.axis < 0) return {1};
+    const auto a = static_cast<size_t>(w.axis);
+    if (w.block_size <= 0) {
+        Shape s(w.shape.size() - a, 1);
+        s[0] = w.shape[a];
+        return s;
     }
-    g.initializers.push_back({name, std::move(t), ""});
+    Shape s = decode_shape(w);
+    s[a + 1] = 1;
+    return s;
+}
+
+// u = code + offset in decode-shape order (padding codes 0), each in [0, 2^bits).
+std::vector<int32_t> unsigned_codes(const GridWeight& w, int32_t offset) {
+    if (w.block_size <= 0) {
+        std::vector<int32_t> u(w.codes);
+        for (int32_t& c : u) c += offset;
+        return u;
+    }
+    const auto a = static_cast<size_t>(w.axis);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < a; ++d) outer *= w.shape[d];
+    for (size_t d = a + 1; d < w.shape.size(); ++d) inner *= w.shape[d];
+    const int64_t along = w.shape[a], padded = (along + w.block_size - 1) / w.block_size * w.block_size;
+    std::vector<int32_t> u(static_cast<size_t>(outer * padded * inner), 0);
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < along; ++i)
+            for (int64_t k = 0; k < inner; ++k)
+                u[static_cast<size_t>((o * padded + i) * inner + k)] = w.codes[static_cast<size_t>((o * along + i) * inner + k)] + offset;
+    return u;
+}
+
+int32_t symmetric_offset(const GridWeight& w) { return w.zero_points.empty() ? 1 << (w.bits - 1) : 0; }
+
+// <stem>_scale, and for asymmetric grids <stem>_zero_point, in their broadcast shapes.
+void set_packed_scales(ir::Graph& g, const std::string& stem, const GridWeight& w) {
+    set_initializer(g, scale_name(stem), Tensor::from_floats(broadcast_scale_shape(w), w.scales));
+    if (w.zero_points.empty()) return;
+    Tensor zp(DType::UInt8, broadcast_scale_shape(w));
+    for (size_t i = 0; i < w.zero_points.size(); ++i) zp.data<uint8_t>()[i] = static_cast<uint8_t>(w.zero_points[i]);
+    set_initializer(g, zp_name(stem), std::move(zp));
+}
+
+std::string emit_packed_weight(ir::Model& model, const std::string& stem, const GridWeight& w) {
+    if (w.bits < 1 || w.bits > 8) throw Error("--format packed stores 1- to 8-bit codes, not " + std::to_string(w.bits));
+    if (shape_numel(w.shape) != static_cast<int64_t>(w.codes.size())) throw Error("internal: codes do not fill the weight '" + stem + "'");
+    ir::Graph& g = model.graph;
+    const int32_t offset = symmetric_offset(w);
+    const CodeValue codes = emit_packed_codes(model, stem, pack_codes(unsigned_codes(w, offset), w.bits));
+    const Shape d = decode_shape(w);
+    auto value = [&](const char* tag) { return codes.prefix + tag; };
+    auto add = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+        g.nodes.push_back(make_node(op, "", std::move(in), out));
+    };
+    g.initializers.push_back({codes_shape_name(stem), Tensor::from_int64s({static_cast<int64_t>(d.size())}, d), ""});
+    add("Reshape", {codes.name, codes_shape_name(stem)}, value("r"));
+    std::string zp;
+    if (w.zero_points.empty()) {
+        zp = shared_constant(g, "qcp/pack/i32_offset" + std::to_string(w.bits), int_tensor(DType::Int32, {1}, {offset}));
+    } else {
+        g.nodes.push_back(cast_node("", zp_name(stem), value("z"), DType::Int32));
+        zp = value("z");
+    }
+    set_packed_scales(g, stem, w);
+    add("Sub", {value("r"), zp}, value("d"));
+    g.nodes.push_back(cast_node("", value("d"), value("x"), DType::Float32));
+    if (w.block_size <= 0) {
+        add("Mul", {value("x"), scale_name(stem)}, stem);
+        g.rebuild_index();
+        return stem;
+    }
+    // blocked: back to the weight's rank, then the padding along the axis cut off
+    const auto a = static_cast<size_t>(w.axis);
+    Shape padded = w.shape;
+    padded[a] = d[a] * w.block_size;
+    add("Mul", {value("x"), scale_name(stem)}, value("y"));
+    g.initializers.push_back({stem + "_padded_shape", Tensor::from_int64s({static_cast<int64_t>(padded.size())}, padded), ""});
+    const bool cut = padded[a] != w.shape[a];
+    add("Reshape", {value("y"), stem + "_padded_shape"}, cut ? value("p") : stem);
+    if (cut) {
+        ir::Node slice = make_node("Slice", "", {value("p")}, stem);
+        if (model.opset("") < 10) {
+            slice.attributes.push_back(ir::Attribute::make_ints("starts", {0}));
+            slice.attributes.push_back(ir::Attribute::make_ints("ends", {w.shape[a]}));
+            slice.attributes.push_back(ir::Attribute::make_ints("axes", {w.axis}));
+        } else {
+            g.initializers.push_back({stem + "_cut_end", Tensor::from_int64s({1}, {w.shape[a]}), ""});
+            slice.inputs.push_back(shared_constant(g, "qcp/pack/zero", Tensor::from_int64s({1}, {0})));
+            slice.inputs.push_back(stem + "_cut_end");
+            slice.inputs.push_back(shared_constant(g, "qcp/pack/axis" + std::to_string(w.axis), Tensor::from_int64s({1}, {w.axis})));
+        }
+        g.nodes.push_back(std::move(slice));
+    }
+    g.rebuild_index();
+    return stem;
 }
 
 }  // namespace
+
+const char* weight_format_name(WeightFormat f) {
+    switch (f) {
+        case WeightFormat::Qdq: return "qdq";
+        case WeightFormat::Float: return "float";
+        case WeightFormat::Packed: return "packed";
+    }
+    return "?";
+}
+
+std::string storage_name(const GridWeight& w, WeightFormat format, int64_t opset) {
+    switch (format) {
+        case WeightFormat::Float: return "float";
+        case WeightFormat::Packed: return "packed-" + std::to_string(w.bits);
+        case WeightFormat::Qdq: break;
+    }
+    return std::string("qdq-") + (w.zero_points.empty() ? "int" : "uint") + (w.bits <= 4 && opset >= 21 ? "4" : "8");
+}
 
 std::string emit_float_weight(ir::Model& model, const std::string& stem, Tensor w) {
     set_initializer(model.graph, stem, std::move(w));
@@ -88,10 +214,11 @@ std::string emit_float_weight(ir::Model& model, const std::string& stem, Tensor 
 
 std::string emit_grid_weight(ir::Model& model, const std::string& stem, const GridWeight& w, WeightFormat format) {
     if (format == WeightFormat::Float) return emit_float_weight(model, stem, w.dequantized());
+    if (format == WeightFormat::Packed) return emit_packed_weight(model, stem, w);
     const int64_t opset = model.opset("");
     if (opset < 10 || (w.axis >= 0 && opset < 13))
         throw Error("--format qdq needs opset 13 or later for per-channel scales (model has opset " +
-                    std::to_string(opset) + "); use --format float");
+                    std::to_string(opset) + "); use --format packed (the default) or float");
     if (w.block_size > 0 && opset < 21)
         throw Error("blocked scales need opset 21 (model has opset " + std::to_string(opset) + ")");
     if (w.bits > 8) throw Error("--format qdq stores at most 8-bit codes");
@@ -119,6 +246,13 @@ void update_grid_weight(ir::Model& model, const std::string& stem, const GridWei
     ir::Graph& g = model.graph;
     if (format == WeightFormat::Float) {
         set_initializer(g, stem, w.dequantized());
+        return;
+    }
+    if (format == WeightFormat::Packed) {
+        const ir::Initializer* d = g.find_initializer(codes_shape_name(stem));
+        if (!d || d->tensor.to_int64_vector() != decode_shape(w))
+            throw Error("internal: packed weight '" + stem + "' cannot change its decode shape");
+        set_packed_scales(g, stem, w);
         return;
     }
     set_initializer(g, scale_name(stem), scale_tensor(w));

@@ -93,5 +93,32 @@ TEST(CliCompress, ReportAndByteIdenticalReruns) {
     EXPECT_EQ(a, b);
 }
 
+// The PP-OCRv4-like fixtures (opset 9 rec, 11 det: weights as Constant nodes; tools/fixtures/gen_packed.py).
+std::string fixture(int opset) { return test::models_dir() + "/../tests/rewrite/fixtures/packed_opset" + std::to_string(opset) + ".onnx"; }
+
+TEST(CliCompress, PackedByDefaultAtEveryOpsetQdqOnlyFrom13) {
+    test::TempDir dir;
+    for (int opset : {7, 9, 11, 13}) {
+        SCOPED_TRACE("opset " + std::to_string(opset));
+        const std::string out = (dir / ("o" + std::to_string(opset) + ".onnx")).string();
+        const Result r = qcp_run("compress " + fixture(opset) + " -o " + out + " --method rtn --bits 4 --threads 1 --json");
+        ASSERT_EQ(r.code, 0) << r.err;
+        for (const char* field : {"\"format\": \"packed\"", "\"storage\": \"packed-4\"", "\"runtime_weight_bytes\""})
+            EXPECT_NE(r.out.find(field), std::string::npos) << field;
+        EXPECT_LT(std::filesystem::file_size(out), std::filesystem::file_size(fixture(opset)));
+        EXPECT_EQ(qcp_run("eval " + out + " --data " + test::models_dir() + "/../tests/rewrite/fixtures/packed_input.npy").code, 0);
+        const Result pq = qcp_run("compress " + fixture(opset) + " -o " + out + " --force --method pq --centroids 16 --pq-iters 2 --threads 1");
+        ASSERT_EQ(pq.code, 0) << pq.err;
+        EXPECT_NE(pq.out.find("pq-packed-4"), std::string::npos) << pq.out;
+        for (const std::string format : {"packed", "float", "auto"})
+            EXPECT_EQ(qcp_run("compress " + fixture(opset) + " -o " + out + " --force --method rtn --format " + format).code, 0) << format;
+        const Result qdq = qcp_run("compress " + fixture(opset) + " -o " + out + " --force --method rtn --format qdq");
+        EXPECT_EQ(qdq.code, opset >= 13 ? 0 : 2) << qdq.err;
+        if (opset < 13) {
+            EXPECT_EQ(lines(qdq.err), 1u) << qdq.err;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace qcp

@@ -139,6 +139,67 @@ TEST(Elementwise, Int64ArithmeticBroadcastsAndKeepsDtype) {
     EXPECT_EQ(values<int64_t>(run_op("Add", {&shape, &row})[0]), (std::vector<int64_t>{11, 22, 33, 14, 25, 36}));
 }
 
+// The packed-weight decoder's arithmetic (rewrite/packing.hpp): int32 words below 2^24 and int64
+// words below 2^56, over every broadcast case (Mul's factors kept small enough not to overflow).
+template <typename T>
+void expect_integer_binary_matches(DType dtype, int64_t hi) {
+    std::mt19937_64 gen(11);
+    const std::vector<std::pair<std::string, std::function<T(T, T)>>> ops = {
+        {"Add", [](T x, T z) { return T(x + z); }}, {"Sub", [](T x, T z) { return T(x - z); }},
+        {"Mul", [](T x, T z) { return T(x * z); }}, {"Div", [](T x, T z) { return T(x / z); }}};
+    for (const auto& [op, ref] : ops) {
+        const bool mul = op == "Mul";
+        std::uniform_int_distribution<int64_t> num(0, mul ? hi >> 8 : hi), den(1, mul ? 255 : 1 << 20);
+        for (const auto& c : kBroadcastCases) {
+            std::vector<T> va(static_cast<size_t>(shape_numel(c.a))), vb(static_cast<size_t>(shape_numel(c.b)));
+            for (auto& v : va) v = static_cast<T>(num(gen));
+            for (auto& v : vb) v = static_cast<T>(den(gen));
+            const Tensor a = typed<T>(dtype, c.a, va), b = typed<T>(dtype, c.b, vb);
+            const Tensor y = run_op(op, {&a, &b})[0];
+            ASSERT_EQ(y.dtype(), dtype);
+            ASSERT_EQ(y.shape(), c.out);
+            for_each_index(c.out, [&](int64_t i, const std::vector<int64_t>& idx) {
+                const T want = ref(va[static_cast<size_t>(broadcast_index(c.a, idx))], vb[static_cast<size_t>(broadcast_index(c.b, idx))]);
+                ASSERT_EQ(y.data<T>()[i], want) << op << " " << shape_str(c.a) << " " << shape_str(c.b) << " at " << i;
+            });
+        }
+    }
+}
+
+TEST(Elementwise, IntegerArithmeticMatchesNaiveBroadcast) {
+    expect_integer_binary_matches<int32_t>(DType::Int32, (int64_t{1} << 24) - 1);
+    expect_integer_binary_matches<int64_t>(DType::Int64, (int64_t{1} << 56) - 1);
+}
+
+// Mod against the definition: r = a − ⌊a/b⌋·b (sign of b, fmod = 0) or a − trunc(a/b)·b (fmod = 1).
+TEST(Elementwise, ModMatchesItsDefinitionInBothModes) {
+    std::mt19937 gen(5);
+    std::uniform_int_distribution<int64_t> num(-1000, 1000), den(-17, 17);
+    for (const auto& c : kBroadcastCases) {
+        std::vector<int64_t> va(static_cast<size_t>(shape_numel(c.a))), vb(static_cast<size_t>(shape_numel(c.b)));
+        for (auto& v : va) v = num(gen);
+        for (auto& v : vb) do v = den(gen); while (v == 0);
+        const Tensor a = typed<int64_t>(DType::Int64, c.a, va), b = typed<int64_t>(DType::Int64, c.b, vb);
+        for (int fmod : {0, 1}) {
+            const Tensor y = test::run_op("Mod", {&a, &b}, {A::make_int("fmod", fmod)}, 13)[0];
+            ASSERT_EQ(y.shape(), c.out);
+            for_each_index(c.out, [&](int64_t i, const std::vector<int64_t>& idx) {
+                const int64_t x = va[static_cast<size_t>(broadcast_index(c.a, idx))], z = vb[static_cast<size_t>(broadcast_index(c.b, idx))];
+                const double q = double(x) / double(z);
+                const int64_t want = x - static_cast<int64_t>(fmod ? std::trunc(q) : std::floor(q)) * z;
+                ASSERT_EQ(y.data<int64_t>()[i], want) << x << " mod " << z << " fmod " << fmod;
+            });
+        }
+    }
+    const Tensor a32 = typed<int32_t>(DType::Int32, {4}, {7, -7, 7, 200}), b32 = typed<int32_t>(DType::Int32, {4}, {3, 3, -3, 16});
+    EXPECT_EQ(values<int32_t>(test::run_op("Mod", {&a32, &b32}, {}, 13)[0]), (std::vector<int32_t>{1, 2, -2, 8}));
+    const Tensor f = Tensor::from_floats({2}, {5.5f, -5.5f}), g = Tensor::from_floats({2}, {2.0f, 2.0f});
+    EXPECT_EQ(values<float>(test::run_op("Mod", {&f, &g}, {A::make_int("fmod", 1)}, 13)[0]), (std::vector<float>{1.5f, -1.5f}));
+    EXPECT_THROW(test::run_op("Mod", {&f, &g}, {}, 13), Error);
+    const Tensor zero = typed<int32_t>(DType::Int32, {1}, {0});
+    EXPECT_THROW(test::run_op("Mod", {&a32, &zero}, {}, 13), Error);
+}
+
 TEST(Elementwise, MismatchedAndUnsupportedDtypesThrow) {
     const Tensor f = Tensor::from_floats({2}, {1, 2});
     const Tensor i = Tensor::from_int64s({2}, {1, 2});

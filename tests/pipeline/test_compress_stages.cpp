@@ -248,20 +248,29 @@ TEST_F(CompressStages, BudgetMeetsItsRatioOnlyWhenAsked) {
 }
 
 TEST_F(CompressStages, SolveRewritesEverySelectedLayerAndKeepsTheOriginal) {
-    stages::Context c(options("rtn"));
-    prepare(c);
-    stages::solve(c);
-    int dq = 0;
-    for (const auto& n : c.out.graph.nodes) dq += n.op_type == "DequantizeLinear";
-    EXPECT_EQ(dq, 4);
-    for (const auto& n : c.model.graph.nodes) EXPECT_NE(n.op_type, "DequantizeLinear");  // calib given: a copy was rewritten
-    for (const auto& p : c.report.layers) {
-        ASSERT_TRUE(p.selected);
-        EXPECT_EQ(p.status, LayerStatus::Done);
-        ASSERT_TRUE(p.rel_error.has_value());
-        EXPECT_LT(*p.rel_error, kRtn8MaxRelError);
+    for (const auto format : {rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Packed}) {
+        CompressOptions o = options("rtn");
+        o.format = format;
+        stages::Context c(o);
+        prepare(c);
+        stages::solve(c);
+        int dq = 0, decoded = 0;
+        for (const auto& n : c.out.graph.nodes) {
+            dq += n.op_type == "DequantizeLinear";
+            decoded += n.op_type == "Mul" && n.outputs[0].rfind("qcp/", 0) == 0;  // a packed decoder's last step
+        }
+        EXPECT_EQ(dq, format == rewrite::WeightFormat::Qdq ? 4 : 0);
+        EXPECT_EQ(decoded, format == rewrite::WeightFormat::Packed ? 4 : 0);
+        for (const auto& n : c.model.graph.nodes) EXPECT_NE(n.op_type, "DequantizeLinear");  // calib given: a copy was rewritten
+        for (const auto& p : c.report.layers) {
+            ASSERT_TRUE(p.selected);
+            EXPECT_EQ(p.status, LayerStatus::Done);
+            EXPECT_EQ(p.storage, format == rewrite::WeightFormat::Qdq ? "qdq-int8" : "packed-8");
+            ASSERT_TRUE(p.rel_error.has_value());
+            EXPECT_LT(*p.rel_error, kRtn8MaxRelError);
+        }
+        EXPECT_TRUE(c.correctable.empty());  // scalar quantizers keep the op: nothing to re-match
     }
-    EXPECT_TRUE(c.correctable.empty());  // scalar quantizers keep the op: nothing to re-match
 }
 
 TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {

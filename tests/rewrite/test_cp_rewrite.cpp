@@ -80,9 +80,9 @@ TEST_P(CpRewriteCase, ChainEqualsLayerWithReconstructedWeight) {
     const int64_t out_ch = c.op == "MatMul" ? c.w[1] : (c.op == "Gemm" && c.attrs.empty()) ? c.w[1] : c.w[0];
     const Tensor b = random_tensor({out_ch}, 2);
     const Tensor x = random_tensor(c.x, 3);
-    for (auto format : {rewrite::WeightFormat::Float, rewrite::WeightFormat::Qdq}) {
+    for (auto format : {rewrite::WeightFormat::Float, rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Packed}) {
         for (bool quantized : {false, true}) {
-            SCOPED_TRACE(c.name + (quantized ? " quantized" : " float") + (format == rewrite::WeightFormat::Qdq ? " qdq" : " float-format"));
+            SCOPED_TRACE(c.name + (quantized ? " quantized " : " float ") + rewrite::weight_format_name(format));
             ir::Model m = one_layer(c, w, c.op == "MatMul" ? nullptr : &b);
             const auto layers = ir::find_layers(m.graph);
             ASSERT_EQ(layers.size(), 1u);

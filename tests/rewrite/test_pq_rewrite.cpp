@@ -9,6 +9,7 @@
 #include "qcp/engine/session.hpp"
 #include "qcp/ir/layers.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/rewrite/packing.hpp"
 #include "qcp/rewrite/pq_rewrite.hpp"
 #include "rewrite_test_util.hpp"
 
@@ -39,8 +40,9 @@ TEST_P(PqRewriteCase, GatherGraphEqualsDequantizedWeight) {
     const Case& c = GetParam();
     const Tensor w = test::normal_tensor(c.w, 1);
     const Tensor x = test::normal_tensor(c.x, 2);
-    for (auto format : {rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Float}) {
+    for (auto format : {rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Float, rewrite::WeightFormat::Packed}) {
         const bool qdq = format == rewrite::WeightFormat::Qdq;
+        const bool packed = format == rewrite::WeightFormat::Packed && c.k <= 128;
         ir::Model m = one_layer(c, w);
         const auto layers = ir::find_layers(m.graph);
         ASSERT_EQ(layers.size(), 1u);
@@ -61,7 +63,8 @@ TEST_P(PqRewriteCase, GatherGraphEqualsDequantizedWeight) {
 
         const rewrite::PqBits bits = rewrite::rewrite_pq(m, layers[0], t, pq, format);
         const int64_t subvectors = t.rows * t.cols / c.d;
-        EXPECT_EQ(bits.storage_bits, subvectors * (c.k <= 256 ? 8 : 16) + 16 * c.k * c.d);
+        EXPECT_EQ(bits.storage_bits, (packed ? 8 * rewrite::packed_bytes(subvectors, rewrite::pq_index_bits(c.k))
+                                             : subvectors * (c.k <= 256 ? 8 : 16)) + 16 * c.k * c.d);
         EXPECT_LE(bits.ideal_bits, bits.storage_bits);
         m.graph.sort_topologically();
         EXPECT_EQ(m.graph.find_initializer("w"), nullptr) << "old weight left behind";
@@ -74,12 +77,17 @@ TEST_P(PqRewriteCase, GatherGraphEqualsDequantizedWeight) {
             EXPECT_EQ(indices->tensor.dtype(), c.k <= 256 ? DType::UInt8 : DType::UInt16);
             EXPECT_EQ(indices->tensor.shape(), (Shape{t.rows, t.cols / c.d}));
         }
+        if (packed) {
+            EXPECT_EQ(m.graph.find_initializer("qcp/layer/w_indices"), nullptr);
+            EXPECT_NE(m.graph.find_initializer("qcp/layer/w_indices_packed"), nullptr);
+            EXPECT_EQ(rewrite::pq_storage_name(c.k, format), "pq-packed-" + std::to_string(rewrite::pq_index_bits(c.k)));
+        }
         expect_identical(engine::Session(m).run(x).at(0), want, c.name);
 
         // the saved file passes the ONNX checker (save_model runs it) and loads back the same
         const std::filesystem::path dir = QCP_TEST_TMP;
         std::filesystem::create_directories(dir);
-        const auto path = dir / ("pq_rewrite_" + c.name + (qdq ? "_qdq" : "_float") + ".onnx");
+        const auto path = dir / ("pq_rewrite_" + c.name + "_" + rewrite::weight_format_name(format) + ".onnx");
         onnx_io::SaveOptions so;
         so.overwrite = true;
         onnx_io::save_model(m, path, so);
@@ -106,12 +114,21 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(PqRewrite, BitsAndBadInputs) {
-    EXPECT_EQ(rewrite::pq_bits(10, 4, 256, 9).storage_bits, 40 * 8 + 16 * 256 * 9);
-    EXPECT_EQ(rewrite::pq_bits(10, 4, 256, 9).ideal_bits, 40 * 8 + 16 * 256 * 9);
-    EXPECT_EQ(rewrite::pq_bits(10, 4, 100, 9).ideal_bits, 40 * 7 + 16 * 100 * 9);
-    EXPECT_EQ(rewrite::pq_bits(10, 4, 257, 9).storage_bits, 40 * 16 + 16 * 257 * 9);
-    EXPECT_EQ(rewrite::pq_bits(10, 4, 1, 9).ideal_bits, 16 * 9);
-    EXPECT_THROW(rewrite::pq_bits(10, 4, 65537, 9), Error);
+    using rewrite::WeightFormat;
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 256, 9, WeightFormat::Qdq).storage_bits, 40 * 8 + 16 * 256 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 256, 9, WeightFormat::Qdq).ideal_bits, 40 * 8 + 16 * 256 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 100, 9, WeightFormat::Qdq).ideal_bits, 40 * 7 + 16 * 100 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 257, 9, WeightFormat::Qdq).storage_bits, 40 * 16 + 16 * 257 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 1, 9, WeightFormat::Qdq).ideal_bits, 16 * 9);
+    EXPECT_THROW(rewrite::pq_bits(10, 4, 65537, 9, WeightFormat::Qdq), Error);
+    // packed: 40 indices in 7-bit words of 8 (35 bytes), 6 bits (30 bytes), 1 bit for k = 1 (5 bytes)
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 100, 9, WeightFormat::Packed).storage_bits, 35 * 8 + 16 * 100 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 64, 9, WeightFormat::Packed).storage_bits, 30 * 8 + 16 * 64 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 1, 9, WeightFormat::Packed).storage_bits, 5 * 8 + 16 * 9);
+    EXPECT_EQ(rewrite::pq_bits(10, 4, 256, 9, WeightFormat::Packed).storage_bits, 40 * 8 + 16 * 256 * 9);
+    EXPECT_EQ(rewrite::pq_storage_name(256, WeightFormat::Packed), "pq-gather");
+    EXPECT_EQ(rewrite::pq_storage_name(300, WeightFormat::Qdq), "pq-gather");
+    EXPECT_EQ(rewrite::pq_storage_name(16, WeightFormat::Float), "float");
 
     const Case c{"gemm", "Gemm", {3, 12}, {5, 12}, {3, 5}, {ir::Attribute::make_int("transB", 1)}, 4, 8};
     ir::Model m = one_layer(c, test::normal_tensor(c.w, 3));

@@ -32,7 +32,7 @@ TEST_P(QuantRewriteCase, DequantizeLinearGraphEqualsDequantizedWeight) {
     const Case& c = GetParam();
     const Tensor w = random_tensor(c.w, 1);
     const Tensor x = random_tensor(c.x, 2);
-    for (auto format : {rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Float}) {
+    for (auto format : {rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Float, rewrite::WeightFormat::Packed}) {
         ir::Model m = one_layer(c, w);
         const auto layers = ir::find_layers(m.graph);
         ASSERT_EQ(layers.size(), 1u);

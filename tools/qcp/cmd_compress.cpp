@@ -16,7 +16,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("compress", "Compress a model's conv/FC layers; methods:" + methods);
     struct State {
         CompressOptions opts;
-        std::string granularity, format = "qdq", report, bits = "4";
+        std::string granularity, format = "auto", report, bits = "4";
         double target_ratio = 0, target_macs = 0;
         uint64_t target_size = 0;
         bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
@@ -45,7 +45,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                     "tensor or channel: one scale per factor / weight (default for CP methods) or per output channel (default for rtn/gptq)");
     cmd->add_flag("--symmetric", st->symmetric, "rtn/gptq: symmetric signed grid (default)");
     cmd->add_flag("--asymmetric", st->asymmetric, "rtn/gptq: asymmetric grid with zero points");
-    cmd->add_option("--block-size", o.block_size, "rtn/gptq: one scale per N input channels (opset 21, Gemm/MatMul)");
+    cmd->add_option("--block-size", o.block_size, "rtn/gptq: one scale per N input channels (Gemm/MatMul; opset 21 with --format qdq)");
     cmd->add_option("--damp", o.damp, "gptq: Hessian damping relative to its mean diagonal (default 0.01)");
     cmd->add_flag("--act-order", o.act_order, "gptq: quantize columns by decreasing Hessian diagonal");
     cmd->add_option("--centroids", o.centroids, "pq: codewords per layer, up to 256 with uint8 indices, 65536 with uint16 (default 256)");
@@ -62,7 +62,9 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--layer", o.layer_rules, "Per-layer settings 'REGEX=rank=N,bits=B,method=M,rank-ratio=r,granularity=G,centroids=K,block=D'")
         ->take_all();
     cmd->add_option("--exclude", o.excludes, "Leave layers whose name matches REGEX uncompressed");
-    cmd->add_option("--format", st->format, "qdq (integer weights + DequantizeLinear, default) or float");
+    cmd->add_option("--format", st->format,
+                    "auto (default: packed), packed (b-bit codes in bytes + a decoder ONNX Runtime folds at load; any opset), "
+                    "qdq (integer weights + DequantizeLinear, for QDQ toolchains; opset >= 13) or float");
     cmd->add_flag("--external-data", o.external_data, "Write weights to OUT.data beside the model");
     cmd->add_option("--report", st->report, "Also write the JSON report to FILE");
     cmd->add_flag("--json", st->json, "Print the JSON report instead of the table");
@@ -107,8 +109,10 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         }
         if (st->symmetric && st->asymmetric) throw Error("give --symmetric or --asymmetric, not both");
         o.symmetric = !st->asymmetric;
-        if (st->format != "qdq" && st->format != "float") throw Error("--format must be qdq or float");
-        o.format = st->format == "qdq" ? rewrite::WeightFormat::Qdq : rewrite::WeightFormat::Float;
+        if (st->format == "qdq") o.format = rewrite::WeightFormat::Qdq;
+        else if (st->format == "float") o.format = rewrite::WeightFormat::Float;
+        else if (st->format == "packed") o.format = rewrite::WeightFormat::Packed;
+        else if (st->format != "auto") throw Error("--format must be auto, packed, qdq or float");
         if (st->correct && st->no_correct) throw Error("give --correct or --no-correct, not both");
         if (st->correct) o.correct = true;
         if (st->no_correct) o.correct = false;

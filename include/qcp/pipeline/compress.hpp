@@ -29,7 +29,7 @@ struct CompressOptions : RunOptions {
     std::optional<double> rank_ratio;   // --rank-ratio r (default 2 when neither is given)
     int bits = 4;
     // CP methods: tensor (default) or channel; rtn/gptq: channel (default), tensor, or blocks
-    // of block_size input channels when block_size > 0 (opset 21, Gemm/MatMul)
+    // of block_size input channels when block_size > 0 (Gemm/MatMul; opset 21 in qdq format)
     std::optional<decomp::Granularity> granularity;
     bool symmetric = true;            // rtn/gptq: symmetric (int8/int4) or asymmetric (uint8/uint4)
     int64_t block_size = 0;
@@ -62,13 +62,19 @@ struct CompressOptions : RunOptions {
     std::optional<bool> correct;        // default: on when calib is given
     std::vector<std::string> layer_rules;  // 'REGEX=key=value,...'
     std::vector<std::string> excludes;     // REGEX
-    rewrite::WeightFormat format = rewrite::WeightFormat::Qdq;
+    // --format qdq|float|packed; unset (--format auto, the default): resolved_format() chooses
+    std::optional<rewrite::WeightFormat> format;
     bool external_data = false;
     uint64_t seed = 0;
     bool dry_run = false;
     bool force = false;
     std::optional<int64_t> opset;       // --opset N: upgrade the default-domain opset first
 };
+
+// The weight format compress writes: --format when given, else the one `auto` stands for (packed:
+// the smallest file at any opset, folded to float32 at load by ONNX Runtime). The one place
+// where that default is decided.
+rewrite::WeightFormat resolved_format(const CompressOptions& o);
 
 // How a layer's solve ended; the report's "status" is layer_status_name() of it.
 enum class LayerStatus {
@@ -108,6 +114,7 @@ struct LayerPlan {
     int64_t centroids = 0, subvector = 0;
     std::optional<int64_t> ideal_bits_after;
     std::optional<double> loss_init, loss_em;  // pq: layer-output error after k-means++ / EM (damped H)
+    std::string storage;                    // how its weights are stored: "packed-4", "qdq-int8", "pq-gather", "float", ...
     int iterations = 0;
     double seconds = 0;
     bool corrected = false;
@@ -119,6 +126,8 @@ struct CompressReport {
     int64_t input_opset = 0;                   // the model's, before any --opset upgrade
     std::optional<OpsetUpgrade> opset_upgrade; // with --opset
     uint64_t input_bytes = 0, output_bytes = 0;
+    // what a runtime that folds constants at load holds of the weights (engine/fold.hpp)
+    int64_t input_runtime_bytes = 0, output_runtime_bytes = 0;
     int64_t input_params = 0, output_params = 0;
     int64_t input_macs = 0, output_macs = 0;
     std::vector<LayerPlan> layers;

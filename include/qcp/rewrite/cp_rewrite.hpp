@@ -45,6 +45,7 @@ struct CpRewrite {
     int out_channel_axis = 0;         // axis of the last weight indexing output channels
     std::string bias;                 // bias initializer of the last node ("" for none)
     int64_t storage_bits = 0;         // every stored bit of the new weights, scales and bias
+    std::string storage;              // how the factors are stored: storage_name() of them, "float" unquantized
     int64_t macs = -1;                // MACs of the replacement at batch 1 (-1 unknown)
     bool supports_correction = false; // MatMul chains carry no bias: no correction
 };

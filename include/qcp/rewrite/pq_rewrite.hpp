@@ -12,11 +12,16 @@
 // B = cols / d. ONNX's Gather takes only int32/int64 indices, so the byte-aligned uint8/uint16
 // storage is widened by a Cast at run time. Needs opset ≥ 6 (Cast's `to` attribute, Reshape's
 // shape input). Float format: one float32 initializer <stem> with the same values.
+// Packed format: the same, except that for k ≤ 128 the indices are packed at pq_index_bits(k)
+// bits (rewrite/packing.hpp, stem <stem>_indices, opset ≥ 7) and their decoder replaces the
+// Cast (Gather takes them flat); k > 128 keeps the byte-aligned indices. The lookup's values
+// other than <stem> are named ~<n>… (rewrite/packing.hpp).
 // Either way the layer computes exactly Ŵ = PqResult::dequantized() with the codebook rounded to
 // float16 (pq_quantize rounds it already unless PqOptions::fp16 is false).
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "qcp/ir/layers.hpp"
 #include "qcp/quant/pq.hpp"
@@ -26,12 +31,17 @@
 namespace qcp::rewrite {
 
 struct PqBits {
-    int64_t storage_bits = 0;  // indices at 8 (k ≤ 256) or 16 bits each + 16·k·d codebook
+    int64_t storage_bits = 0;  // indices as stored (packed, or 8 (k ≤ 256) / 16 bits each) + 16·k·d codebook
     int64_t ideal_bits = 0;    // indices at ⌈log2 k⌉ bits each (a packed stream) + 16·k·d codebook
 };
 
-// Bits of a rows × (blocks) index matrix over a k × d float16 codebook. Throws for k > 65536.
-PqBits pq_bits(int64_t rows, int64_t blocks, int64_t k, int64_t d);
+// Bits per packed index: ⌈log2 k⌉, at least 1.
+int pq_index_bits(int64_t k);
+// Bits of a rows × (blocks) index matrix over a k × d float16 codebook in `format` (Float counts
+// the compact form Qdq stores). Throws for k > 65536.
+PqBits pq_bits(int64_t rows, int64_t blocks, int64_t k, int64_t d, WeightFormat format);
+// How the indices are stored, for the report: "pq-gather" (uint8/uint16), "pq-packed-6", "float".
+std::string pq_storage_name(int64_t k, WeightFormat format);
 
 // Replaces the layer's weight input by the lookup above (or the float32 weight); the old weight
 // (and Identity/Constant chains only it used) are removed. `t` is the layer's quant_target and

@@ -1,4 +1,5 @@
-// Emitting weights into a graph: integers on a grid with a DequantizeLinear, or float32.
+// Emitting weights into a graph: b-bit codes packed in bytes with a decoder that runtimes fold at
+// load (Packed), integers on a grid with a DequantizeLinear (Qdq), or float32 (Float).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,9 @@
 
 namespace qcp::rewrite {
 
-enum class WeightFormat { Qdq, Float };
+enum class WeightFormat { Qdq, Float, Packed };
+// "qdq", "float", "packed".
+const char* weight_format_name(WeightFormat f);
 
 // A weight on a grid: value[i] = scale(i) · (codes[i] − zero_point(i)).
 //   per tensor (axis −1): one scale; per axis: shape[axis] scales (ONNX per-axis, 1-D);
@@ -34,16 +37,29 @@ struct GridWeight {
     int64_t storage_bits() const;
 };
 
-// Adds what produces the float weight `stem` and returns that value's name. Qdq: an int8 (or,
-// at opset ≥ 21 and bits ≤ 4, int4) initializer, a float scale initializer and a
-// DequantizeLinear node (appended to graph.nodes); Float: one float32 initializer.
-// Qdq needs opset ≥ 13 for per-axis scales (≥ 10 per tensor).
+// Adds what produces the float weight `stem` and returns that value's name.
+//   Qdq: an int8 (or, at opset ≥ 21 and bits ≤ 4, int4) initializer, a float scale initializer
+//     and a DequantizeLinear node (appended to graph.nodes). Needs opset ≥ 13 for per-axis
+//     scales (≥ 10 per tensor).
+//   Packed (opset ≥ 7): the codes u = code + 2^(b−1) (symmetric) or code (asymmetric), in
+//     [0, 2^b), packed at `bits` (rewrite/packing.hpp), then
+//       Reshape(codes, D) ─Sub(<stem>_zero_point)─Cast(float)─Mul(<stem>_scale)─▶ <stem>
+//     with the zero point 2^(b−1) (symmetric, an int scalar) or the zero points (uint8, cast) and
+//     the scales shaped to broadcast: (1) per tensor, (C, 1, …, 1) along the axis. D is the
+//     weight shape; blocked scales decode as D = (…, blocks, block_size, …), padded when the
+//     axis is not a multiple of block_size, reshaped back and sliced. Integer Sub, Cast and one
+//     float Mul give exactly GridWeight::dequantized() wherever the chain runs.
+//   Float: one float32 initializer.
 std::string emit_grid_weight(ir::Model& model, const std::string& stem, const GridWeight& w, WeightFormat format);
 std::string emit_float_weight(ir::Model& model, const std::string& stem, Tensor w);
 
 // Replaces the scales of a weight emitted by emit_grid_weight (e.g. after a correction made
-// them per output channel), rewriting the scale initializer and the DequantizeLinear axis, or
-// the float initializer in Float format.
+// them per output channel): the scale initializer and the DequantizeLinear axis (Qdq), the
+// scale (and zero-point) initializers (Packed; the decode shape must stay the same), or the
+// float initializer (Float).
 void update_grid_weight(ir::Model& model, const std::string& stem, const GridWeight& w, WeightFormat format);
+
+// How the weight is stored, for the report: "packed-4", "qdq-int8", "qdq-uint4", "float".
+std::string storage_name(const GridWeight& w, WeightFormat format, int64_t opset);
 
 }  // namespace qcp::rewrite

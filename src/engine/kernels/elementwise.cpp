@@ -1,4 +1,4 @@
-// Elementwise kernels: binary arithmetic and comparisons with numpy broadcasting, unary math,
+// Elementwise kernels: binary arithmetic (with Mod) and comparisons with numpy broadcasting, unary math,
 // activations, Clip, Identity/Dropout, Not, Where and Cast.
 //
 // Binary ops walk the output as rows of its innermost dimension after merging every run of
@@ -133,6 +133,44 @@ void binary_kernel(KernelContext& ctx) {
         case DType::Bool:
             if constexpr (op == Bin::Equal) return run_binary<op, uint8_t>(ctx, a, b);
             break;
+        default: break;
+    }
+    throw Error(ctx.where() + dtype_name(a.dtype()) + " inputs are not supported");
+}
+
+// Mod: the remainder with the divisor's sign (fmod = 0, Python's %, integers only) or the
+// dividend's (fmod = 1, C's fmod), as ONNX and ORT define it.
+template <typename T>
+void run_mod(KernelContext& ctx, const Tensor& a, const Tensor& b, bool c_fmod) {
+    if constexpr (std::is_integral_v<T>) {
+        const T* pb = b.data<T>();
+        if (std::any_of(pb, pb + b.numel(), [](T v) { return v == 0; })) throw Error(ctx.where() + "integer modulo by zero");
+    }
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), ctx);
+    Tensor y = Tensor::uninitialized(a.dtype(), shape);
+    broadcast_apply(a.data<T>(), b.data<T>(), y.data<T>(), broadcast_layout(a.shape(), b.shape(), shape), y.numel(), [c_fmod](T u, T v) {
+        if constexpr (std::is_floating_point_v<T>) {
+            return static_cast<T>(std::fmod(u, v));
+        } else {
+            const T r = static_cast<T>(u % v);
+            return !c_fmod && r != 0 && ((r < 0) != (v < 0)) ? static_cast<T>(r + v) : r;
+        }
+    });
+    ctx.outputs[0] = std::move(y);
+}
+
+void mod_kernel(KernelContext& ctx) {
+    const Tensor& a = ctx.in(0);
+    const Tensor& b = ctx.in(1);
+    if (a.dtype() != b.dtype())
+        throw Error(ctx.where() + "inputs are " + dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
+    const bool c_fmod = ctx.node.attr_int("fmod", 0) != 0;
+    switch (a.dtype()) {
+        case DType::Float32:
+            if (!c_fmod) throw Error(ctx.where() + "float inputs need fmod=1");
+            return run_mod<float>(ctx, a, b, true);
+        case DType::Int64: return run_mod<int64_t>(ctx, a, b, c_fmod);
+        case DType::Int32: return run_mod<int32_t>(ctx, a, b, c_fmod);
         default: break;
     }
     throw Error(ctx.where() + dtype_name(a.dtype()) + " inputs are not supported");
@@ -395,6 +433,7 @@ void register_elementwise(KernelRegistry& r) {
     r.add("Greater", 7, 999, binary_kernel<Bin::Greater>);
     r.add("LessOrEqual", 12, 999, binary_kernel<Bin::LessOrEqual>);
     r.add("GreaterOrEqual", 12, 999, binary_kernel<Bin::GreaterOrEqual>);
+    r.add("Mod", 10, 999, mod_kernel);
     r.add("Pow", 7, 999, pow_kernel);
     r.add("PRelu", 6, 999, prelu_kernel);
 

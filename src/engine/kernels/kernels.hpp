@@ -6,7 +6,7 @@
 
 namespace qcp::engine::kernels {
 
-void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, activations, Clip
+void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mod, activations, Clip
 void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather, ...
 void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
 void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul

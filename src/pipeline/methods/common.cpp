@@ -47,7 +47,8 @@ std::string quantizer_blocker(const ir::Layer& l, const CompressOptions& o) {
 }
 
 int64_t code_width(int bits, const CompressOptions& o, int64_t opset) {
-    if (o.format == rewrite::WeightFormat::Float) return 32;
+    if (resolved_format(o) == rewrite::WeightFormat::Float) return 32;
+    if (resolved_format(o) == rewrite::WeightFormat::Packed) return bits;
     return bits <= 4 && opset >= 21 ? 4 : 8;
 }
 

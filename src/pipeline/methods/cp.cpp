@@ -143,7 +143,10 @@ void CpMethod::budget_top_up(const TopUpInput& in) const {
         LayerPlan& p = in.plans[curves[c].layer];
         const ir::Layer& l = in.layers[curves[c].layer];
         const auto target = rewrite::factor_target(in.graph, l);
-        const int64_t width = in.cost == budget::Cost::StoredBits ? (in.options.format == rewrite::WeightFormat::Float ? 32 : 8) : p.bits;
+        const rewrite::WeightFormat format = resolved_format(in.options);
+        const int64_t width = in.cost != budget::Cost::StoredBits || format == rewrite::WeightFormat::Packed ? p.bits
+                              : format == rewrite::WeightFormat::Float                                       ? 32
+                                                                                                            : 8;
         for (;;) {
             const int next = next_rank(p.rank, in.options.rank_align);
             if (next > max_useful_rank(target)) break;
@@ -178,7 +181,8 @@ LayerResult CpMethod::apply(const SolveInput& in, LayerPlan& p) const {
     r.rel_error = cp.rel_error;
     r.status = layer_status(cp.status);
     r.iterations = cp.iterations;
-    r.rewrite = rewrite::rewrite_cp(in.out, in.layer, cp, in.options.format);
+    r.rewrite = rewrite::rewrite_cp(in.out, in.layer, cp, resolved_format(in.options));
+    p.storage = r.rewrite->storage;
     p.weight_bits_after = r.rewrite->storage_bits;
     p.macs_after = r.rewrite->macs;
     r.progress = fmt::format("{} rank {} {}-bit: rel. error {:.4f}, {} after {} iterations", name(), p.rank, p.bits, cp.rel_error,

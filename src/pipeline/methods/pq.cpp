@@ -51,7 +51,7 @@ public:
             return;
         }
         p.centroids = std::min(p.centroids, rows * (cols / d));
-        const rewrite::PqBits bits = rewrite::pq_bits(rows, cols / d, p.centroids, d);
+        const rewrite::PqBits bits = rewrite::pq_bits(rows, cols / d, p.centroids, d, resolved_format(in.options));
         const int64_t bias = l.params - rows * cols;
         if (bits.storage_bits >= 32 * rows * cols) {
             p.reason = std::to_string(p.centroids) + " codewords of " + std::to_string(d) + " would not reduce size";
@@ -92,7 +92,8 @@ public:
         p.loss_em = q.loss_em;
         p.output_error_before = q.loss_em;  // before the joint refit
         p.output_error_after = q.loss_final;
-        const rewrite::PqBits bits = rewrite::rewrite_pq(in.out, in.layer, t, q, o.format);
+        const rewrite::PqBits bits = rewrite::rewrite_pq(in.out, in.layer, t, q, resolved_format(o));
+        p.storage = rewrite::pq_storage_name(q.k, resolved_format(o));
         const int64_t bias = p.params_before - t.rows * t.cols;
         p.weight_bits_after = bits.storage_bits + 32 * bias;
         p.ideal_bits_after = bits.ideal_bits + 32 * bias;

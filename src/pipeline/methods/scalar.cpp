@@ -75,7 +75,9 @@ public:
         const quant::QuantizedMatrix q = quantize(in, t, scheme, p, r);
         r.rel_error = weight_rel_error(t.w, q.dequantized());
         const int64_t bias = p.params_before - t.rows * t.cols;
-        p.weight_bits_after = rewrite::rewrite_quantized(in.out, in.layer, rewrite::grid_weight_for(in.layer, t, q), o.format) + 32 * bias;
+        const rewrite::GridWeight w = rewrite::grid_weight_for(in.layer, t, q);
+        p.storage = rewrite::storage_name(w, resolved_format(o), in.out.opset(""));
+        p.weight_bits_after = rewrite::rewrite_quantized(in.out, in.layer, w, resolved_format(o)) + 32 * bias;
         r.progress = fmt::format("{} {}-bit {}: rel. error {:.4f}", name(), p.bits, p.scheme, r.rel_error);
         return r;
     }

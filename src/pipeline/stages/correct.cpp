@@ -41,7 +41,7 @@ void correct(Context& c) {
             scale[ch] = static_cast<float>(a);
             shift[ch] = static_cast<float>(w.mean(ch) - a * h.mean(ch));
         }
-        rewrite::apply_channel_affine(c.out, d.rw, scale, shift, o.format);
+        rewrite::apply_channel_affine(c.out, d.rw, scale, shift, resolved_format(o));
         LayerPlan& p = c.report.layers[d.plan_index];
         p.weight_bits_after = d.rw.storage_bits;
         p.corrected = true;

@@ -7,6 +7,7 @@
 #include "qcp/core/fs.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/core/sha256.hpp"
+#include "qcp/engine/fold.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/inspect.hpp"
 
@@ -43,6 +44,7 @@ void load(Context& c) {
     c.report.input_params = info.params;
     c.report.input_macs = info.macs;
     c.report.input_sha256 = sha256_file(o.model);
+    c.report.input_runtime_bytes = engine::runtime_weight_bytes(c.model);
     c.layers = info.layers;
     for (const auto& l : c.layers) c.layer_outputs.push_back(c.model.graph.nodes[static_cast<size_t>(l.node)].outputs.at(0));
 }

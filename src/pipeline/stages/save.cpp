@@ -1,9 +1,11 @@
 // save: the rewritten model sorted, stamped and written atomically (onnx_io::save_model);
 // check: the written file read back and run against the original on the calibration samples.
+#include <algorithm>
 #include <filesystem>
 
 #include "context.hpp"
 #include "qcp/core/version.hpp"
+#include "qcp/engine/fold.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/metrics.hpp"
@@ -14,11 +16,33 @@ namespace {
 
 std::filesystem::path side_file(const CompressOptions& o) { return o.output.string() + ".data"; }
 
+// Before IR 4 every initializer is also a graph input (ONNX Runtime refuses the file otherwise).
+// The rewrites add initializers, listed here, and leave the replaced weights unread but kept
+// (removing a graph input is not theirs to do), dropped here.
+void list_initializers_as_inputs(ir::Graph& g) {
+    auto unread = [&](const std::string& name) { return g.find_initializer(name) && g.consumers(name).empty() && !g.is_graph_output(name); };
+    g.inputs.erase(std::remove_if(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return unread(v.name); }), g.inputs.end());
+    g.initializers.erase(std::remove_if(g.initializers.begin(), g.initializers.end(), [&](const ir::Initializer& i) { return unread(i.name); }),
+                         g.initializers.end());
+    g.rebuild_index();
+    for (const auto& init : g.initializers) {
+        if (g.is_graph_input(init.name)) continue;
+        ir::ValueInfo v;
+        v.name = init.name;
+        v.dtype = init.tensor.dtype();
+        v.has_shape = true;
+        for (int64_t d : init.tensor.shape()) v.dims.push_back({d, ""});
+        g.inputs.push_back(std::move(v));
+    }
+    g.rebuild_index();
+}
+
 }  // namespace
 
 void save(Context& c) {
     const CompressOptions& o = c.options;
     c.out.graph.sort_topologically();
+    if (c.out.ir_version < 4) list_initializers_as_inputs(c.out.graph);
     c.out.set_metadata("qcp_version", kVersion);
     c.out.set_metadata("qcp_method", o.method);
     onnx_io::SaveOptions opts;
@@ -29,6 +53,7 @@ void save(Context& c) {
     std::error_code ec;
     c.report.output_bytes = std::filesystem::file_size(o.output, ec);
     if (std::filesystem::exists(side_file(o), ec)) c.report.output_bytes += std::filesystem::file_size(side_file(o), ec);
+    c.report.output_runtime_bytes = engine::runtime_weight_bytes(c.out);
     total_sizes(c);
 }
 
