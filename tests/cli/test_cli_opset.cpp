@@ -43,9 +43,9 @@ TEST(CliOpset, BadTargetsExitTwoWithoutOutput) {
 TEST(CliOpset, CompressReportsTheUpgrade) {
     test::TempDir dir;
     const std::string out = (dir / "o.onnx").string();
-    // per-channel qdq needs opset 13: the opset-9 model gets there first
-    EXPECT_EQ(run_qcp("compress " + kNet9 + " -o " + out + " --method rtn --bits 8").code, 2);
-    const auto r = run_qcp("compress " + kNet9 + " -o " + out + " --method rtn --bits 8 --opset 13 --json");
+    // per-channel qdq needs opset 13: the opset-9 model gets there first (packed, the default, needs no upgrade)
+    EXPECT_EQ(run_qcp("compress " + kNet9 + " -o " + out + " --method rtn --bits 8 --format qdq").code, 2);
+    const auto r = run_qcp("compress " + kNet9 + " -o " + out + " --method rtn --bits 8 --format qdq --opset 13 --json");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["settings"]["opset"], 13);
