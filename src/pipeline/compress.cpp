@@ -14,6 +14,7 @@ CompressReport compress(const CompressOptions& options) {
     if (!options.dry_run) {
         stages::solve(c);
         stages::correct(c);
+        stages::quantize_activations(c);
         stages::save(c);
         stages::check(c);
     } else {
