@@ -50,10 +50,10 @@ void validate_activation_options(const CompressOptions& o) {
         throw Error("--activations 8 needs symmetric weights (ONNX Runtime's QLinearConv takes one weight zero point); drop --asymmetric");
     if (o.block_size > 0) throw Error("--activations 8 takes per-tensor or per-channel weight scales, not --block-size");
     if (o.calib.empty() && !o.dry_run) throw Error("--activations needs calibration data (--calib)");
-    if (!o.act_calib.empty()) (void)quant::parse_act_calib(o.act_calib);
     if (o.act_percentile && !(*o.act_percentile > 50.0 && *o.act_percentile <= 100.0))
         throw Error("--act-percentile must be in (50, 100], got " + std::to_string(*o.act_percentile));
-    if (o.act_percentile && !o.act_calib.empty() && quant::parse_act_calib(o.act_calib) != quant::ActCalib::Percentile)
+    const quant::ActCalib calib = o.act_calib.empty() ? quant::kDefaultActCalib : quant::parse_act_calib(o.act_calib);
+    if (o.act_percentile && calib != quant::ActCalib::Percentile)
         throw Error("--act-percentile needs --act-calib percentile");
 }
 

@@ -50,7 +50,8 @@ TEST(CliCompress, BadActivationSettingsExitTwoWithoutOutput) {
         {"--method rtn --activations 8 --asymmetric" + calib, "needs symmetric weights"},
         {"--method rtn --activations 8 --act-calib kl" + calib, "--act-calib must be minmax, percentile, mse or entropy"},
         {"--method rtn --activations 8 --act-calib mse --act-percentile 99" + calib, "--act-percentile needs --act-calib percentile"},
-        {"--method rtn --activations 8 --act-percentile 20" + calib, "--act-percentile must be in (50, 100]"},
+        {"--method rtn --activations 8 --act-calib percentile --act-percentile 20" + calib, "--act-percentile must be in (50, 100]"},
+        {"--method rtn --activations 8 --act-percentile 99" + calib, "--act-percentile needs --act-calib percentile"},
         {"--method rtn --act-calib minmax" + calib, "need --activations 8"},
     };
     for (const auto& [args, needle] : cases) {

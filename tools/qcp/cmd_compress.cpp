@@ -65,7 +65,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--activations", st->activations,
                     "8: static uint8 activations (QDQ) around the compressed layers so ONNX Runtime runs int8 kernels "
                     "(needs --calib and --format qdq); none (default): weights only");
-    cmd->add_option("--act-calib", o.act_calib, "--activations: activation ranges by minmax, percentile (default), mse or entropy");
+    cmd->add_option("--act-calib", o.act_calib, "--activations: activation ranges by mse (default), minmax, percentile or entropy");
     auto* act_pct_opt = cmd->add_option("--act-percentile", st->act_percentile, "--act-calib percentile: keep P% of the values (default 99.99)");
     cmd->add_flag("--external-data", o.external_data, "Write weights to OUT.data beside the model");
     cmd->add_option("--report", st->report, "Also write the JSON report to FILE");

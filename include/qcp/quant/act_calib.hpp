@@ -51,6 +51,11 @@ private:
 // Every range is then widened to contain 0 (so zero is exact and a ReLU output has zero point 0).
 enum class ActCalib { MinMax, Percentile, Mse, Entropy };
 inline constexpr int kActCalibCount = 4;
+// --act-calib's default: mse cost the least top-1 over rtn 8-bit, gptq 4-bit and admm-cp 4-bit
+// on fmnist_resnet and fmnist_mobilenet (docs/RESULTS.md, activations); entropy clips ReLU6's
+// saturated values and lost up to 6 points.
+inline constexpr ActCalib kDefaultActCalib = ActCalib::Mse;
+inline constexpr double kDefaultActPercentile = 99.99;
 const char* act_calib_name(ActCalib c);
 // Parses a --act-calib name; throws qcp::Error listing the names.
 ActCalib parse_act_calib(const std::string& name);

@@ -19,12 +19,6 @@ namespace qcp::stages {
 
 namespace {
 
-// The calibrator when --act-calib is not given: percentile 99.99 kept W8A8/W4A8 accuracy best
-// over minmax, mse and entropy on the reference models (docs/RESULTS.md, activations). Only a
-// percentile default makes --act-percentile without --act-calib meaningful (plan.cpp checks it).
-constexpr quant::ActCalib kDefaultActCalib = quant::ActCalib::Percentile;
-constexpr double kDefaultActPercentile = 99.99;
-static_assert(kDefaultActCalib == quant::ActCalib::Percentile, "--act-percentile alone assumes the percentile default");
 // Weights of uncompressed layers between quantized activations (the int8 kernels' width).
 constexpr int kSandwichBits = 8;
 // A rewritten layer is at most this many nodes (a CP chain is 2 or 3).
@@ -103,9 +97,9 @@ bool quantize_sandwiched(Context& c, size_t li, const std::string& output) {
 }  // namespace
 
 std::string resolved_act_calib(const CompressOptions& o) {
-    return o.act_calib.empty() ? quant::act_calib_name(kDefaultActCalib) : o.act_calib;
+    return o.act_calib.empty() ? quant::act_calib_name(quant::kDefaultActCalib) : o.act_calib;
 }
-double resolved_act_percentile(const CompressOptions& o) { return o.act_percentile.value_or(kDefaultActPercentile); }
+double resolved_act_percentile(const CompressOptions& o) { return o.act_percentile.value_or(quant::kDefaultActPercentile); }
 
 void quantize_activations(Context& c) {
     const CompressOptions& o = c.options;
@@ -139,7 +133,8 @@ void quantize_activations(Context& c) {
 
     const quant::ActCalib calib = quant::parse_act_calib(resolved_act_calib(o));
     const double pct = resolved_act_percentile(o);
-    const std::vector<quant::ActHistogram> hists = site_histograms(c, sites);
+    const std::vector<quant::ActHistogram> hists = sites.empty() ? std::vector<quant::ActHistogram>{} : site_histograms(c, sites);
+    if (sites.empty()) spdlog::warn("activations: no compressed layer can take uint8 activations (see activation_fusion)");
     std::map<std::string, quant::ActParams> params;
     for (size_t i = 0; i < sites.size(); ++i) {
         quant::ActRange r = quant::act_range(hists[i], calib, pct);
