@@ -7,7 +7,8 @@ namespace qcp {
 
 rewrite::WeightFormat resolved_format(const CompressOptions& o) {
     if (o.format) return *o.format;
-    return rewrite::WeightFormat::Packed;
+    // int8 kernels need the integer weights a QuantizeLinear/DequantizeLinear pattern shows ORT
+    return o.activations ? rewrite::WeightFormat::Qdq : rewrite::WeightFormat::Packed;
 }
 
 CompressReport compress(const CompressOptions& options) {
@@ -19,6 +20,7 @@ CompressReport compress(const CompressOptions& options) {
     if (!options.dry_run) {
         stages::solve(c);
         stages::correct(c);
+        stages::quantize_activations(c);
         stages::save(c);
         stages::check(c);
     } else {

@@ -4,6 +4,7 @@
 
 #include "methods/method.hpp"
 #include "qcp/core/error.hpp"
+#include "qcp/quant/act_calib.hpp"
 
 namespace qcp::plan {
 
@@ -34,6 +35,26 @@ T parse_number(const std::string& text, const std::string& what) {
     in >> v;
     if (!in || !in.eof()) throw Error(what + ": '" + text + "' is not a number");
     return v;
+}
+
+// --activations 8 and what the int8 kernels it targets need of the weights.
+void validate_activation_options(const CompressOptions& o) {
+    if (o.activations == 0) {
+        if (!o.act_calib.empty() || o.act_percentile) throw Error("--act-calib and --act-percentile need --activations 8");
+        return;
+    }
+    if (o.activations != 8) throw Error("--activations must be 8 or none, got " + std::to_string(o.activations));
+    if (o.format && *o.format != rewrite::WeightFormat::Qdq)
+        throw Error("--activations 8 needs --format qdq or auto (integer weights for the int8 kernels)");
+    if (!o.symmetric)
+        throw Error("--activations 8 needs symmetric weights (ONNX Runtime's QLinearConv takes one weight zero point); drop --asymmetric");
+    if (o.block_size > 0) throw Error("--activations 8 takes per-tensor or per-channel weight scales, not --block-size");
+    if (o.calib.empty() && !o.dry_run) throw Error("--activations needs calibration data (--calib)");
+    if (o.act_percentile && !(*o.act_percentile > 50.0 && *o.act_percentile <= 100.0))
+        throw Error("--act-percentile must be in (50, 100], got " + std::to_string(*o.act_percentile));
+    const quant::ActCalib calib = o.act_calib.empty() ? quant::kDefaultActCalib : quant::parse_act_calib(o.act_calib);
+    if (o.act_percentile && calib != quant::ActCalib::Percentile)
+        throw Error("--act-percentile needs --act-calib percentile");
 }
 
 }  // namespace
@@ -116,6 +137,7 @@ void validate_options(const CompressOptions& o) {
     if (o.objective == "output" && o.calib.empty() && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");
     if (method.calib == CalibUse::Required && o.calib.empty() && !o.dry_run)
         throw Error("--method " + o.method + " needs calibration data (--calib)");
+    validate_activation_options(o);
 }
 
 }  // namespace qcp::plan

@@ -1,6 +1,7 @@
 // The compress report: JSON (the contract in DESIGN.md) and the table. Fields a method owns are
 // null here, in their place, and filled by the method's report hooks.
 #include <algorithm>
+#include <map>
 
 #include "methods/method.hpp"
 #include "qcp/core/version.hpp"
@@ -23,6 +24,24 @@ BitTotals weight_bits(const std::vector<LayerPlan>& layers, bool LayerPlan::*fla
     for (const auto& p : layers)
         if (p.*flag) t.before += p.weight_bits_before, t.after += p.weight_bits_after;
     return t;
+}
+
+// How many layer nodes ORT fuses into each kernel ("none" for the rest), over all layers.
+std::map<std::string, int64_t> activation_fusions(const std::vector<LayerPlan>& layers) {
+    std::map<std::string, int64_t> n;
+    for (const auto& p : layers)
+        for (const auto& f : p.activation_fusion) ++n[f.substr(0, f.find_first_of(": "))];
+    return n;
+}
+
+// "QLinearConv x3" for a chain of one kernel, else the kernels joined.
+std::string fusion_note(const std::vector<std::string>& fusions) {
+    if (fusions.empty()) return "";
+    const bool same = std::all_of(fusions.begin(), fusions.end(), [&](const std::string& f) { return f == fusions[0]; });
+    if (same) return fusions[0] + (fusions.size() > 1 ? " x" + std::to_string(fusions.size()) : "");
+    std::string s;
+    for (const auto& f : fusions) s += (s.empty() ? "" : " + ") + f;
+    return s;
 }
 
 }  // namespace
@@ -62,7 +81,11 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"pq_metric", nullptr},
                      {"pq_refit", nullptr},
                      {"dry_run", o.dry_run},
-                     {"opset", opt(o.opset)}};
+                     {"opset", opt(o.opset)},
+                     {"activations", o.activations ? json(o.activations) : json(nullptr)},
+                     {"act_calib", o.activations ? json(stages::resolved_act_calib(o)) : json(nullptr)},
+                     {"act_percentile", o.activations && stages::resolved_act_calib(o) == "percentile"
+                                            ? json(stages::resolved_act_percentile(o)) : json(nullptr)}};
     method.report_settings(settings, o);
     json layers = json::array();
     const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
@@ -97,6 +120,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"status", p.selected ? json(layer_status_name(p.status)) : json("skipped")},
                           {"reason", p.reason.empty() ? json(nullptr) : json(p.reason)},
                           {"corrected", p.corrected},
+                          {"activation_fusion", p.activation_fusion.empty() ? json(nullptr) : json(p.activation_fusion)},
                           {"iterations", p.iterations},
                           {"seconds", p.seconds}};
         if (const methods::Method* m = methods::lookup(p.method)) m->report_layer(row, p);
@@ -134,6 +158,9 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                {"seconds", r.seconds}}},
                    {"budget", budget},
                    {"conversion", r.opset_upgrade ? opset_upgrade_to_json(*r.opset_upgrade) : json(nullptr)},
+                   {"activations", o.activations ? json{{"bits", o.activations}, {"tensors", r.act_tensors},
+                                                         {"fusions", activation_fusions(r.layers)}}
+                                                 : json(nullptr)},
                    {"check", {{"samples", opt(r.check_samples)},
                               {"top1_agreement", opt(r.check_top1_agreement)},
                               {"output_rel_error", opt(r.check_output_rel_error)}}}};
@@ -152,6 +179,7 @@ std::string compress_to_table(const CompressReport& r) {
         std::string status = p.selected ? std::string(layer_status_name(p.status)) : "skipped: " + p.reason;
         if (const methods::Method* m = methods::lookup(p.method); m && p.selected) status += m->table_note(p);
         if (p.corrected) status += ", corrected";
+        if (!p.activation_fusion.empty()) status += ", a8: " + fusion_note(p.activation_fusion);
         t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
                    p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-",
                    p.selected && !p.storage.empty() ? p.storage : "-", params, macs,
@@ -186,6 +214,17 @@ std::string compress_to_table(const CompressReport& r) {
              r.options.output.string() + "\n" + "weights held at run time (after constant folding): " +
              human_bytes(static_cast<uint64_t>(r.input_runtime_bytes)) + " -> " + human_bytes(static_cast<uint64_t>(r.output_runtime_bytes)) +
              " (" + rewrite::weight_format_name(resolved_format(r.options)) + ")\n";
+    if (r.options.activations && r.written) {
+        std::string kernels;
+        int64_t unfused = 0;
+        for (const auto& [k, n] : activation_fusions(r.layers)) {
+            if (k == "none") unfused = n;
+            else kernels += (kernels.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+        }
+        s += "activations: uint8 on " + std::to_string(r.act_tensors) + " tensors (" + stages::resolved_act_calib(r.options) +
+             "); ORT CPU runs " + (kernels.empty() ? std::string("no int8 kernel") : kernels) +
+             (unfused ? ", " + std::to_string(unfused) + " layer nodes in float" : std::string()) + "\n";
+    }
     if (r.check_samples)
         s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
              fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
+#include <utility>
+#include <vector>
 
 #include "cli_util.hpp"
 
@@ -34,6 +36,33 @@ TEST(CliCompress, BadSettingsExitTwoBeforeWork) {
         EXPECT_FALSE(std::filesystem::exists(out));
     }
     EXPECT_EQ(qcp_run("compress " + kModel).code, 2);  // no -o
+}
+
+TEST(CliCompress, BadActivationSettingsExitTwoWithoutOutput) {
+    test::TempDir dir;
+    const std::string out = (dir / "o.onnx").string();
+    const std::string calib = " --calib " + test::kFashionTestImages + " --calib-count 8";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"--method rtn --activations 8", "--activations needs calibration data (--calib)"},
+        {"--method rtn --activations 8 --format float" + calib, "--activations 8 needs --format qdq"},
+        {"--method rtn --activations 8 --format packed" + calib, "--activations 8 needs --format qdq"},
+        {"--method rtn --activations 4" + calib, "--activations must be 8 or none"},
+        {"--method rtn --activations 16" + calib, "--activations must be 8 or none"},
+        {"--method rtn --activations 8 --asymmetric" + calib, "needs symmetric weights"},
+        {"--method rtn --activations 8 --act-calib kl" + calib, "--act-calib must be minmax, percentile, mse or entropy"},
+        {"--method rtn --activations 8 --act-calib mse --act-percentile 99" + calib, "--act-percentile needs --act-calib percentile"},
+        {"--method rtn --activations 8 --act-calib percentile --act-percentile 20" + calib, "--act-percentile must be in (50, 100]"},
+        {"--method rtn --activations 8 --act-percentile 99" + calib, "--act-percentile needs --act-calib percentile"},
+        {"--method rtn --act-calib minmax" + calib, "need --activations 8"},
+    };
+    for (const auto& [args, needle] : cases) {
+        SCOPED_TRACE(args);
+        const Result r = qcp_run("compress " + kModel + " -o " + out + " " + args);
+        EXPECT_EQ(r.code, 2);
+        EXPECT_EQ(lines(r.err), 1u) << r.err;
+        EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(out));
+    }
 }
 
 TEST(CliCompress, NeverOverwritesInputOrExistingOutput) {

@@ -22,6 +22,8 @@ const MethodRun kMethods[] = {
     {"gptq", "--bits 4 --act-order"},
     {"pq", "--centroids 64 --pq-iters 10"},
     {"admm-cp", "--target-ratio 12 --bits auto --objective output"},
+    {"rtn", "--bits 8 --activations 8 --act-calib mse"},
+    {"admm-cp", "--rank 8 --activations 8 --act-calib entropy"},
 };
 
 void PrintTo(const MethodRun& m, std::ostream* os) { *os << m.method << " " << m.args; }

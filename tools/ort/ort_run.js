@@ -23,12 +23,13 @@ const USAGE = `usage:
 options:
   --input [NAME=]FILE.npy  without NAME=, files are matched to model inputs in order
   --threads N              intraOpNumThreads (default 1; 0 lets ORT choose)
-  --opt LEVEL              graphOptimizationLevel: disabled|basic|extended|all (default all)`;
+  --opt LEVEL              graphOptimizationLevel: disabled|basic|extended|all (default all)
+  --optimized FILE.onnx    also save the model as ORT optimized it (which fused kernels it chose)`;
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const a = { positional: [], inputs: [], threads: 1, opt: 'all', bench: null, batch: null, argmax: null };
+  const a = { positional: [], inputs: [], threads: 1, opt: 'all', bench: null, batch: null, argmax: null, optimized: null };
   const intArg = (flag, v, min) => {
     if (!/^\d+$/.test(v || '') || Number(v) < min) throw new UsageError(`${flag} needs an integer >= ${min}`);
     return Number(v);
@@ -48,6 +49,7 @@ function parseArgs(argv) {
     } else if (arg === '--bench') a.bench = intArg(arg, val(), 1);
     else if (arg === '--batch') a.batch = intArg(arg, val(), 1);
     else if (arg === '--argmax') a.argmax = val();
+    else if (arg === '--optimized') a.optimized = val();
     else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else a.positional.push(arg);
   }
@@ -222,6 +224,7 @@ async function main() {
     executionMode: 'sequential',
     graphOptimizationLevel: args.opt,
     logSeverityLevel: 3,
+    ...(args.optimized ? { optimizedModelFilePath: args.optimized } : {}),
   });
   if (args.bench !== null) await runBench(ort, session, args);
   else if (args.argmax !== null) await runArgmax(ort, session, args);

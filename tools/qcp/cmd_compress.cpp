@@ -16,7 +16,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("compress", "Compress a model's conv/FC layers; methods:" + methods);
     struct State {
         CompressOptions opts;
-        std::string granularity, format = "auto", report, bits = "4";
+        std::string granularity, format = "auto", report, bits = "4", activations = "none";
+        double act_percentile = 0;
         double target_ratio = 0, target_macs = 0;
         uint64_t target_size = 0;
         bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
@@ -65,6 +66,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--format", st->format,
                     "auto (default: packed), packed (b-bit codes in bytes + a decoder ONNX Runtime folds at load; any opset), "
                     "qdq (integer weights + DequantizeLinear, for QDQ toolchains; opset >= 13) or float");
+    cmd->add_option("--activations", st->activations,
+                    "8: static uint8 activations (QDQ) around the compressed layers so ONNX Runtime runs int8 kernels "
+                    "(needs --calib; writes qdq weights); none (default): weights only");
+    cmd->add_option("--act-calib", o.act_calib, "--activations: activation ranges by mse (default), minmax, percentile or entropy");
+    auto* act_pct_opt = cmd->add_option("--act-percentile", st->act_percentile, "--act-calib percentile: keep P% of the values (default 99.99)");
     cmd->add_flag("--external-data", o.external_data, "Write weights to OUT.data beside the model");
     cmd->add_option("--report", st->report, "Also write the JSON report to FILE");
     cmd->add_flag("--json", st->json, "Print the JSON report instead of the table");
@@ -83,7 +89,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop");
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
-    cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, &exit_code] {
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, &exit_code] {
         auto& o = st->opts;
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (ts_opt->count()) o.target_size = st->target_size;
@@ -113,6 +119,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         else if (st->format == "float") o.format = rewrite::WeightFormat::Float;
         else if (st->format == "packed") o.format = rewrite::WeightFormat::Packed;
         else if (st->format != "auto") throw Error("--format must be auto, packed, qdq or float");
+        if (st->activations != "none") {
+            if (st->activations != "8") throw Error("--activations must be 8 or none, got '" + st->activations + "'");
+            o.activations = 8;
+        }
+        if (act_pct_opt->count()) o.act_percentile = st->act_percentile;
         if (st->correct && st->no_correct) throw Error("give --correct or --no-correct, not both");
         if (st->correct) o.correct = true;
         if (st->no_correct) o.correct = false;

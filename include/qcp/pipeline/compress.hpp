@@ -64,6 +64,11 @@ struct CompressOptions : RunOptions {
     std::vector<std::string> excludes;     // REGEX
     // --format qdq|float|packed; unset (--format auto, the default): resolved_format() chooses
     std::optional<rewrite::WeightFormat> format;
+    // --activations 8: static uint8 activations as QDQ around the compressed layers, ranges from
+    // --calib on the compressed network (--act-calib; empty: the default); 0: weights only
+    int activations = 0;
+    std::string act_calib;
+    std::optional<double> act_percentile;  // --act-calib percentile: p (default 99.99)
     bool external_data = false;
     uint64_t seed = 0;
     bool dry_run = false;
@@ -118,6 +123,8 @@ struct LayerPlan {
     int iterations = 0;
     double seconds = 0;
     bool corrected = false;
+    // --activations: per node of the layer, the kernel ORT CPU fuses it into ("QLinearConv"), or "none: why"
+    std::vector<std::string> activation_fusion;
 };
 
 struct CompressReport {
@@ -136,6 +143,7 @@ struct CompressReport {
     std::optional<int64_t> check_samples;
     std::optional<double> check_top1_agreement, check_output_rel_error;
     bool written = false;
+    int64_t act_tensors = 0;  // --activations: tensors given a QuantizeLinear/DequantizeLinear pair
     // global budget (--target-*): which target, its value, the summed predicted damage
     std::optional<std::string> budget_target;
     double budget_value = 0, budget_predicted_damage = 0;

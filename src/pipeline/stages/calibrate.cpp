@@ -32,6 +32,8 @@ void calibrate(Context& c) {
     c.objective = resolved_objective(o);
     if (c.objective == "output" && !c.calib && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");
     if (correction_enabled(c) && !c.calib && !o.dry_run) throw Error("--correct needs calibration data (--calib)");
+    if (o.activations && c.model.opset("") < 10)
+        throw Error("--activations 8 needs opset 10 or later for QuantizeLinear (model has opset " + std::to_string(c.model.opset("")) + ")");
 }
 
 void collect_input_hessians(Context& c, bool all_selected) {

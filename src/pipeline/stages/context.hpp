@@ -1,5 +1,5 @@
 // `qcp compress` as named stages over one context (internal to pipeline):
-//   load → plan → calibrate → budget → solve → correct → save → check → report
+//   load → plan → calibrate → budget → solve → correct → activations → save → check → report
 // Each stage is a function in its own file of this folder; compress() (compress.cpp) runs them
 // in order, and tests call them one by one. A stage reads what the earlier ones left in the
 // context and adds its own part; none of them writes a file but save.
@@ -79,6 +79,13 @@ void solve(Context& c);
 void correct(Context& c);
 // --correct / --no-correct, else on with calibration data.
 bool correction_enabled(const Context& c);
+// activations (--activations 8): calibrated uint8 Q/DQ on the inputs and outputs of every
+// compressed Conv/Gemm/MatMul of c.out, ranges measured on c.out itself; per layer the fusion
+// ORT will apply.
+void quantize_activations(Context& c);
+// --act-calib, or the default one.
+std::string resolved_act_calib(const CompressOptions& o);
+double resolved_act_percentile(const CompressOptions& o);
 // save: writes c.out atomically and records the output size.
 void save(Context& c);
 // check: original against the written file on the calibration samples; removes the file when
