@@ -76,7 +76,8 @@ Tensor integer_tensor(const Shape& shape, const std::vector<int32_t>& values, bo
 
 std::string codes_shape_name(const std::string& stem) { return stem + "_shape"; }
 
-// The shape the codes decode to (D in the header) and, for blocked scales, whether the axis is padded.
+// The shape the codes decode to (D in the header): the weight's, or for blocked scales the axis
+// split into (blocks, block_size), padded up to whole blocks.
 Shape decode_shape(const GridWeight& w) {
     if (w.block_size <= 0) return w.shape;
     const auto a = static_cast<size_t>(w.axis);
