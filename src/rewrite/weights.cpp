@@ -74,9 +74,12 @@ Tensor integer_tensor(const Shape& shape, const std::vector<int32_t>& values, bo
 
 // ---- packed ------------------------------------------------------------------------------
 
+constexpr int64_t kInt4Opset = 21;  // int4/uint4 tensors, and Cast from them
+
 std::string codes_shape_name(const std::string& stem) { return stem + "_shape"; }
 
-// The shape the codes decode to (D in the header) and, for blocked scales, whether the axis is padded.
+// The shape the codes decode to (D in the header): the weight's, or for blocked scales the axis
+// split into (blocks, block_size), padded up to whole blocks.
 Shape decode_shape(const GridWeight& w) {
     if (w.block_size <= 0) return w.shape;
     const auto a = static_cast<size_t>(w.axis);
@@ -136,25 +139,40 @@ std::string emit_packed_weight(ir::Model& model, const std::string& stem, const 
     if (w.bits < 1 || w.bits > 8) throw Error("--format packed stores 1- to 8-bit codes, not " + std::to_string(w.bits));
     if (shape_numel(w.shape) != static_cast<int64_t>(w.codes.size())) throw Error("internal: codes do not fill the weight '" + stem + "'");
     ir::Graph& g = model.graph;
-    const int32_t offset = symmetric_offset(w);
-    const CodeValue codes = emit_packed_codes(model, stem, pack_codes(unsigned_codes(w, offset), w.bits));
+    const bool symmetric = w.zero_points.empty();
     const Shape d = decode_shape(w);
-    auto value = [&](const char* tag) { return codes.prefix + tag; };
+    // 8-bit codes, and 4-bit ones from opset 21 (where Cast reads int4), need no unpacking: an
+    // (u)int8 / (u)int4 tensor of the decode shape, cast
+    const bool whole = w.bits == 8 || (w.bits == 4 && model.opset("") >= kInt4Opset);
+    std::string prefix, codes;  // codes: int32 in shape D, to be centered
+    if (whole) {
+        prefix = decoder_prefix(g);
+        g.initializers.push_back({stem + "_packed", integer_tensor(d, unsigned_codes(w, 0), symmetric, w.bits == 4), ""});
+        g.nodes.push_back(cast_node("", stem + "_packed", prefix + (symmetric ? "x" : "r"), symmetric ? DType::Float32 : DType::Int32));
+        codes = prefix + "r";
+    } else {
+        const CodeValue c = emit_packed_codes(model, stem, pack_codes(unsigned_codes(w, symmetric_offset(w)), w.bits));
+        prefix = c.prefix;
+        g.initializers.push_back({codes_shape_name(stem), Tensor::from_int64s({static_cast<int64_t>(d.size())}, d), ""});
+        g.nodes.push_back(make_node("Reshape", "", {c.name, codes_shape_name(stem)}, prefix + "r"));
+        codes = prefix + "r";
+    }
+    auto value = [&](const char* tag) { return prefix + tag; };
     auto add = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
         g.nodes.push_back(make_node(op, "", std::move(in), out));
     };
-    g.initializers.push_back({codes_shape_name(stem), Tensor::from_int64s({static_cast<int64_t>(d.size())}, d), ""});
-    add("Reshape", {codes.name, codes_shape_name(stem)}, value("r"));
-    std::string zp;
-    if (w.zero_points.empty()) {
-        zp = shared_constant(g, "qcp/pack/i32_offset" + std::to_string(w.bits), int_tensor(DType::Int32, {1}, {offset}));
-    } else {
-        g.nodes.push_back(cast_node("", zp_name(stem), value("z"), DType::Int32));
-        zp = value("z");
-    }
     set_packed_scales(g, stem, w);
-    add("Sub", {value("r"), zp}, value("d"));
-    g.nodes.push_back(cast_node("", value("d"), value("x"), DType::Float32));
+    if (!(whole && symmetric)) {  // signed whole codes are cast to float as they are
+        std::string zp;
+        if (symmetric) {
+            zp = shared_constant(g, "qcp/pack/i32_offset" + std::to_string(w.bits), int_tensor(DType::Int32, {1}, {symmetric_offset(w)}));
+        } else {
+            g.nodes.push_back(cast_node("", zp_name(stem), value("z"), DType::Int32));
+            zp = value("z");
+        }
+        add("Sub", {codes, zp}, value("d"));
+        g.nodes.push_back(cast_node("", value("d"), value("x"), DType::Float32));
+    }
     if (w.block_size <= 0) {
         add("Mul", {value("x"), scale_name(stem)}, stem);
         g.rebuild_index();
@@ -249,8 +267,10 @@ void update_grid_weight(ir::Model& model, const std::string& stem, const GridWei
         return;
     }
     if (format == WeightFormat::Packed) {
-        const ir::Initializer* d = g.find_initializer(codes_shape_name(stem));
-        if (!d || d->tensor.to_int64_vector() != decode_shape(w))
+        // the codes keep their decode shape: blocked scales stay blocked, the same blocks
+        const ir::Initializer* s = g.find_initializer(scale_name(stem));
+        const bool was_blocked = s && s->tensor.rank() > w.shape.size();
+        if (!s || was_blocked != (w.block_size > 0) || (was_blocked && s->tensor.shape() != broadcast_scale_shape(w)))
             throw Error("internal: packed weight '" + stem + "' cannot change its decode shape");
         set_packed_scales(g, stem, w);
         return;

@@ -322,6 +322,29 @@ TEST(Elementwise, IdentityAndDropoutPassValuesThrough) {
     EXPECT_THROW(run_op("Dropout", {&x, &ratio, &training}, {}, 13), Error);
 }
 
+// int4/uint4 sources (two a byte, low nibble first) against the nibbles read one by one.
+TEST(Elementwise, CastReadsFourBitIntegers) {
+    std::mt19937 gen(3);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (const DType from : {DType::Int4, DType::UInt4}) {
+        for (const int64_t n : {1, 2, 7, 64}) {
+            std::vector<uint8_t> bytes(static_cast<size_t>((n + 1) / 2));
+            for (auto& b : bytes) b = static_cast<uint8_t>(byte(gen));
+            const Tensor x(from, {n}, bytes);
+            const Tensor f = test::run_op("Cast", {&x}, {A::make_int("to", static_cast<int64_t>(DType::Float32))}, 21)[0];
+            const Tensor i = test::run_op("Cast", {&x}, {A::make_int("to", static_cast<int64_t>(DType::Int32))}, 21)[0];
+            for (int64_t k = 0; k < n; ++k) {
+                const int nib = (bytes[static_cast<size_t>(k / 2)] >> (4 * (k % 2))) & 0xF;
+                const int want = from == DType::Int4 && nib >= 8 ? nib - 16 : nib;
+                ASSERT_EQ(f.data<float>()[k], static_cast<float>(want)) << k;
+                ASSERT_EQ(i.data<int32_t>()[k], want) << k;
+            }
+        }
+    }
+    const Tensor f = Tensor::from_floats({2}, {1, 2});
+    EXPECT_THROW(test::run_op("Cast", {&f}, {A::make_int("to", static_cast<int64_t>(DType::Int4))}, 21), Error);
+}
+
 TEST(Elementwise, CastFollowsOnnxRuntimeConversions) {
     const Tensor f = Tensor::from_floats({6}, {-2.7f, -0.5f, 0.0f, 0.5f, 2.7f, 100.9f});
     auto cast = [](const Tensor& x, DType to) { return run_op("Cast", {&x}, {A::make_int("to", int64_t(to))})[0]; };

@@ -43,12 +43,15 @@ struct GridWeight {
 //     scales (≥ 10 per tensor).
 //   Packed (opset ≥ 7): the codes u = code + 2^(b−1) (symmetric) or code (asymmetric), in
 //     [0, 2^b), packed at `bits` (rewrite/packing.hpp), then
-//       Reshape(codes, D) ─Sub(<stem>_zero_point)─Cast(float)─Mul(<stem>_scale)─▶ <stem>
-//     with the zero point 2^(b−1) (symmetric, an int scalar) or the zero points (uint8, cast) and
-//     the scales shaped to broadcast: (1) per tensor, (C, 1, …, 1) along the axis. D is the
-//     weight shape; blocked scales decode as D = (…, blocks, block_size, …), padded when the
-//     axis is not a multiple of block_size, reshaped back and sliced. Integer Sub, Cast and one
-//     float Mul give exactly GridWeight::dequantized() wherever the chain runs.
+//       Reshape(codes, D) ─Sub(zero point)─Cast(float)─Mul(<stem>_scale)─▶ <stem>
+//     with the zero point 2^(b−1) (symmetric, a shared int scalar) or the zero points
+//     (<stem>_zero_point, uint8, cast) and the scales shaped to broadcast: (1) per tensor,
+//     (C, 1, …, 1) along the axis. 8-bit codes, and 4-bit ones from opset 21, need no unpacking:
+//     <stem>_packed is then an int8/int4 (symmetric: Cast(float)─Mul) or uint8/uint4 (Cast(int32)
+//     ─Sub─Cast─Mul) tensor of shape D. D is the weight shape; blocked scales decode as
+//     D = (…, blocks, block_size, …), padded when the axis is not a multiple of block_size,
+//     reshaped back and sliced. Integer Sub, Cast and one float Mul give exactly
+//     GridWeight::dequantized() wherever the chain runs.
 //   Float: one float32 initializer.
 std::string emit_grid_weight(ir::Model& model, const std::string& stem, const GridWeight& w, WeightFormat format);
 std::string emit_float_weight(ir::Model& model, const std::string& stem, Tensor w);

@@ -351,6 +351,7 @@ void where_kernel(KernelContext& ctx) {
 }
 
 // ---- Cast ----------------------------------------------------------------------------------
+// From int4/uint4 too (opset 21, the packed weight format's 4-bit codes); not to them.
 
 // Storage types that need a conversion step; everything else converts with static_cast, so
 // float -> integer truncates toward zero as in ORT.
@@ -392,8 +393,24 @@ bool with_cast_type(DType t, F f) {
     }
 }
 
+// int4/uint4 (two a byte, low nibble first; opset 21) widened to int8/uint8, the values unchanged.
+Tensor widen_4bit(const Tensor& x) {
+    const bool is_signed = x.dtype() == DType::Int4;
+    Tensor y(is_signed ? DType::Int8 : DType::UInt8, x.shape());
+    const uint8_t* src = x.data<uint8_t>();
+    uint8_t* dst = y.data<uint8_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        const int nib = (src[i / 2] >> (4 * (i % 2))) & 0xF;
+        dst[i] = static_cast<uint8_t>(is_signed && nib >= 8 ? nib - 16 : nib);
+    }
+    return y;
+}
+
 void cast_to(KernelContext& ctx, DType to) {
-    const Tensor& x = ctx.in(0);
+    if (to == DType::Int4 || to == DType::UInt4) throw Error(ctx.where() + "cast to " + dtype_name(to) + " is not supported");
+    const bool four_bit = ctx.in(0).dtype() == DType::Int4 || ctx.in(0).dtype() == DType::UInt4;
+    const Tensor widened = four_bit ? widen_4bit(ctx.in(0)) : Tensor();
+    const Tensor& x = four_bit ? widened : ctx.in(0);
     Tensor y(to, x.shape());
     bool known = false;
     with_cast_type(x.dtype(), [&](auto src_tag) {
