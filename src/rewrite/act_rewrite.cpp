@@ -36,6 +36,19 @@ DType int_type(const ir::Graph& g, const std::string& value) {
     return t ? static_cast<DType>(t) : DType::UInt8;
 }
 
+// Whether `value` comes from a Gather within a few Reshape/Cast steps (pq's codebook lookup).
+bool gathered(const ir::Graph& g, std::string value) {
+    for (int hop = 0; hop < 4; ++hop) {
+        const int p = g.producer(value);
+        if (p < 0) return false;
+        const ir::Node& n = g.nodes[static_cast<size_t>(p)];
+        if (n.op_type == "Gather") return true;
+        if (n.inputs.empty()) return false;
+        value = n.input(0);
+    }
+    return false;
+}
+
 // The weight's output-channel axis and count (Conv (M, C/g, k…): 0; Gemm: transB ? 0 : 1; MatMul: 1).
 int out_axis(const ir::Node& n) {
     if (n.op_type == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
@@ -180,7 +193,8 @@ std::string act_target_blocker(const ir::Graph& g, int node) {
     if (!is_target_op(n.op_type)) return "not a Conv, Gemm or MatMul";
     if (g.constant(n.input(0))) return "its input is a constant";
     const ir::Node* dq = dq_producer(g, n.input(1));
-    if (!dq) return "weight is not integer codes behind a DequantizeLinear";
+    if (!dq) return gathered(g, n.input(1)) ? "weight is a Gather of a float codebook (pq), not integer codes"
+                                            : "weight is not integer codes behind a DequantizeLinear";
     const Tensor* codes = g.constant(dq->input(0));
     if (!codes || (codes->dtype() != DType::Int8 && codes->dtype() != DType::Int4))
         return "weight codes are not signed int8/int4 constants";

@@ -269,7 +269,7 @@ TEST(ActRewrite, BlockersNameWhatTheInt8KernelsCannotTake) {
     m.graph.rebuild_index();
     EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "a")), "weight is not integer codes behind a DequantizeLinear");
     EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "b")), "weight scales are not per output channel");
-    EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "y")), "weight is not integer codes behind a DequantizeLinear");
+    EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "y")), "weight is a Gather of a float codebook (pq), not integer codes");
 }
 
 TEST(ActRewrite, FloatLayerBetweenQuantizedNeighboursIsWhatOrtWouldQuantize) {

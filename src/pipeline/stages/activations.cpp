@@ -121,8 +121,7 @@ void quantize_activations(Context& c) {
         const LayerPlan& p = c.report.layers[li];
         LayerNodes ln{li, {}, {}};
         for (int n : layer_nodes(c, li)) {
-            std::string why = p.selected ? rewrite::act_target_blocker(g, n) : "not compressed";
-            if (!why.empty() && p.method == "pq") why = "pq's weight is a Gather of a float codebook";
+            const std::string why = p.selected ? rewrite::act_target_blocker(g, n) : "not compressed";
             ln.outputs.push_back(g.nodes[static_cast<size_t>(n)].outputs.at(0));
             ln.blockers.push_back(why);
             if (why.empty()) targets.push_back(ln.outputs.back());
