@@ -169,6 +169,7 @@ void quantize_activations(Context& c) {
                 continue;
             }
             p.weight_bits_after += extra_bits.at(ln.outputs[k]);
+            if (p.storage == "qdq-int4") p.storage = "qdq-int8";  // widened for the int8 kernels
             std::string f = rewrite::ort_qdq_fusion(g, g.producer(ln.outputs[k]));
             if (!p.selected) f += " (weights given rtn 8-bit for it)";
             fused += f.rfind("none", 0) != 0;
