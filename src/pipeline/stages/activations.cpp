@@ -12,8 +12,8 @@
 #include "qcp/engine/session.hpp"
 #include "qcp/quant/act_calib.hpp"
 #include "qcp/quant/rtn.hpp"
-#include "qcp/rewrite/quant_rewrite.hpp"
 #include "qcp/rewrite/act_rewrite.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp::stages {
 
