@@ -14,6 +14,10 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int32_t kU8Min = 0, kU8Max = 255;
+// int32 bias codes: the most a code may be, and where a raised weight scale puts it (headroom
+// for the accumulator it is added to)
+constexpr double kBiasCodeLimit = double(std::numeric_limits<int32_t>::max());
+constexpr double kBiasCodeTarget = double(1 << 30);
 
 bool is_target_op(const std::string& op) { return op == "Conv" || op == "Gemm" || op == "MatMul"; }
 bool has_bias_input(const std::string& op) { return op == "Conv" || op == "Gemm"; }
@@ -34,6 +38,19 @@ DType int_type(const ir::Graph& g, const std::string& value) {
     if (const Tensor* zp = q.input(2).empty() ? nullptr : g.constant(q.input(2))) return zp->dtype();
     const int64_t t = q.attr_int("output_dtype", 0);
     return t ? static_cast<DType>(t) : DType::UInt8;
+}
+
+// Whether `value` comes from a Gather within a few Reshape/Cast steps (pq's codebook lookup).
+bool gathered(const ir::Graph& g, std::string value) {
+    for (int hop = 0; hop < 4; ++hop) {
+        const int p = g.producer(value);
+        if (p < 0) return false;
+        const ir::Node& n = g.nodes[static_cast<size_t>(p)];
+        if (n.op_type == "Gather") return true;
+        if (n.inputs.empty()) return false;
+        value = n.input(0);
+    }
+    return false;
 }
 
 // The weight's output-channel axis and count (Conv (M, C/g, k…): 0; Gemm: transB ? 0 : 1; MatMul: 1).
@@ -106,26 +123,51 @@ void widen_int4(ir::Graph& g, const std::string& value) {
     init->tensor = std::move(wide);
 }
 
+// Raises the weight scale of output channel `c` to `scale`, re-rounding that channel's int8 codes.
+void raise_channel_scale(ir::Graph& g, const ir::Node& dq, int axis, int64_t c, float scale) {
+    ir::Initializer* codes = g.find_initializer(g.constant_source(dq.input(0)));
+    ir::Initializer* scales = g.find_initializer(g.constant_source(dq.input(1)));
+    if (!codes || !scales || codes->tensor.dtype() != DType::Int8) throw Error("internal: weight codes of '" + dq.name + "' not found");
+    const Shape& shape = codes->tensor.shape();
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+    const int64_t dim = shape[static_cast<size_t>(axis)];
+    float& old = scales->tensor.data<float>()[c];
+    int8_t* q = codes->tensor.data<int8_t>();
+    for (int64_t i = 0; i < codes->tensor.numel(); ++i)
+        if ((i / inner) % dim == c) q[i] = static_cast<int8_t>(std::nearbyint(double(q[i]) * old / scale));
+    old = scale;
+}
+
 // Replaces a target's float bias by int32 codes on the scale sx·sw; returns how many saturated.
+// A channel whose weight scale is so small (dead weights) that its bias code would pass
+// kBiasCodeLimit gets its weight scale raised until the code is kBiasCodeTarget, as ORT's
+// quantizer does; only a per-tensor weight scale, shared by all channels, is left to saturate.
 int64_t quantize_bias(ir::Graph& g, int node, float sx) {
     ir::Node& n = g.nodes[static_cast<size_t>(node)];
     const std::string old = n.input(2);
     const ir::Node& dq = *dq_producer(g, n.input(1));
-    const std::vector<float> sw = g.constant(dq.input(1))->to_float_vector();
-    const Tensor& b = *g.constant(old);
+    std::vector<float> sw = g.constant(dq.input(1))->to_float_vector();
+    const std::vector<float> b = g.constant(old)->to_float_vector();
+    const Shape bias_shape = g.constant(old)->shape();
     const float beta = n.op_type == "Gemm" ? n.attr_float("beta", 1.0f) : 1.0f;
     const bool per_channel = sw.size() > 1;
-    const int64_t count = per_channel ? static_cast<int64_t>(sw.size()) : b.numel();
-    Tensor codes(DType::Int32, per_channel ? Shape{count} : b.shape());
+    const int64_t count = per_channel ? static_cast<int64_t>(sw.size()) : static_cast<int64_t>(b.size());
+    Tensor codes(DType::Int32, per_channel ? Shape{count} : bias_shape);
     std::vector<float> scales(per_channel ? sw.size() : 1);
     int64_t saturated = 0;
     for (int64_t c = 0; c < count; ++c) {
-        const float s = sx * sw[per_channel ? static_cast<size_t>(c) : 0];
+        const size_t w = per_channel ? static_cast<size_t>(c) : 0;
+        const double bc = double(beta) * b[b.size() == 1 ? 0 : static_cast<size_t>(c)];
+        if (per_channel && std::fabs(bc / (double(sx) * sw[w])) > kBiasCodeLimit) {
+            sw[w] = static_cast<float>(std::fabs(bc) / (double(sx) * kBiasCodeTarget));
+            raise_channel_scale(g, dq, out_axis(n), c, sw[w]);
+        }
+        const float s = sx * sw[w];
         if (c < static_cast<int64_t>(scales.size())) scales[static_cast<size_t>(c)] = s;
-        const double v = std::nearbyint(double(beta) * b.get_as_double(b.numel() == 1 ? 0 : c) / double(s));
-        const double lim = double(std::numeric_limits<int32_t>::max());
-        if (std::fabs(v) > lim) ++saturated;
-        codes.data<int32_t>()[c] = static_cast<int32_t>(std::clamp(v, -lim, lim));
+        const double v = std::nearbyint(bc / double(s));
+        if (std::fabs(v) > kBiasCodeLimit) ++saturated;
+        codes.data<int32_t>()[c] = static_cast<int32_t>(std::clamp(v, -kBiasCodeLimit, kBiasCodeLimit));
     }
     const std::string q = g.unique_name(old + "_act_int32");
     add_initializer(g, q, std::move(codes));
@@ -180,7 +222,8 @@ std::string act_target_blocker(const ir::Graph& g, int node) {
     if (!is_target_op(n.op_type)) return "not a Conv, Gemm or MatMul";
     if (g.constant(n.input(0))) return "its input is a constant";
     const ir::Node* dq = dq_producer(g, n.input(1));
-    if (!dq) return "weight is not integer codes behind a DequantizeLinear";
+    if (!dq) return gathered(g, n.input(1)) ? "weight is a Gather of a float codebook (pq), not integer codes"
+                                            : "weight is not integer codes behind a DequantizeLinear";
     const Tensor* codes = g.constant(dq->input(0));
     if (!codes || (codes->dtype() != DType::Int8 && codes->dtype() != DType::Int4))
         return "weight codes are not signed int8/int4 constants";

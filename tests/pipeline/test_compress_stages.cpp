@@ -11,6 +11,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/npy.hpp"
 #include "qcp/core/sha256.hpp"
+#include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/gate.hpp"
@@ -292,6 +293,39 @@ TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {
     EXPECT_TRUE(c.report.layers[0].corrected);
 }
 
+TEST_F(CompressStages, ActivationsGetRangesFromTheCompressedNetwork) {
+    CompressOptions o = options("cp-als");
+    o.rank = 4;
+    o.bits = 4;
+    o.activations = 8;
+    o.act_calib = "minmax";
+    stages::Context c(o);
+    prepare(c);
+    stages::solve(c);
+    stages::correct(c);
+    // the tensor inside fc1's factor chain exists only in the compressed graph: its min/max there
+    c.out.graph.rebuild_index();
+    const std::string inner = c.layer_outputs[0] + "/cp_in";
+    const ir::Model before = c.out;
+    double lo = 0, hi = 0;
+    engine::Session s(before);
+    s.observe(before.graph.producer(inner), [&](const ir::Node&, const std::vector<const Tensor*>&, const std::vector<Tensor>& out) {
+        for (int64_t i = 0; i < out[0].numel(); ++i)
+            lo = std::min(lo, double(out[0].data<float>()[i])), hi = std::max(hi, double(out[0].data<float>()[i]));
+    });
+    for (int64_t b = 0; b < c.calib_n; b += o.batch) (void)s.run(c.calib->read(b, std::min(o.batch, c.calib_n - b)));
+    stages::quantize_activations(c);
+    const ir::Graph& g = c.out.graph;
+    const ir::Node* q = nullptr;
+    for (int r : g.consumers(inner))
+        if (g.nodes[static_cast<size_t>(r)].op_type == "QuantizeLinear") q = &g.nodes[static_cast<size_t>(r)];
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(g.constant(q->input(1))->data<float>()[0], static_cast<float>((hi - lo) / 255.0));
+    EXPECT_EQ(c.report.layers[0].activation_fusion, std::vector<std::string>({"QGemm", "QGemm"}));
+    EXPECT_EQ(c.report.layers[3].activation_fusion, std::vector<std::string>());  // the classifier is not factorized
+    EXPECT_GT(c.report.act_tensors, 0);
+}
+
 TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     CompressOptions o = options("admm-cp");
     o.bits = 4;
@@ -301,6 +335,7 @@ TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     stages::budget(c);
     stages::solve(c);
     stages::correct(c);
+    stages::quantize_activations(c);
     stages::save(c);
     stages::check(c);
     EXPECT_EQ(c.report.output_bytes, std::filesystem::file_size(o.output));

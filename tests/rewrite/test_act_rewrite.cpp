@@ -156,6 +156,32 @@ TEST(ActRewrite, InsertsQdqAndAnInt32BiasOnScaleSxSw) {
     EXPECT_LE(rel_error(engine::Session(m).run(x).at(0), want), kQdqRelTol);
 }
 
+TEST(ActRewrite, DeadChannelGetsItsWeightScaleRaisedInsteadOfASaturatedBias) {
+    ir::Model m = empty_model({1, 2, 4, 4}, {1, 2, 4, 4});
+    rewrite::GridWeight gw = grid({2, 2, 1, 1}, 0, 8, 5);
+    gw.scales[1] = 1e-20f;  // channel 1: weights of 1e-18 at most, bias 0.5
+    const std::string w = rewrite::emit_grid_weight(m, "w", gw, rewrite::WeightFormat::Qdq);
+    m.graph.initializers.push_back({"b", Tensor::from_floats({2}, {0.25f, 0.5f}), ""});
+    m.graph.nodes.push_back(node("Conv", {"x", w, "b"}, {"c"}));
+    m.graph.nodes.push_back(node("Relu", {"c"}, {"y"}));
+    m.graph.rebuild_index();
+    const auto sites = rewrite::plan_act_sites(m.graph, {"c"});
+    const float sx = 0.02f;
+    rewrite::insert_act_qdq(m, sites, {{"x", {sx, 128}}, {"c", {0.05f, 0}}});
+    const auto rw = rewrite::prepare_act_targets(m, {"c"});
+    EXPECT_EQ(rw.saturated_biases, 0);
+    const ir::Graph& g = m.graph;
+    const ir::Node& dw = producer_of(g, w);
+    const Tensor* sw = g.constant(dw.input(1));
+    const Tensor* codes = g.constant(dw.input(0));
+    const float raised = static_cast<float>(0.5 / (double(sx) * double(1 << 30)));
+    EXPECT_EQ(sw->data<float>()[0], gw.scales[0]);  // the live channel is untouched
+    EXPECT_EQ(sw->data<float>()[1], raised);
+    for (int i = 2; i < 4; ++i) EXPECT_EQ(codes->data<int8_t>()[i], 0);  // 1e-18-sized weights round to 0 on the new scale
+    const Tensor* bias = g.constant(producer_of(g, g.nodes[static_cast<size_t>(node_of(g, "c"))].input(2)).input(0));
+    EXPECT_EQ(bias->data<int32_t>()[1], static_cast<int32_t>(std::nearbyint(0.5 / double(sx * raised))));
+}
+
 TEST(ActRewrite, GemmGetsAWeightZeroPointAndBetaFolded) {
     ir::Model m = empty_model({2, 4}, {2, 3});
     const std::string w = rewrite::emit_grid_weight(m, "w", grid({3, 4}, 0, 8, 3), rewrite::WeightFormat::Qdq);
@@ -269,7 +295,7 @@ TEST(ActRewrite, BlockersNameWhatTheInt8KernelsCannotTake) {
     m.graph.rebuild_index();
     EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "a")), "weight is not integer codes behind a DequantizeLinear");
     EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "b")), "weight scales are not per output channel");
-    EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "y")), "weight is not integer codes behind a DequantizeLinear");
+    EXPECT_EQ(rewrite::act_target_blocker(m.graph, node_of(m.graph, "y")), "weight is a Gather of a float codebook (pq), not integer codes");
 }
 
 TEST(ActRewrite, FloatLayerBetweenQuantizedNeighboursIsWhatOrtWouldQuantize) {

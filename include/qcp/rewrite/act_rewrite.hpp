@@ -59,12 +59,14 @@ void insert_act_qdq(ir::Model& model, const std::vector<ActSite>& sites, const s
 // What prepare_act_targets changed beyond the weights' codes.
 struct ActRewrite {
     std::vector<int64_t> extra_bits;  // per target: stored bits added (Gemm weight zero points)
-    int64_t saturated_biases = 0;     // bias codes clamped to int32 (|b| / (sx·sw) ≥ 2^31)
+    int64_t saturated_biases = 0;     // bias codes clamped to int32 (|b| / (sx·sw) ≥ 2^31, per-tensor sw only)
 };
 
 // After insert_act_qdq, per target (whose input is now a per-tensor DequantizeLinear of scale sx):
 // a float bias b becomes int32 codes round(b / (sx·sw)) behind a DequantizeLinear of scale sx·sw
-// (sw the weight's scales; a Gemm's beta folded in); a Gemm's weight gets an explicit zero zero
+// (sw the weight's scales; a Gemm's beta folded in) — where that code would pass 2^31 − 1 (a
+// channel of near-zero weights), that channel's weight scale is raised until the code is 2^30 and
+// its codes re-rounded (ORT's quantizer does the same); a Gemm's weight gets an explicit zero zero
 // point; int4 weight codes are widened to int8.
 ActRewrite prepare_act_targets(ir::Model& model, const std::vector<std::string>& targets);
 

@@ -12,8 +12,8 @@
 #include "qcp/engine/session.hpp"
 #include "qcp/quant/act_calib.hpp"
 #include "qcp/quant/rtn.hpp"
-#include "qcp/rewrite/quant_rewrite.hpp"
 #include "qcp/rewrite/act_rewrite.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp::stages {
 
@@ -121,8 +121,7 @@ void quantize_activations(Context& c) {
         const LayerPlan& p = c.report.layers[li];
         LayerNodes ln{li, {}, {}};
         for (int n : layer_nodes(c, li)) {
-            std::string why = p.selected ? rewrite::act_target_blocker(g, n) : "not compressed";
-            if (!why.empty() && p.method == "pq") why = "pq's weight is a Gather of a float codebook";
+            const std::string why = p.selected ? rewrite::act_target_blocker(g, n) : "not compressed";
             ln.outputs.push_back(g.nodes[static_cast<size_t>(n)].outputs.at(0));
             ln.blockers.push_back(why);
             if (why.empty()) targets.push_back(ln.outputs.back());
@@ -170,6 +169,7 @@ void quantize_activations(Context& c) {
                 continue;
             }
             p.weight_bits_after += extra_bits.at(ln.outputs[k]);
+            if (p.storage == "qdq-int4") p.storage = "qdq-int8";  // widened for the int8 kernels
             std::string f = rewrite::ort_qdq_fusion(g, g.producer(ln.outputs[k]));
             if (!p.selected) f += " (weights given rtn 8-bit for it)";
             fused += f.rfind("none", 0) != 0;
