@@ -143,9 +143,8 @@ void CpMethod::budget_top_up(const TopUpInput& in) const {
         LayerPlan& p = in.plans[curves[c].layer];
         const ir::Layer& l = in.layers[curves[c].layer];
         const auto target = rewrite::factor_target(in.graph, l);
-        // stored width per code as candidates() counts it, but at int8 for qdq whatever the opset
-        // (TopUpInput carries no opset; candidates() counts int4 at opset 21)
-        const int64_t width = in.cost == budget::Cost::StoredBits ? code_width(p.bits, in.options, 0) : p.bits;
+        // stored width per code, as candidates() counts it
+        const int64_t width = in.cost == budget::Cost::StoredBits ? code_width(p.bits, in.options, in.opset) : p.bits;
         for (;;) {
             const int next = next_rank(p.rank, in.options.rank_align);
             if (next > max_useful_rank(target)) break;

@@ -83,6 +83,7 @@ struct TopUpInput {
     budget::Cost cost;
     double limit = 0;
     const CompressOptions& options;
+    int64_t opset = 0;  // the model's default-domain opset: the stored code width depends on it
 };
 
 class Method {

@@ -27,7 +27,8 @@ std::pair<budget::Cost, double> target_limit(Context& c, const std::vector<budge
     if (o.target_size) {
         r.budget_target = "size";
         r.budget_value = double(*o.target_size);
-        return {budget::Cost::StoredBits, 8.0 * double(*o.target_size) - (8.0 * double(r.input_bytes) - double(bits_sel))};
+        return {budget::Cost::StoredBits,
+                8.0 * double(*o.target_size) - (8.0 * double(r.input_bytes) - double(bits_sel)) - double(c.size_slack_bits)};
     }
     r.budget_target = "macs";
     r.budget_value = *o.target_macs;
@@ -74,7 +75,7 @@ void budget(Context& c) {
         p.predicted_damage = k.damage;
         damage += k.damage;
     }
-    method.budget_top_up({c.model.graph, c.layers, c.report.layers, curves, pick, cost, limit, o});
+    method.budget_top_up({c.model.graph, c.layers, c.report.layers, curves, pick, cost, limit, o, c.model.opset("")});
     c.report.budget_predicted_damage = damage;
     spdlog::info("budget: {} layers planned in {:.1f} s (predicted damage {:.4g})", curves.size(), since(t0), damage);
 }

@@ -56,6 +56,10 @@ struct Context {
     // solve, correct
     ir::Model out;                          // the rewritten copy
     std::vector<Correctable> correctable;
+
+    // --target-size: bits the budget holds back for what its per-layer counts miss (graph nodes,
+    // names, headers), measured on an earlier attempt's serialized output
+    int64_t size_slack_bits = 0;
 };
 
 // load: validates the options, refuses an unsafe output, reads the model and its sizes.
@@ -88,6 +92,8 @@ std::string resolved_act_calib(const CompressOptions& o);
 double resolved_act_percentile(const CompressOptions& o);
 // save: writes c.out atomically and records the output size.
 void save(Context& c);
+// The bytes save() would write (the rewritten model finished as save finishes it, serialized).
+int64_t output_bytes(Context& c);
 // check: original against the written file on the calibration samples; removes the file when
 // the check itself fails.
 void check(Context& c);

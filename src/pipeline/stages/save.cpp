@@ -37,14 +37,24 @@ void list_initializers_as_inputs(ir::Graph& g) {
     g.rebuild_index();
 }
 
-}  // namespace
-
-void save(Context& c) {
-    const CompressOptions& o = c.options;
+// Sorted, initializers listed as inputs where the IR needs it, stamped; idempotent.
+void finish(Context& c) {
     c.out.graph.sort_topologically();
     if (c.out.ir_version < 4) list_initializers_as_inputs(c.out.graph);
     c.out.set_metadata("qcp_version", kVersion);
-    c.out.set_metadata("qcp_method", o.method);
+    c.out.set_metadata("qcp_method", c.options.method);
+}
+
+}  // namespace
+
+int64_t output_bytes(Context& c) {
+    finish(c);
+    return static_cast<int64_t>(onnx_io::serialize_model(c.out).size());
+}
+
+void save(Context& c) {
+    const CompressOptions& o = c.options;
+    finish(c);
     onnx_io::SaveOptions opts;
     opts.overwrite = o.force;
     opts.external_data = o.external_data;
