@@ -2,7 +2,9 @@
 # File size of the packed format against the bits it stores (a benchmark, run on demand; needs
 # tools/install_deps.sh --ort and Debian's python3-numpy): rtn 4-bit, admm-cp (rank ratio 2,
 # 4 bits) and pq (256 and 64 codewords) on the reference models and, when OCR_DIR holds them,
-# PP-OCRv4 rec (opset 9) and det (opset 11). Every output is also written as float32 and checked
+# PP-OCRv4 rec (opset 9), det (opset 11) and cls (opset 9). With OPSETS="9 11 21" the same runs
+# also go over each model converted to those opsets (Fashion-MNIST: tools/opset_variants.py;
+# PP-OCRv4: `qcp convert`, to the opsets above its own). Every output is also written as float32 and checked
 # in ONNX Runtime by tools/ort/check_packed.js (bit-identical to the float file, within 1e-4
 # relative (+1e-6 absolute: PP-OCRv4 det compressed without calibration can output ~0) of qcp's
 # engine, decoder folded at load). Prints one line per model and method:
@@ -11,7 +13,8 @@
 #   ideal ratio = input bytes / (input bytes − the compressed layers' bytes + their bits / 8),
 #                 the file ratio a format with no overhead would reach (layers left alone count)
 #   file ratio  = input bytes / output bytes, and its shortfall against the ideal one
-#   tools/bench_file_ratio.sh PATH/TO/qcp [WORKDIR] [OCR_DIR]      (ONLY_OCR=1: the PP-OCRv4 models only)
+#   tools/bench_file_ratio.sh PATH/TO/qcp [WORKDIR] [OCR_DIR]      (ONLY_OCR=1: the PP-OCRv4 models only;
+#   METHODS="rtn4 pq256": those cases only)
 set -euo pipefail
 QCP=$1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +28,7 @@ CALIB=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 import sys, numpy as np
 rng = np.random.default_rng(0)
 np.save(sys.argv[1] + "/rec_input.npy", rng.random((2, 3, 48, 320), dtype=np.float32) * 2 - 1)
+np.save(sys.argv[1] + "/cls_input.npy", rng.random((2, 3, 48, 192), dtype=np.float32) * 2 - 1)
 img = np.ones((320, 320, 3), np.float32)
 for row in range(30, 300, 40):
     x = 20
@@ -40,10 +44,28 @@ models=()
 [ -n "${ONLY_OCR:-}" ] || for m in fmnist_resnet fmnist_mlp fmnist_mobilenet; do models+=("$m:$ROOT/models/$m.onnx:$ROOT/tests/engine/model_fixtures/input_64.npy:--calib $CALIB --calib-count 256"); done
 [ -f "$OCR/ch_PP-OCRv4_rec_infer.onnx" ] && models+=("ocr_rec:$OCR/ch_PP-OCRv4_rec_infer.onnx:$WORK/rec_input.npy:")
 [ -f "$OCR/ch_PP-OCRv4_det_infer.onnx" ] && models+=("ocr_det:$OCR/ch_PP-OCRv4_det_infer.onnx:$WORK/det_input.npy:")
+[ -f "$OCR/ch_ppocr_mobile_v2.0_cls_infer.onnx" ] && models+=("ocr_cls:$OCR/ch_ppocr_mobile_v2.0_cls_infer.onnx:$WORK/cls_input.npy:")
+if [ -n "${OPSETS:-}" ]; then
+  [ -n "${ONLY_OCR:-}" ] || /usr/bin/python3 "$ROOT/tools/opset_variants.py" "$WORK/op" >/dev/null
+  base=("${models[@]}")
+  for entry in "${base[@]}"; do
+    IFS=: read -r name model input calib <<<"$entry"
+    own=$("$QCP" -q compress "$model" --dry-run --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["input"]["opset"])')
+    for op in $OPSETS; do
+      if [ "${name#fmnist}" != "$name" ]; then
+        models+=("${name}_op$op:$WORK/op/${name}_op$op.onnx:$input:$calib")
+      elif [ "$op" -gt "$own" ]; then
+        "$QCP" -q convert "$model" -o "$WORK/${name}_op$op.onnx" --opset "$op" --force
+        models+=("${name}_op$op:$WORK/${name}_op$op.onnx:$input:$calib")
+      fi
+    done
+  done
+fi
 fail=0
 for entry in "${models[@]}"; do
   IFS=: read -r name model input calib <<<"$entry"
   while read -r method args; do
+    if [ -n "${METHODS:-}" ] && [[ " $METHODS " != *" $method "* ]]; then continue; fi
     case_name="${name}_$method"
     for format in packed float; do
       # shellcheck disable=SC2086
