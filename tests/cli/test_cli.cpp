@@ -35,6 +35,15 @@ TEST(Cli, BadUsageExitsTwo) {
     EXPECT_EQ(run_qcp("frobnicate").code, 2);
     EXPECT_EQ(run_qcp("inspect").code, 2);
     EXPECT_EQ(run_qcp("inspect --no-such-flag x.onnx").code, 2);
+    // a parse error is one line naming the problem, like every other error
+    for (const std::string bad : {"inspect --no-such-flag x.onnx", "compress", "compress x.onnx --bits", "frobnicate"}) {
+        SCOPED_TRACE(bad);
+        const Result r = run_qcp(bad);
+        EXPECT_EQ(r.code, 2);
+        EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+        EXPECT_EQ(r.err.rfind("qcp: error: ", 0), 0u) << r.err;
+        EXPECT_TRUE(r.out.empty()) << r.out;
+    }
 }
 
 TEST(Cli, MissingAndCorruptFilesGiveOneLineAndExitTwo) {

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        (void)app.exit(e);  // prints the message and usage hint
+        // one line, as every other error (CLI11's own exit() adds a second, "Run with --help ...")
+        std::cerr << "qcp: error: " << e.what() << " (qcp --help, or qcp COMMAND --help)\n";
         return kExitBadInput;
     } catch (const qcp::Error& e) {
         std::cerr << "qcp: error: " << e.what() << "\n";
