@@ -12,17 +12,20 @@ rewrite::WeightFormat resolved_format(const CompressOptions& o) {
 }
 
 CompressReport compress(const CompressOptions& options) {
+    stages::validate_latency_options(options);
     stages::Context c(options);
     stages::load(c);
     stages::plan(c);
     stages::calibrate(c);
     stages::budget(c);
     if (!options.dry_run) {
+        stages::capture_latency_inputs(c);
         stages::solve(c);
         stages::correct(c);
         stages::quantize_activations(c);
         stages::save(c);
         stages::check(c);
+        stages::measure_latency(c);
     } else {
         stages::total_sizes(c);
     }
