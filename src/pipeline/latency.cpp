@@ -39,7 +39,7 @@ size_t data_input(const ir::Graph& g, const ir::Node& node) {
     throw Error(node.describe() + ": every input is constant; nothing to time");
 }
 
-double median(std::vector<double> v) {
+double median(std::vector<double>& v) {
     std::sort(v.begin(), v.end());
     const size_t n = v.size();
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
@@ -137,7 +137,7 @@ void fold_constants(ir::Model& model) {
     g.rebuild_index();
 }
 
-std::vector<double> time_interleaved(const std::vector<TimedRun>& runs, int reps) {
+std::vector<Timing> time_interleaved(const std::vector<TimedRun>& runs, int reps) {
     if (reps < 1) throw Error("latency: repetitions must be at least 1, got " + std::to_string(reps));
     using Clock = std::chrono::steady_clock;
     std::vector<std::unique_ptr<engine::Session>> sessions;
@@ -150,9 +150,9 @@ std::vector<double> time_interleaved(const std::vector<TimedRun>& runs, int reps
             sessions[i]->run(*runs[i].input);
             ms[i].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         }
-    std::vector<double> medians;
-    for (auto& v : ms) medians.push_back(median(std::move(v)));
-    return medians;
+    std::vector<Timing> t;
+    for (auto& v : ms) t.push_back({median(v), *std::min_element(v.begin(), v.end())});
+    return t;
 }
 
 LayerLatency measure_layer_latency(const ir::Model& before, const ir::Model& after_written, const Tensor& x, int reps,
@@ -181,16 +181,18 @@ LayerLatency measure_layer_latency(const ir::Model& before, const ir::Model& aft
     }
     std::vector<TimedRun> runs{{&before, &x}, {&after, &x}};
     for (size_t k = 0; k < stage_models.size(); ++k) runs.push_back({&stage_models[k], &stage_inputs[k]});
-    const std::vector<double> ms = time_interleaved(runs, reps);
+    const std::vector<Timing> ms = time_interleaved(runs, reps);
     LayerLatency l;
     l.input_shape = x.shape();
-    l.before_ms = ms[0];
-    l.after_ms = ms[1];
+    l.before_ms = ms[0].median_ms;
+    l.after_ms = ms[1].median_ms;
+    l.before_min_ms = ms[0].min_ms;
+    l.after_min_ms = ms[1].min_ms;
     l.reps = reps;
     double sum = 0;
-    for (size_t k = 0; k < stage_models.size(); ++k) sum += ms[2 + k];
+    for (size_t k = 0; k < stage_models.size(); ++k) sum += ms[2 + k].median_ms;
     for (size_t k = 0; k < stage_models.size(); ++k)
-        l.stages.push_back({stage_name(k, stage_models.size()), ms[2 + k], sum > 0 ? ms[2 + k] / sum : 0});
+        l.stages.push_back({stage_name(k, stage_models.size()), ms[2 + k].median_ms, sum > 0 ? ms[2 + k].median_ms / sum : 0});
     return l;
 }
 
@@ -281,11 +283,13 @@ void measure_latency(Context& c) {
     ir::Model folded = c.out;
     fold_constants(folded);
     const ir::Model& original = c.calib ? c.model : c.latency_original;
-    const std::vector<double> ms = time_interleaved({{&original, &c.latency_input}, {&folded, &c.latency_input}}, o.latency_reps);
+    const std::vector<Timing> ms = time_interleaved({{&original, &c.latency_input}, {&folded, &c.latency_input}}, o.latency_reps);
     ModelLatency m;
     m.input_shape = c.latency_input.shape();
-    m.before_ms = ms[0];
-    m.after_ms = ms[1];
+    m.before_ms = ms[0].median_ms;
+    m.after_ms = ms[1].median_ms;
+    m.before_min_ms = ms[0].min_ms;
+    m.after_min_ms = ms[1].min_ms;
     m.reps = o.latency_reps;
     m.threads = num_threads();
     c.report.latency = m;

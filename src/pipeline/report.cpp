@@ -54,7 +54,8 @@ nlohmann::ordered_json latency_json(const std::optional<LayerLatency>& l) {
         for (const auto& st : l->stages) stages[st.name] = {{"ms", st.ms}, {"share", st.share}};
     }
     return {{"input_shape", l->input_shape}, {"before_ms", l->before_ms}, {"after_ms", l->after_ms},
-            {"ratio", l->ratio()}, {"reps", l->reps}, {"stages", stages}};
+            {"ratio", l->ratio()}, {"reps", l->reps}, {"before_min_ms", l->before_min_ms}, {"after_min_ms", l->after_min_ms},
+            {"stages", stages}};
 }
 
 // Σ before and after over the timed layers.
@@ -78,7 +79,7 @@ nlohmann::ordered_json latency_totals_json(const CompressReport& r) {
             {"layers_before_ms", s.before}, {"layers_after_ms", s.after},
             {"layers_ratio", s.before > 0 ? json(s.after / s.before) : json(nullptr)},
             {"model", {{"input_shape", m.input_shape}, {"before_ms", m.before_ms}, {"after_ms", m.after_ms},
-                       {"ratio", m.ratio()}, {"reps", m.reps}}}};
+                       {"ratio", m.ratio()}, {"reps", m.reps}, {"before_min_ms", m.before_min_ms}, {"after_min_ms", m.after_min_ms}}}};
 }
 
 // "0.54x (1.20 -> 0.65 ms)" for the table.

@@ -46,6 +46,10 @@ void expect_consistent(const nlohmann::ordered_json& lat, int reps) {
     EXPECT_GT(after, 0);
     EXPECT_NEAR(lat["ratio"].get<double>(), after / before, kRatioTol * after / before);
     EXPECT_EQ(lat["reps"].get<int>(), reps);
+    EXPECT_GT(lat["before_min_ms"].get<double>(), 0);
+    EXPECT_LE(lat["before_min_ms"].get<double>(), before);
+    EXPECT_GT(lat["after_min_ms"].get<double>(), 0);
+    EXPECT_LE(lat["after_min_ms"].get<double>(), after);
 }
 
 TEST(MeasureLatency, FieldsPresentAndConsistent) {

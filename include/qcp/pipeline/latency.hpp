@@ -33,6 +33,7 @@ struct LatencyStage {
 struct LayerLatency {
     Shape input_shape;                  // the tensor both regions ran on
     double before_ms = 0, after_ms = 0; // medians over `reps` interleaved rounds
+    double before_min_ms = 0, after_min_ms = 0;  // fastest rounds (robust to a loaded machine)
     int reps = 0;
     std::vector<LatencyStage> stages;   // factorized chains only (empty otherwise)
     double ratio() const { return before_ms > 0 ? after_ms / before_ms : 0; }
@@ -43,6 +44,7 @@ struct LayerLatency {
 struct ModelLatency {
     Shape input_shape;
     double before_ms = 0, after_ms = 0;
+    double before_min_ms = 0, after_min_ms = 0;
     int reps = 0;
     int threads = 0;
     double ratio() const { return before_ms > 0 ? after_ms / before_ms : 0; }
@@ -64,8 +66,12 @@ struct TimedRun {
     const ir::Model* model = nullptr;
     const Tensor* input = nullptr;
 };
-// Median ms of each run over `reps` rounds (each round runs them all in order) after one warm-up.
-std::vector<double> time_interleaved(const std::vector<TimedRun>& runs, int reps);
+struct Timing {
+    double median_ms = 0, min_ms = 0;
+};
+// Each run's median and fastest ms over `reps` rounds (each round runs them all in order) after
+// one warm-up.
+std::vector<Timing> time_interleaved(const std::vector<TimedRun>& runs, int reps);
 
 // The latency of one layer: `before` is its region of the original model, `after` its region of
 // the written one (folded here), both read `x`. With `chain_stages`, each Conv/Gemm/MatMul of the
