@@ -54,13 +54,17 @@ def main():
         o = ort[l["name"]]
         st = lat.get("stages") or {}
         shares = "/".join(f"{100 * st[k]['share']:.0f}" for k in ("expansion", "depthwise", "projection") if k in st)
+        ost = o.get("stages") or {}
+        if ost:
+            shares += " vs ORT " + "/".join(f"{100 * ost[k]['share']:.0f}" for k in ("expansion", "depthwise", "projection") if k in ost)
+            shares += f" (ORT stages alone: {sum(v['ms'] for v in ost.values()) / o['compressed_ms']:.2f}x the chain)"
         rows.append((l["name"], l.get("rank"), lat["before_ms"], lat["after_ms"], lat["ratio"], shares,
                      o["original_ms"], o["compressed_ms"], o["ratio"],
                      lat["after_min_ms"] / lat["before_min_ms"], o["compressed_min_ms"] / o["original_min_ms"]))
     if not rows:
         sys.exit("no layer is in both files")
     if a.md:
-        print("| layer | R | engine ms (median) | engine ratio | engine min ratio | engine stages % (exp/dw/proj) "
+        print("| layer | R | engine ms (median) | engine ratio | engine min ratio | stages % (exp/dw/proj) "
               "| ORT ms (median) | ORT ratio | ORT min ratio |")
         print("|---|---|---|---|---|---|---|---|---|")
         for n, r, eb, ea, er, sh, ob, oa, orr, emr, omr in rows:
