@@ -7,8 +7,9 @@
 // DequantizeLinear stays (ORT keeps it). Both regions run on the same tensor, the layer's real
 // input captured from one run of the original model; rounds are interleaved (original, written,
 // then each stage of a chain) so that drift hits them alike, and each time is a median in ms.
-// Numbers are qcp's engine's, not a deployment runtime's: docs/BENCHMARKS.md compares them with
-// ONNX Runtime's.
+// Numbers are qcp's engine's, not a deployment runtime's: the engine is NCHW throughout (no
+// NCHWc layout, so it cannot see ORT's rank-alignment effect) and runs Q/DQ pairs in float;
+// docs/BENCHMARKS.md compares them with ONNX Runtime's.
 #pragma once
 
 #include <cstddef>
