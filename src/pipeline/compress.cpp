@@ -23,6 +23,7 @@ rewrite::WeightFormat resolved_format(const CompressOptions& o) {
 constexpr int kSizeAttempts = 3;
 
 CompressReport compress(const CompressOptions& options) {
+    stages::validate_latency_options(options);
     int64_t slack_bits = 0;
     for (int attempt = 1;; ++attempt) {
         stages::Context c(options);
@@ -36,6 +37,7 @@ CompressReport compress(const CompressOptions& options) {
             c.report.seconds = stages::since(c.started);
             return std::move(c.report);
         }
+        stages::capture_latency_inputs(c);
         stages::solve(c);
         stages::correct(c);
         stages::quantize_activations(c);
@@ -55,6 +57,7 @@ CompressReport compress(const CompressOptions& options) {
         }
         stages::save(c);
         stages::check(c);
+        stages::measure_latency(c);
         c.report.seconds = stages::since(c.started);
         return std::move(c.report);
     }

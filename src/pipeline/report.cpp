@@ -44,6 +44,50 @@ std::string fusion_note(const std::vector<std::string>& fusions) {
     return s;
 }
 
+// --measure-latency: a layer's "latency" object (null when not timed).
+nlohmann::ordered_json latency_json(const std::optional<LayerLatency>& l) {
+    using json = nlohmann::ordered_json;
+    if (!l) return nullptr;
+    json stages = nullptr;
+    if (!l->stages.empty()) {
+        stages = json::object();
+        for (const auto& st : l->stages) stages[st.name] = {{"ms", st.ms}, {"share", st.share}};
+    }
+    return {{"input_shape", l->input_shape}, {"before_ms", l->before_ms}, {"after_ms", l->after_ms},
+            {"ratio", l->ratio()}, {"reps", l->reps}, {"before_min_ms", l->before_min_ms}, {"after_min_ms", l->after_min_ms},
+            {"stages", stages}};
+}
+
+// Σ before and after over the timed layers.
+struct LatencySums {
+    double before = 0, after = 0;
+    int64_t layers = 0;
+};
+LatencySums latency_sums(const std::vector<LayerPlan>& layers) {
+    LatencySums t;
+    for (const auto& p : layers)
+        if (p.latency) t.before += p.latency->before_ms, t.after += p.latency->after_ms, ++t.layers;
+    return t;
+}
+
+nlohmann::ordered_json latency_totals_json(const CompressReport& r) {
+    using json = nlohmann::ordered_json;
+    if (!r.latency) return nullptr;
+    const LatencySums s = latency_sums(r.layers);
+    const ModelLatency& m = *r.latency;
+    return {{"engine", "qcp"}, {"threads", m.threads}, {"reps", m.reps}, {"layers", s.layers},
+            {"layers_before_ms", s.before}, {"layers_after_ms", s.after},
+            {"layers_ratio", s.before > 0 ? json(s.after / s.before) : json(nullptr)},
+            {"model", {{"input_shape", m.input_shape}, {"before_ms", m.before_ms}, {"after_ms", m.after_ms},
+                       {"ratio", m.ratio()}, {"reps", m.reps}, {"before_min_ms", m.before_min_ms}, {"after_min_ms", m.after_min_ms}}}};
+}
+
+// "0.54x (1.20 -> 0.65 ms)" for the table.
+std::string latency_cell(const std::optional<LayerLatency>& l) {
+    if (!l) return "-";
+    return fixed(l->ratio(), 2) + "x (" + fixed(l->before_ms, 3) + " -> " + fixed(l->after_ms, 3) + " ms)";
+}
+
 }  // namespace
 
 nlohmann::ordered_json compress_to_json(const CompressReport& r) {
@@ -85,7 +129,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"activations", o.activations ? json(o.activations) : json(nullptr)},
                      {"act_calib", o.activations ? json(stages::resolved_act_calib(o)) : json(nullptr)},
                      {"act_percentile", o.activations && stages::resolved_act_calib(o) == "percentile"
-                                            ? json(stages::resolved_act_percentile(o)) : json(nullptr)}};
+                                            ? json(stages::resolved_act_percentile(o)) : json(nullptr)},
+                     {"measure_latency", o.measure_latency},
+                     {"latency_reps", o.measure_latency ? json(o.latency_reps) : json(nullptr)},
+                     {"latency_batch", o.measure_latency ? json(o.latency_batch) : json(nullptr)}};
     method.report_settings(settings, o);
     json layers = json::array();
     const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
@@ -122,7 +169,8 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"corrected", p.corrected},
                           {"activation_fusion", p.activation_fusion.empty() ? json(nullptr) : json(p.activation_fusion)},
                           {"iterations", p.iterations},
-                          {"seconds", p.seconds}};
+                          {"seconds", p.seconds},
+                          {"latency", latency_json(p.latency)}};
         if (const methods::Method* m = methods::lookup(p.method)) m->report_layer(row, p);
         layers.push_back(std::move(row));
     }
@@ -155,7 +203,8 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                {"ideal_compression_ratio", ratio(double(bits.before), double(ideal_after))},
                                {"file_ratio", r.written ? ratio(double(r.input_bytes), double(r.output_bytes)) : json(nullptr)},
                                {"macs_ratio", ratio(double(r.input_macs), double(r.output_macs))},
-                               {"seconds", r.seconds}}},
+                               {"seconds", r.seconds},
+                               {"latency", latency_totals_json(r)}}},
                    {"budget", budget},
                    {"conversion", r.opset_upgrade ? opset_upgrade_to_json(*r.opset_upgrade) : json(nullptr)},
                    {"activations", o.activations ? json{{"bits", o.activations}, {"tensors", r.act_tensors},
@@ -168,7 +217,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
 }
 
 std::string compress_to_table(const CompressReport& r) {
-    Table t({"layer", "op", "weight shape", "method", "rank", "bits", "storage", "params", "MACs", "rel. error", "status"});
+    std::vector<std::string> columns{"layer", "op", "weight shape", "method", "rank", "bits", "storage", "params", "MACs", "rel. error"};
+    if (r.options.measure_latency) columns.push_back("latency (engine)");
+    columns.push_back("status");
+    Table t(columns);
     for (const auto& p : r.layers) {
         const std::string params = p.selected ? human_count(p.params_before) + " -> " + human_count(p.params_after)
                                               : human_count(p.params_before);
@@ -180,10 +232,13 @@ std::string compress_to_table(const CompressReport& r) {
         if (const methods::Method* m = methods::lookup(p.method); m && p.selected) status += m->table_note(p);
         if (p.corrected) status += ", corrected";
         if (!p.activation_fusion.empty()) status += ", a8: " + fusion_note(p.activation_fusion);
-        t.add_row({p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
+        std::vector<std::string> row{p.name, p.op, shape_str(p.weight_shape), p.selected ? p.method : "-",
                    p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-",
                    p.selected && !p.storage.empty() ? p.storage : "-", params, macs,
-                   p.rel_error ? fixed(*p.rel_error, 4) : "-", status});
+                   p.rel_error ? fixed(*p.rel_error, 4) : "-"};
+        if (r.options.measure_latency) row.push_back(latency_cell(p.latency));
+        row.push_back(status);
+        t.add_row(row);
     }
     const auto [before, after] = weight_bits(r.layers, &LayerPlan::selected);
     std::string s = t.render() + "\n";
@@ -229,6 +284,14 @@ std::string compress_to_table(const CompressReport& r) {
         s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
              fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +
              fixed(r.check_output_rel_error.value_or(0), 4) + "\n";
+    if (r.latency) {
+        const LatencySums l = latency_sums(r.layers);
+        const ModelLatency& m = *r.latency;
+        s += "latency in qcp's engine (input " + shape_str(m.input_shape) + ", " + std::to_string(m.threads) + " thread(s), median of " +
+             std::to_string(m.reps) + " interleaved runs): " + std::to_string(l.layers) + " layers " + fixed(l.before, 3) + " -> " +
+             fixed(l.after, 3) + " ms (" + fixed(l.before > 0 ? l.after / l.before : 0, 2) + "x); whole model " + fixed(m.before_ms, 3) +
+             " -> " + fixed(m.after_ms, 3) + " ms (" + fixed(m.ratio(), 2) + "x)\n";
+    }
     s += "time: " + fixed(r.seconds, 1) + " s\n";
     return s;
 }

@@ -4,7 +4,7 @@
 // input, runs interleaved (model 1, 2, …, 1, 2, …) so that drift hits all alike. A benchmark, run
 // on demand (tools/layer_latency.py and docs/BENCHMARKS.md use it).
 //   node latency.js [--batch B] [--threads T] [--reps N] [--shape C,H,W] MODEL...
-// Prints one JSON line: {"batch", "threads", "reps", "models": [{"path", "median_ms", "ratio"}]},
+// Prints one JSON line: {"batch", "threads", "reps", "models": [{"path", "median_ms", "ratio", "min_ms"}]},
 // ratio = median / the first model's median. --shape: the input's dims after the batch (default:
 // the first model's input dims, which must then be fixed).
 const ort = require('onnxruntime-node');
@@ -61,7 +61,8 @@ async function main() {
   }
   const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
   const base = median(times[0]);
-  const models = a.models.map((p, k) => ({ path: p, median_ms: median(times[k]), ratio: median(times[k]) / base }));
+  const models = a.models.map((p, k) => ({ path: p, median_ms: median(times[k]), ratio: median(times[k]) / base,
+                                           min_ms: Math.min(...times[k]) }));
   console.log(JSON.stringify({ batch: a.batch, threads: a.threads, reps: a.reps, models }));
 }
 

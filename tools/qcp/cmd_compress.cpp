@@ -80,6 +80,12 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--opset", o.opset,
                     "Upgrade the model's default-domain opset to N (its own up to 21) first, e.g. 13 for per-channel "
                     "qdq or 21 for int4 qdq; checked in the engine against the original");
+    auto* lat_opt = cmd->add_flag("--measure-latency", o.measure_latency,
+                  "After writing, time each compressed layer (and the whole model) in qcp's engine before and after, "
+                  "weight decoders folded as at load; per-layer 'latency' in the report (engine times, not ORT's)");
+    auto* lat_reps_opt = cmd->add_option("--latency-reps", o.latency_reps, "--measure-latency: interleaved runs per median (default 20)");
+    auto* lat_batch_opt = cmd->add_option("--latency-batch", o.latency_batch,
+                    "--measure-latency: time on the first N --calib samples, else a random input of batch N (default 1)");
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
     auto* max_drop_opt = cmd->add_option("--max-drop", st->gate.max_drop,
@@ -89,8 +95,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop");
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
-    cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, &exit_code] {
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
+                   lat_batch_opt, &exit_code] {
         auto& o = st->opts;
+        if ((lat_reps_opt->count() || lat_batch_opt->count()) && !lat_opt->count())
+            throw Error("--latency-reps and --latency-batch are for --measure-latency: give it too");
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (ts_opt->count()) o.target_size = st->target_size;
         if (tm_opt->count()) o.target_macs = st->target_macs;

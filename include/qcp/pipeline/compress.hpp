@@ -12,6 +12,7 @@
 #include "qcp/data/dataset.hpp"
 #include "qcp/decomp/cp.hpp"
 #include "qcp/pipeline/convert.hpp"
+#include "qcp/pipeline/latency.hpp"
 #include "qcp/pipeline/run_options.hpp"
 #include "qcp/rewrite/weights.hpp"
 
@@ -74,6 +75,13 @@ struct CompressOptions : RunOptions {
     bool dry_run = false;
     bool force = false;
     std::optional<int64_t> opset;       // --opset N: upgrade the default-domain opset first
+    // --measure-latency: after writing, each compressed layer (and the whole model) timed in qcp's
+    // engine before and after, on the first latency_batch calibration samples (else a random
+    // input of the model's shape, batch latency_batch), median of latency_reps interleaved rounds
+    // (qcp/pipeline/latency.hpp). Changes the report only, never the written model.
+    bool measure_latency = false;
+    int latency_reps = 20;
+    int64_t latency_batch = 1;
 };
 
 // The weight format compress writes: --format when given, else the one `auto` stands for (packed:
@@ -125,6 +133,7 @@ struct LayerPlan {
     bool corrected = false;
     // --activations: per node of the layer, the kernel ORT CPU fuses it into ("QLinearConv"), or "none: why"
     std::vector<std::string> activation_fusion;
+    std::optional<LayerLatency> latency;    // --measure-latency
 };
 
 struct CompressReport {
@@ -147,6 +156,7 @@ struct CompressReport {
     // global budget (--target-*): which target, its value, the summed predicted damage
     std::optional<std::string> budget_target;
     double budget_value = 0, budget_predicted_damage = 0;
+    std::optional<ModelLatency> latency;    // --measure-latency: the whole model
 };
 
 CompressReport compress(const CompressOptions& options);

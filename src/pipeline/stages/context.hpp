@@ -33,6 +33,14 @@ struct Correctable {
     rewrite::CpRewrite rw;
 };
 
+// --measure-latency: one layer's region of the original model and its real input.
+struct LatencyProbe {
+    size_t plan_index = 0;
+    std::string input;  // the layer's data input value
+    ir::Model before;   // extract_region of the original, layer input -> layer output
+    Tensor x;           // that input on the latency graph input
+};
+
 struct Context {
     explicit Context(const CompressOptions& o) : options(o) { report.options = o; }
 
@@ -60,6 +68,11 @@ struct Context {
     // --target-size: bits the budget holds back for what its per-layer counts miss (graph nodes,
     // names, headers), measured on an earlier attempt's serialized output
     int64_t size_slack_bits = 0;
+
+    // latency (--measure-latency), captured before the solve
+    std::vector<LatencyProbe> latency_probes;
+    Tensor latency_input;                   // the graph input the layer inputs came from
+    ir::Model latency_original;             // the input model, kept when solve moves c.model away
 };
 
 // load: validates the options, refuses an unsafe output, reads the model and its sizes.
@@ -90,6 +103,14 @@ void quantize_activations(Context& c);
 // --act-calib, or the default one.
 std::string resolved_act_calib(const CompressOptions& o);
 double resolved_act_percentile(const CompressOptions& o);
+// --latency-reps / --latency-batch / --measure-latency checked before any work.
+void validate_latency_options(const CompressOptions& o);
+// latency, before the solve (--measure-latency): each selected layer's original region and its
+// input on one run of the original model (latency.hpp).
+void capture_latency_inputs(Context& c);
+// latency, after the save: the written regions folded and timed against the originals, and the
+// whole model before and after; fills LayerPlan::latency and CompressReport::latency.
+void measure_latency(Context& c);
 // save: writes c.out atomically and records the output size.
 void save(Context& c);
 // The bytes save() would write (the rewritten model finished as save finishes it, serialized).
