@@ -131,6 +131,13 @@ nlohmann::ordered_json finite_or_null(double v) {
     return v;
 }
 
+// "(?, 40, 6625)": a declared shape with unknown dims (-1) as '?'
+std::string dims_str(const Shape& s) {
+    std::string out = "(";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + (s[i] < 0 ? std::string("?") : std::to_string(s[i]));
+    return out + ")";
+}
+
 std::string pct(double v) { return std::isfinite(v) ? fixed(100.0 * v, 2) + "%" : "-"; }
 
 }  // namespace
@@ -162,7 +169,7 @@ OutputLayout output_layout(const Shape& shape, const FidelityOptions& o, const s
         const int64_t k = *o.class_axis < 0 ? *o.class_axis + rank : *o.class_axis;
         if (k < 1 || k >= rank)
             throw Error("--class-axis " + std::to_string(*o.class_axis) + " is out of range for output '" + name + "' of shape " +
-                        shape_str(shape) + " (axes 1 to " + std::to_string(rank - 1) + ", or -1 to -" + std::to_string(rank - 1) +
+                        dims_str(shape) + " (axes 1 to " + std::to_string(rank - 1) + ", or -1 to -" + std::to_string(rank - 1) +
                         "; axis 0 is the batch)");
         if (shape[static_cast<size_t>(k)] != 1) {
             l.kind = OutputKind::Sequence;

@@ -88,6 +88,19 @@ TEST(CliGate, CompressWithoutLabelsGatesOnTop1Agreement) {
     EXPECT_NE(t.out.find("top-1 agreement of "), std::string::npos) << t.out;
 }
 
+TEST(CliGate, FidelityOptionsThatCannotApplyExitTwoWithOneLine) {
+    const std::string ref = " --ref " + kModel + " --data " + test::kFashionTestImages + " --count 20";
+    for (const std::string& bad : {std::string(" --class-axis 2"), std::string(" --mask-threshold nan"), std::string(" --ctc-blank -1")}) {
+        for (const std::string& cmd : {"eval " + kModel + ref, "compare " + kModel + " " + kModel + " --data " + test::kFashionTestImages}) {
+            SCOPED_TRACE(cmd + bad);
+            const auto r = run_qcp(cmd + bad);
+            EXPECT_EQ(r.code, 2);
+            EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
+            EXPECT_TRUE(r.out.empty()) << r.out;
+        }
+    }
+}
+
 TEST(CliGate, EvalMinTop1) {
     const auto pass = run_qcp("eval " + kModel + kEvalSet + " --min-top1 50 --json");
     ASSERT_EQ(pass.code, 0) << pass.err;
