@@ -194,9 +194,12 @@ OutputFidelityAccumulator::OutputFidelityAccumulator(std::string name, FidelityO
 }
 
 void OutputFidelityAccumulator::add(const Tensor& y, const Tensor& ref) {
-    if (y.dtype() != DType::Float32 || ref.dtype() != DType::Float32)
-        throw Error("output '" + name_ + "' is not a float32 tensor; qcp compares float outputs only");
-    if (y.rank() < 1) throw Error("output '" + name_ + "' is a scalar; qcp compares batched outputs (dim 0 is the batch)");
+    if (ref.dtype() != y.dtype())
+        throw Error("output '" + name_ + "': reference type " + dtype_name(ref.dtype()) + " differs from " + dtype_name(y.dtype()));
+    if (y.dtype() != DType::Float32 || y.rank() < 1) {
+        r_.skipped = y.rank() < 1 ? "a scalar output: not compared" : std::string(dtype_name(y.dtype())) + " output: not compared";
+        return;
+    }
     if (ref.shape() != y.shape())
         throw Error("output '" + name_ + "': reference shape " + shape_str(ref.shape()) + " differs from " + shape_str(y.shape()));
     if (!started_) {
@@ -311,8 +314,9 @@ std::vector<OutputFidelity> ModelFidelity::results() const {
 }
 
 std::optional<PrimaryFidelity> primary_fidelity(const std::vector<OutputFidelity>& outputs) {
-    if (outputs.empty() || !outputs[0].samples) return std::nullopt;
-    const OutputFidelity& o = outputs[0];
+    const auto it = std::find_if(outputs.begin(), outputs.end(), [](const OutputFidelity& o) { return o.samples > 0; });
+    if (it == outputs.end()) return std::nullopt;
+    const OutputFidelity& o = *it;
     if (o.top1_agreement) return PrimaryFidelity{"top1_agreement", o.name, 100.0 * *o.top1_agreement, true};
     if (o.position_agreement) return PrimaryFidelity{"position_agreement", o.name, 100.0 * *o.position_agreement, true};
     if (o.mask_iou) return PrimaryFidelity{"mask_iou", o.name, 100.0 * *o.mask_iou, true};
@@ -331,6 +335,11 @@ std::string fidelity_metric_label(const std::string& metric) {
 nlohmann::ordered_json fidelity_to_json(const std::vector<OutputFidelity>& outputs) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& o : outputs) {
+        if (!o.skipped.empty() || !o.samples) {
+            arr.push_back({{"name", o.name}, {"shape", nullptr}, {"kind", nullptr}, {"class_axis", nullptr}, {"samples", 0},
+                           {"metrics", nullptr}, {"skipped", o.skipped.empty() ? std::string("no samples") : o.skipped}});
+            continue;
+        }
         nlohmann::ordered_json m = {{"rel_error", finite_or_null(o.rel_error)},
                                     {"sqnr_db", finite_or_null(o.sqnr_db)},
                                     {"cosine", finite_or_null(o.cosine)},
@@ -360,6 +369,11 @@ nlohmann::ordered_json fidelity_to_json(const std::vector<OutputFidelity>& outpu
 std::string fidelity_to_text(const std::vector<OutputFidelity>& outputs, const std::string& indent) {
     std::string s;
     for (const auto& o : outputs) {
+        if (!o.skipped.empty()) {
+            s += indent + "output '" + o.name + "': " + o.skipped + "\n";
+            continue;
+        }
+        if (!o.samples) continue;
         s += indent + "output '" + o.name + "' " + shape_str(o.shape) + " " + output_kind_name(o.layout.kind);
         if (o.layout.kind == OutputKind::Sequence) s += " (classes on axis " + std::to_string(o.layout.class_axis) + ")";
         s += ": rel. error " + (std::isfinite(o.rel_error) ? fixed(o.rel_error, 6) : std::string("-")) + ", SQNR " +

@@ -372,6 +372,25 @@ TEST(Fidelity, PrimaryMetricFollowsTheFirstOutputsKind) {
     EXPECT_FALSE(primary_fidelity({}));
 }
 
+TEST(Fidelity, NonFloatOutputsAreSkippedNotFatal) {
+    Tensor ids(DType::Int64, {2, 3});
+    ModelFidelity m({"ids", "logits"}, {});
+    const Tensor logits = Tensor::from_floats({2, 3}, {1, 2, 3, 3, 2, 1});
+    m.add({ids, logits}, {ids, logits});
+    const auto r = m.results();
+    EXPECT_FALSE(r[0].skipped.empty());
+    EXPECT_EQ(r[0].samples, 0);
+    EXPECT_TRUE(r[1].skipped.empty());
+    EXPECT_EQ(*r[1].top1_agreement, 1.0);
+    const auto primary = primary_fidelity(r);  // the first output that was measured
+    ASSERT_TRUE(primary);
+    EXPECT_EQ(primary->output, "logits");
+    const auto j = fidelity_to_json(r);
+    EXPECT_TRUE(j[0]["metrics"].is_null());
+    EXPECT_TRUE(j[0].contains("skipped"));
+    EXPECT_NE(fidelity_to_text(r, "").find("output 'ids': int64 output: not compared"), std::string::npos) << fidelity_to_text(r, "");
+}
+
 TEST(Fidelity, RefusesBadOptionsAndMismatchedShapes) {
     FidelityOptions o;
     o.mask_threshold = NAN;

@@ -95,10 +95,12 @@ struct OutputFidelity {
     int64_t positions = 0;                                                    // sequence: per sample
     std::optional<double> position_agreement, sequence_agreement, ctc_agreement;
     std::optional<double> mask_iou;                                           // map / --mask-threshold
+    std::string skipped;  // why the output was not compared ("int64 output"); empty: measured
 };
 
 // Streaming accumulator for one output: batches of y and y_ref of equal shape (dims after the
-// first equal across batches).
+// first equal across batches). A non-float32 or scalar output is not compared (`skipped` says why),
+// so one integer side output does not stop the others from being measured.
 class OutputFidelityAccumulator {
 public:
     OutputFidelityAccumulator(std::string name, FidelityOptions options);
@@ -126,7 +128,8 @@ private:
     std::vector<OutputFidelityAccumulator> outputs_;
 };
 
-// The one number a sweep plots and `--max-drop` gates on without labels, from the first output:
+// The one number a sweep plots and `--max-drop` gates on without labels, from the first output
+// that was measured:
 // classifier → top1_agreement, sequence → position_agreement, map → mask_iou (percent, higher is
 // better, 100 for a model against itself); other → sqnr_db (dB; not gateable in points).
 struct PrimaryFidelity {

@@ -71,8 +71,8 @@ void check(Context& c) {
         }
         c.report.check_outputs = m.results();
         c.report.check_fidelity = primary_fidelity(c.report.check_outputs);
-        c.report.check_samples = c.report.check_outputs.empty() ? 0 : c.report.check_outputs[0].samples;
-        if (!c.report.check_outputs.empty()) {
+        c.report.check_samples = c.calib_n;
+        if (!c.report.check_outputs.empty() && c.report.check_outputs[0].samples) {
             c.report.check_top1_agreement = c.report.check_outputs[0].top1_agreement;
             c.report.check_output_rel_error = c.report.check_outputs[0].rel_error;
         }
