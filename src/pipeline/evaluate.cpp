@@ -65,6 +65,46 @@ std::vector<int64_t> load_checked_labels(const std::filesystem::path& path, cons
     return labels;
 }
 
+// Refuses options that the declared output shapes already rule out (unknown dims as -1).
+void check_declared_outputs(const ir::Model& m, const FidelityOptions& o) {
+    validate_fidelity_options(o);
+    bool any_rank3 = false, all_declared = true;
+    for (const auto& v : m.graph.outputs) {
+        all_declared = all_declared && v.has_shape;
+        any_rank3 = any_rank3 || (v.has_shape && v.dims.size() >= 3);
+        if (v.has_shape && !v.dims.empty()) (void)output_layout(v.concrete_shape(-1), o, v.name);
+    }
+    if (o.class_axis && all_declared && !any_rank3 && !m.graph.outputs.empty())
+        throw Error("--class-axis applies to outputs of rank 3 or more; output '" + m.graph.outputs[0].name + "' has shape " +
+                    m.graph.outputs[0].shape_str() + " (an (N, classes) output has its classes on axis 1 already)");
+}
+
+// Labels score the first output, which must then be a classifier.
+void check_labelled_output(const Tensor& y, const std::string& name, const FidelityOptions& o) {
+    if (output_layout(y.shape(), o, name).kind != OutputKind::Classifier)
+        throw Error("--labels needs a first output of shape (N, classes); output '" + name + "' has shape " + shape_str(y.shape()) +
+                    " (use --ref for agreement per position or mask IoU)");
+}
+
+// The legacy top-level fields, from the first output.
+template <typename R>
+void fill_first_output_fields(R& r, std::vector<OutputFidelity> outputs) {
+    r.outputs = std::move(outputs);
+    r.fidelity = primary_fidelity(r.outputs);
+    if (r.outputs.empty() || !r.outputs[0].samples) return;
+    const OutputFidelity& f = r.outputs[0];
+    r.agreement = f.top1_agreement;
+    r.kl = f.kl;
+    r.output_rel_error = f.rel_error;
+    r.sqnr_db = f.sqnr_db;
+}
+
+std::string fidelity_summary(const std::optional<PrimaryFidelity>& f) {
+    if (!f) return "-";
+    return fidelity_metric_label(f->metric) + " " + (f->percent ? fixed(f->value, 2) + "%" : opt_num(f->value, 2) + " dB") + " ('" +
+           f->output + "')";
+}
+
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -73,14 +113,28 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+void check_fidelity_options(const std::filesystem::path& model, const FidelityOptions& o) {
+    validate_fidelity_options(o);
+    check_declared_outputs(onnx_io::load_model(model), o);
+}
+
+nlohmann::ordered_json primary_fidelity_json(const std::optional<PrimaryFidelity>& f) {
+    if (!f) return nullptr;
+    return {{"metric", f->metric}, {"output", f->output}, {"value", opt_json(f->value)}, {"unit", f->percent ? "percent" : "dB"}};
+}
+
 EvalReport evaluate(const EvalOptions& o) {
     check_batch(o.batch);
     set_num_threads(o.threads);
     if (!o.dump_outputs.empty() && !o.force && std::filesystem::exists(o.dump_outputs))
         throw Error(o.dump_outputs.string() + ": already exists (use --force to overwrite)");
+    validate_fidelity_options(o.fidelity);
     Loaded model(o.model);
+    check_declared_outputs(model.model, o.fidelity);
     std::unique_ptr<Loaded> ref;
     if (!o.ref.empty()) ref = std::make_unique<Loaded>(o.ref);
+    const std::vector<std::string>& names = model.session->output_names();
+    ModelFidelity fidelity(names, o.fidelity);
     auto ds = data::open_dataset(o.data, o.image, model.input);
     data::check_compatible(*ds, model.input);
     const std::vector<int64_t> labels = load_checked_labels(o.labels, *ds);
@@ -97,9 +151,13 @@ EvalReport evaluate(const EvalOptions& o) {
         const auto t0 = Clock::now();
         const std::vector<Tensor> y = model.session->run(x);
         run_seconds += since(t0);
-        std::vector<Tensor> yref;
-        if (ref) yref = ref->session->run(x);
-        metrics.add(y.at(0), labels.empty() ? nullptr : labels.data() + begin, ref ? &yref.at(0) : nullptr);
+        if (!labels.empty()) {
+            if (begin == 0) check_labelled_output(y.at(0), names.at(0), o.fidelity);
+            metrics.add(y.at(0), labels.data() + begin, nullptr);
+        } else {
+            metrics.add(y.at(0), nullptr, nullptr);
+        }
+        if (ref) fidelity.add(y, ref->session->run(x));
         if (!o.dump_outputs.empty()) {
             if (dump_shape.empty()) dump_shape = y[0].shape(), dump_shape[0] = 0;
             dump_shape[0] += y[0].dim(0);
@@ -112,10 +170,7 @@ EvalReport evaluate(const EvalOptions& o) {
     r.samples = metrics.samples();
     r.top1 = metrics.top1();
     r.top5 = metrics.top5();
-    r.agreement = metrics.agreement();
-    r.output_rel_error = metrics.output_rel_error();
-    r.sqnr_db = metrics.sqnr_db();
-    r.kl = metrics.kl();
+    if (ref) fill_first_output_fields(r, fidelity.results());
     r.seconds = run_seconds;
     r.samples_per_second = run_seconds > 0 ? r.samples / run_seconds : 0;
     return r;
@@ -130,6 +185,8 @@ nlohmann::ordered_json eval_to_json(const EvalReport& r) {
             {"output_rel_error", opt_json(r.output_rel_error)},
             {"sqnr_db", opt_json(r.sqnr_db)},
             {"kl", opt_json(r.kl)},
+            {"fidelity", primary_fidelity_json(r.fidelity)},
+            {"outputs", r.outputs.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(fidelity_to_json(r.outputs))},
             {"seconds", r.seconds},
             {"samples_per_second", r.samples_per_second}};
 }
@@ -139,11 +196,13 @@ std::string eval_to_text(const EvalReport& r) {
     s += "samples:    " + std::to_string(r.samples) + "\n";
     s += "top-1:      " + opt_pct(r.top1) + "\n";
     s += "top-5:      " + opt_pct(r.top5) + "\n";
-    if (r.agreement) {
-        s += "agreement:  " + opt_pct(r.agreement) + "\n";
+    if (!r.outputs.empty()) {
+        if (r.agreement) s += "agreement:  " + opt_pct(r.agreement) + " (top-1)\n";
         s += "rel. error: " + opt_num(r.output_rel_error, 6) + "\n";
         s += "SQNR:       " + opt_num(r.sqnr_db, 2) + " dB\n";
-        s += "KL:         " + opt_num(r.kl, 6) + "\n";
+        if (r.kl) s += "KL:         " + opt_num(r.kl, 6) + "\n";
+        s += "fidelity:   " + fidelity_summary(r.fidelity) + "\n";
+        s += "outputs against --ref:\n" + fidelity_to_text(r.outputs, "  ");
     }
     s += "throughput: " + fixed(r.samples_per_second, 1) + " samples/s (" + fixed(r.seconds, 3) + " s)\n";
     return s;
@@ -152,7 +211,10 @@ std::string eval_to_text(const EvalReport& r) {
 CompareReport compare(const CompareOptions& o) {
     check_batch(o.batch);
     set_num_threads(o.threads);
+    validate_fidelity_options(o.fidelity);
     Loaded a(o.model_a), b(o.model_b);
+    check_declared_outputs(a.model, o.fidelity);
+    ModelFidelity fidelity(b.session->output_names(), o.fidelity);
     auto ds = data::open_dataset(o.data, o.image, a.input);
     data::check_compatible(*ds, a.input);
     data::check_compatible(*ds, b.input);
@@ -175,8 +237,10 @@ CompareReport compare(const CompareOptions& o) {
             tb.push_back(db);
         }
         const int64_t* lab = labels.empty() ? nullptr : labels.data() + begin;
+        if (lab && begin == 0) check_labelled_output(ya.at(0), a.session->output_names().at(0), o.fidelity);
         ma.add(ya.at(0), lab, nullptr);
-        mb.add(yb.at(0), lab, &ya.at(0));
+        mb.add(yb.at(0), lab, nullptr);
+        fidelity.add(yb, ya);
     }
     auto side = [&](const std::filesystem::path& path, const Loaded& l, const Metrics& m, const std::vector<double>& t) {
         CompareSide s;
@@ -198,10 +262,7 @@ CompareReport compare(const CompareOptions& o) {
     r.b = side(o.model_b, b, mb, tb);
     r.samples = mb.samples();
     r.batch = o.batch;
-    r.agreement = mb.agreement();
-    r.output_rel_error = mb.output_rel_error();
-    r.sqnr_db = mb.sqnr_db();
-    r.kl = mb.kl();
+    fill_first_output_fields(r, fidelity.results());
     return r;
 }
 
@@ -223,7 +284,9 @@ nlohmann::ordered_json compare_to_json(const CompareReport& r) {
             {"agreement", opt_json(r.agreement)},
             {"output_rel_error", opt_json(r.output_rel_error)},
             {"sqnr_db", opt_json(r.sqnr_db)},
-            {"kl", opt_json(r.kl)}};
+            {"kl", opt_json(r.kl)},
+            {"fidelity", primary_fidelity_json(r.fidelity)},
+            {"outputs", fidelity_to_json(r.outputs)}};
 }
 
 std::string compare_to_text(const CompareReport& r) {
@@ -238,9 +301,10 @@ std::string compare_to_text(const CompareReport& r) {
     t.add_row({"ms/batch", fixed(1e3 * r.a.seconds_per_batch, 2), fixed(1e3 * r.b.seconds_per_batch, 2),
                ratio(r.b.seconds_per_batch, r.a.seconds_per_batch)});
     std::string s = t.render();
-    s += "samples " + std::to_string(r.samples) + ", batch " + std::to_string(r.batch) + "; B against A: agreement " +
-         opt_pct(r.agreement) + ", rel. error " + opt_num(r.output_rel_error, 6) + ", SQNR " + opt_num(r.sqnr_db, 2) +
-         " dB, KL " + opt_num(r.kl, 6) + "\n";
+    s += "samples " + std::to_string(r.samples) + ", batch " + std::to_string(r.batch) + "; B against A: " +
+         (r.agreement ? "top-1 agreement " + opt_pct(r.agreement) + ", " : std::string()) + "rel. error " + opt_num(r.output_rel_error, 6) +
+         ", SQNR " + opt_num(r.sqnr_db, 2) + " dB" + (r.kl ? ", KL " + opt_num(r.kl, 6) : std::string()) + "; fidelity " +
+         fidelity_summary(r.fidelity) + "\n" + fidelity_to_text(r.outputs, "  ");
     return s;
 }
 

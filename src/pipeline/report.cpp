@@ -6,6 +6,7 @@
 #include "methods/method.hpp"
 #include "qcp/core/version.hpp"
 #include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/table.hpp"
 #include "stages/context.hpp"
 
@@ -212,7 +213,9 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                                  : json(nullptr)},
                    {"check", {{"samples", opt(r.check_samples)},
                               {"top1_agreement", opt(r.check_top1_agreement)},
-                              {"output_rel_error", opt(r.check_output_rel_error)}}}};
+                              {"output_rel_error", opt(r.check_output_rel_error)},
+                              {"fidelity", primary_fidelity_json(r.check_fidelity)},
+                              {"outputs", r.check_samples ? json(fidelity_to_json(r.check_outputs)) : json(nullptr)}}}};
     return report;
 }
 
@@ -280,10 +283,14 @@ std::string compress_to_table(const CompressReport& r) {
              "); ORT CPU runs " + (kernels.empty() ? std::string("no int8 kernel") : kernels) +
              (unfused ? ", " + std::to_string(unfused) + " layer nodes in float" : std::string()) + "\n";
     }
-    if (r.check_samples)
-        s += "check on " + std::to_string(*r.check_samples) + " calibration samples: top-1 agreement " +
-             fixed(100.0 * r.check_top1_agreement.value_or(0), 2) + "%, output rel. error " +
-             fixed(r.check_output_rel_error.value_or(0), 4) + "\n";
+    if (r.check_samples) {
+        s += "check on " + std::to_string(*r.check_samples) + " calibration samples: ";
+        if (r.check_top1_agreement) s += "top-1 agreement " + fixed(100.0 * *r.check_top1_agreement, 2) + "%, ";
+        else if (r.check_fidelity && r.check_fidelity->percent)
+            s += fidelity_metric_label(r.check_fidelity->metric) + " " + fixed(r.check_fidelity->value, 2) + "%, ";
+        s += "output rel. error " + fixed(r.check_output_rel_error.value_or(0), 4) + "\n";
+        if (r.check_outputs.size() > 1 || !r.check_top1_agreement) s += fidelity_to_text(r.check_outputs, "  ");
+    }
     if (r.latency) {
         const LatencySums l = latency_sums(r.layers);
         const ModelLatency& m = *r.latency;

@@ -60,6 +60,7 @@ CompressOptions compress_options(const SweepOptions& o, const SweepCombo& c) {
     co.seed = o.seed;
     co.force = o.force;
     co.image = o.image;
+    co.fidelity = o.fidelity;
     return co;
 }
 
@@ -83,7 +84,8 @@ void write_sweep_files(const SweepReport& r, const std::filesystem::path& out, b
 SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>* skipped) {
     SweepOptions o = options;
     if (o.model.empty()) throw Error("sweep: no model given");
-    if (o.data.empty() || o.labels.empty()) throw Error("sweep needs --data and --labels (top-1 is what it measures)");
+    if (o.data.empty()) throw Error("sweep needs --data (with --labels it ranks by top-1, without by fidelity to the fp32 model)");
+    validate_fidelity_options(o.fidelity);
     if (o.out.empty()) throw Error("sweep needs --out DIR");
     if (o.count < 0) throw Error("--count must be 0 (all) or positive");
     if (o.batch < 1) throw Error("--batch must be at least 1");
@@ -180,12 +182,18 @@ SweepReport sweep(const SweepOptions& options) {
     eo.data = o.data;
     eo.labels = o.labels;
     eo.count = o.count;
+    eo.fidelity = o.fidelity;
     static_cast<RunOptions&>(eo) = o;
     const auto t_ref = Clock::now();
     const EvalReport ref = evaluate(eo);
     const InspectReport info = inspect(InspectOptions{o.model});
     report.reference = {o.model.string(), ref.samples, 100.0 * ref.top1.value_or(0), info.bytes, info.macs, info.params, since(t_ref)};
-    spdlog::info("sweep: fp32 top-1 {:.2f}% on {} samples; {} combinations", report.reference.top1, ref.samples, combos.size());
+    if (o.labels.empty()) {
+        report.reference.metric.clear();  // the first evaluated run tells which fidelity the model has
+        spdlog::info("sweep: fp32 on {} samples (no labels: ranked by fidelity to fp32); {} combinations", ref.samples, combos.size());
+    } else {
+        spdlog::info("sweep: fp32 top-1 {:.2f}% on {} samples; {} combinations", report.reference.top1, ref.samples, combos.size());
+    }
 
     // ---- every combination -----------------------------------------------------------------
     const auto t_runs = Clock::now();
@@ -215,6 +223,9 @@ SweepReport sweep(const SweepOptions& options) {
             if (ev.top1) row.top1 = 100.0 * *ev.top1, row.top1_drop = report.reference.top1 - *row.top1;
             if (ev.agreement) row.agreement = 100.0 * *ev.agreement;
             row.output_rel_error = ev.output_rel_error;
+            row.fidelity = ev.fidelity;
+            row.outputs = fidelity_to_json(ev.outputs);
+            if (report.reference.metric.empty() && ev.fidelity) report.reference.metric = ev.fidelity->metric;
         } catch (const std::exception& e) {
             row.status = "failed";
             row.error = e.what();
@@ -222,11 +233,15 @@ SweepReport sweep(const SweepOptions& options) {
         }
         const double elapsed = since(t_runs);
         const double eta = elapsed / static_cast<double>(i + 1) * static_cast<double>(combos.size() - i - 1);
+        const std::string score =
+            row.top1 ? fmt::format("top-1 {:.2f}% ({:+.2f})", *row.top1, -row.top1_drop.value_or(0))
+            : row.fidelity ? fmt::format("{} {:.2f}{}", fidelity_metric_label(row.fidelity->metric), row.fidelity->value,
+                                         row.fidelity->percent ? "%" : " dB")
+                           : std::string("-");
         const std::string line =
             row.status == "ok"
-                ? fmt::format("[{}/{}] {}: top-1 {:.2f}% ({:+.2f}), file {:.2f}x smaller ({:.1f} s); ETA {}", i + 1, combos.size(),
-                              row.combo.name, row.top1.value_or(0), -row.top1_drop.value_or(0), row.file_ratio.value_or(0),
-                              row.seconds_compress + row.seconds_eval, duration_text(eta))
+                ? fmt::format("[{}/{}] {}: {}, file {:.2f}x smaller ({:.1f} s); ETA {}", i + 1, combos.size(), row.combo.name, score,
+                              row.file_ratio.value_or(0), row.seconds_compress + row.seconds_eval, duration_text(eta))
                 : fmt::format("[{}/{}] {}: failed; ETA {}", i + 1, combos.size(), row.combo.name, duration_text(eta));
         if (log::progress_enabled()) spdlog::info("{}", line);
         else spdlog::debug("{}", line);

@@ -1,10 +1,12 @@
 // The sweep's outputs: CSV, JSON, Markdown, the terminal table and the two charts.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
 #include "qcp/core/error.hpp"
 #include "qcp/core/version.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/sweep.hpp"
 #include "qcp/pipeline/table.hpp"
 
@@ -13,7 +15,7 @@ namespace qcp {
 const std::vector<std::string> kSweepCsvColumns = {
     "method", "bits",     "rank_ratio", "centroids",  "top1",  "top1_drop",        "agreement",    "output_rel_error",
     "file_bytes", "compression_ratio", "file_ratio", "macs", "macs_ratio", "params", "seconds_compress", "seconds_eval",
-    "status", "path",     "error"};
+    "status", "path",     "error", "fidelity_metric", "fidelity"};
 
 namespace {
 
@@ -74,7 +76,24 @@ std::vector<std::string> csv_cells(const SweepRow& r) {
             fixed(r.seconds_eval, 2),
             r.status,
             r.path,
-            r.error};
+            r.error,
+            r.fidelity ? r.fidelity->metric : "",
+            r.fidelity ? opt_text(std::optional<double>(r.fidelity->value), 4) : ""};
+}
+
+bool percent_metric(const std::string& metric) { return metric != "sqnr_db"; }
+
+// "top-1 %", "position agreement %", "SQNR dB"
+std::string score_header(const SweepReference& ref) {
+    if (ref.metric.empty()) return "fidelity";
+    return fidelity_metric_label(ref.metric) + (percent_metric(ref.metric) ? " %" : " dB");
+}
+
+// fp32's own score: its top-1, 100% against itself, or none (SQNR)
+std::optional<double> reference_score(const SweepReference& ref) {
+    if (ref.metric == "top1") return ref.top1;
+    if (!ref.metric.empty() && percent_metric(ref.metric)) return 100.0;
+    return std::nullopt;
 }
 
 std::string setting_text(const SweepCombo& c) {
@@ -83,6 +102,21 @@ std::string setting_text(const SweepCombo& c) {
 }
 
 }  // namespace
+
+std::optional<double> sweep_score(const SweepReport& r, const SweepRow& row) {
+    if (row.status != "ok") return std::nullopt;
+    if (r.reference.metric == "top1") return row.top1;
+    if (row.fidelity && row.fidelity->metric == r.reference.metric && std::isfinite(row.fidelity->value)) return row.fidelity->value;
+    return std::nullopt;
+}
+
+std::optional<double> sweep_drop(const SweepReport& r, const SweepRow& row) {
+    if (r.reference.metric == "top1") return row.status == "ok" ? row.top1_drop : std::nullopt;
+    const auto ref = reference_score(r.reference);
+    const auto score = sweep_score(r, row);
+    if (!ref || !score) return std::nullopt;
+    return *ref - *score;
+}
 
 std::string sweep_to_csv(const SweepReport& r) {
     std::string s;
@@ -110,7 +144,10 @@ json sweep_to_json(const SweepReport& r) {
                      {"default_quant_bits", kSweepDefaultQuantBits},
                      {"rank_ratios", o.rank_ratios},
                      {"centroids", o.centroids},
-                     {"seed", o.seed}};
+                     {"seed", o.seed},
+                     {"class_axis", opt_json(o.fidelity.class_axis)},
+                     {"mask_threshold", opt_json(o.fidelity.mask_threshold)},
+                     {"ctc_blank", o.fidelity.ctc_blank}};
     const SweepReference& ref = r.reference;
     json rows = json::array();
     for (const auto& row : r.rows) {
@@ -134,6 +171,8 @@ json sweep_to_json(const SweepReport& r) {
                         {"params", row.status == "ok" ? json(row.params) : json(nullptr)},
                         {"seconds_compress", row.seconds_compress},
                         {"seconds_eval", row.seconds_eval},
+                        {"fidelity", primary_fidelity_json(row.fidelity)},
+                        {"outputs", row.outputs},
                         {"path", row.path},
                         {"compress", row.compress_report}});
     }
@@ -142,7 +181,9 @@ json sweep_to_json(const SweepReport& r) {
                        {"file_bytes", "bytes"}, {"macs", "multiply-accumulates per sample"}}},
             {"settings", settings},
             {"skipped", r.skipped},
-            {"reference", {{"model", ref.model}, {"samples", ref.samples}, {"top1", ref.top1}, {"file_bytes", ref.file_bytes},
+            {"reference", {{"model", ref.model}, {"samples", ref.samples},
+                           {"top1", ref.metric == "top1" ? json(ref.top1) : json(nullptr)},
+                           {"metric", ref.metric.empty() ? json(nullptr) : json(ref.metric)}, {"file_bytes", ref.file_bytes},
                            {"macs", ref.macs}, {"params", ref.params}, {"seconds_eval", ref.seconds_eval}}},
             {"rows", rows},
             {"seconds", r.seconds}};
@@ -169,9 +210,13 @@ SweepReport sweep_from_json(const nlohmann::json& j) {
         o.seed = st.at("seed").get<uint64_t>();
         r.skipped = j.at("skipped").get<std::vector<std::string>>();
         const nj& ref = j.at("reference");
-        r.reference = {ref.at("model").get<std::string>(), ref.at("samples").get<int64_t>(), ref.at("top1").get<double>(),
+        r.reference = {ref.at("model").get<std::string>(), ref.at("samples").get<int64_t>(), or_zero(ref.at("top1"), 0.0),
                        ref.at("file_bytes").get<uint64_t>(), ref.at("macs").get<int64_t>(), ref.at("params").get<int64_t>(),
-                       ref.at("seconds_eval").get<double>()};
+                       ref.at("seconds_eval").get<double>(),
+                       ref.contains("metric") ? or_zero(ref["metric"], std::string()) : std::string("top1")};
+        if (st.contains("class_axis") && !st["class_axis"].is_null()) o.fidelity.class_axis = st["class_axis"].get<int64_t>();
+        if (st.contains("mask_threshold") && !st["mask_threshold"].is_null()) o.fidelity.mask_threshold = st["mask_threshold"].get<double>();
+        if (st.contains("ctc_blank")) o.fidelity.ctc_blank = st["ctc_blank"].get<int64_t>();
         for (const nj& row : j.at("rows")) {
             SweepRow w;
             w.combo.name = row.at("name").get<std::string>();
@@ -193,6 +238,13 @@ SweepReport sweep_from_json(const nlohmann::json& j) {
             w.params = or_zero(row.at("params"), int64_t{0});
             w.seconds_compress = row.at("seconds_compress").get<double>();
             w.seconds_eval = row.at("seconds_eval").get<double>();
+            if (row.contains("fidelity") && row["fidelity"].is_object()) {
+                const nj& f = row["fidelity"];
+                w.fidelity = PrimaryFidelity{f.at("metric").get<std::string>(), f.at("output").get<std::string>(),
+                                             f.at("value").is_null() ? INFINITY : f["value"].get<double>(),
+                                             f.at("unit").get<std::string>() == "percent"};
+            }
+            if (row.contains("outputs")) w.outputs = row["outputs"];
             w.path = row.at("path").get<std::string>();
             w.compress_report = row.at("compress");
             r.rows.push_back(std::move(w));
@@ -215,16 +267,18 @@ std::string sweep_to_markdown(const SweepReport& r) {
         return s + "\n";
     };
     const SweepReference& ref = r.reference;
-    std::string s = line({"method", "setting", "top-1 %", "drop (pts)", "agreement %", "file", "file ratio", "weights ratio",
+    const auto ref_score = reference_score(ref);
+    std::string s = line({"method", "setting", score_header(ref), "drop (pts)", "agreement %", "file", "file ratio", "weights ratio",
                           "MACs", "MACs ratio"});
     s += "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
-    s += line({"fp32", "–", fixed(ref.top1, 2), "–", "–", human_bytes(ref.file_bytes), "1.00", "1.00", human_count(ref.macs), "1.00"});
+    s += line({"fp32", "–", ref_score ? fixed(*ref_score, 2) : "–", "–", "–", human_bytes(ref.file_bytes), "1.00", "1.00",
+               human_count(ref.macs), "1.00"});
     for (const auto& row : r.rows) {
         if (row.status != "ok") {
             s += line({row.combo.method, setting_text(row.combo), "failed: " + row.error, "", "", "", "", "", "", ""});
             continue;
         }
-        s += line({row.combo.method, setting_text(row.combo), opt_text(row.top1, 2), opt_text(row.top1_drop, 2),
+        s += line({row.combo.method, setting_text(row.combo), opt_text(sweep_score(r, row), 2), opt_text(sweep_drop(r, row), 2),
                    opt_text(row.agreement, 2), human_bytes(row.file_bytes), opt_text(row.file_ratio, 2),
                    opt_text(row.compression_ratio, 2), human_count(row.macs), opt_text(row.macs_ratio, 2)});
     }
@@ -232,12 +286,17 @@ std::string sweep_to_markdown(const SweepReport& r) {
 }
 
 std::string sweep_to_table(const SweepReport& r) {
-    Table t({"combination", "top-1", "drop", "agreement", "file", "file ratio", "weights ratio", "MACs", "time", "status"});
     const SweepReference& ref = r.reference;
-    t.add_row({"fp32", fixed(ref.top1, 2) + "%", "-", "-", human_bytes(ref.file_bytes), "1.00", "1.00", human_count(ref.macs), "-", "reference"});
+    const std::string unit = percent_metric(ref.metric) ? "%" : " dB";
+    const auto ref_score = reference_score(ref);
+    Table t({"combination", ref.metric == "top1" ? std::string("top-1") : score_header(ref), "drop", "agreement", "file", "file ratio",
+             "weights ratio", "MACs", "time", "status"});
+    t.add_row({"fp32", ref_score ? fixed(*ref_score, 2) + unit : "-", "-", "-", human_bytes(ref.file_bytes), "1.00", "1.00",
+               human_count(ref.macs), "-", "reference"});
     for (const auto& row : r.rows) {
         const bool ok = row.status == "ok";
-        t.add_row({row.combo.name, ok ? opt_text(row.top1, 2) + "%" : "-", ok ? opt_text(row.top1_drop, 2) : "-",
+        const auto score = sweep_score(r, row);
+        t.add_row({row.combo.name, score ? opt_text(score, 2) + unit : "-", ok ? opt_text(sweep_drop(r, row), 2) : "-",
                    ok ? opt_text(row.agreement, 2) + "%" : "-", ok ? human_bytes(row.file_bytes) : "-",
                    ok ? opt_text(row.file_ratio, 2) : "-", ok ? opt_text(row.compression_ratio, 2) : "-",
                    ok ? human_count(row.macs) : "-", fixed(row.seconds_compress + row.seconds_eval, 1) + " s",
@@ -248,8 +307,8 @@ std::string sweep_to_table(const SweepReport& r) {
         std::vector<plot::XY> pts;
         std::vector<const SweepRow*> ok;
         for (const auto& row : r.rows)
-            if (row.status == "ok" && row.top1) {
-                pts.push_back({static_cast<double>(axis == SweepAxis::FileBytes ? row.file_bytes : row.macs), *row.top1});
+            if (const auto score = sweep_score(r, row)) {
+                pts.push_back({static_cast<double>(axis == SweepAxis::FileBytes ? row.file_bytes : row.macs), *score});
                 ok.push_back(&row);
             }
         std::string names;
@@ -266,24 +325,36 @@ plot::Chart sweep_chart(const SweepReport& r, SweepAxis axis) {
     const SweepOptions& o = r.options;
     plot::Chart c;
     const std::string model = o.model.filename().string();
-    c.title = bytes ? "Top-1 accuracy vs. compressed file size: " + model : "Top-1 accuracy vs. MACs: " + model;
-    c.subtitle = "top-1 on " + std::to_string(r.reference.samples) + " samples of " + o.data.filename().string() +
+    const SweepReference& ref = r.reference;
+    const bool top1 = ref.metric == "top1";
+    const bool pct = percent_metric(ref.metric);
+    const std::string what = top1 ? "Top-1 accuracy" : ref.metric.empty() ? "Fidelity" : fidelity_metric_label(ref.metric) + " with fp32";
+    const std::string short_what = top1 ? "top-1" : ref.metric.empty() ? "fidelity" : fidelity_metric_label(ref.metric);
+    std::string what_cap = what;
+    what_cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(what_cap[0])));
+    c.title = what_cap + (bytes ? " vs. compressed file size: " : " vs. MACs: ") + model;
+    c.subtitle = short_what + " on " + std::to_string(r.reference.samples) + " samples of " + o.data.filename().string() +
                  (o.calib.empty() ? "; no calibration data"
                                   : "; calibration: " + std::to_string(o.calib_count) + " of " + o.calib.filename().string());
     c.notes = {"Labels on the Pareto front:", "b = bits, r = rank ratio,", "k = pq codewords.", "Hover a marker for its run."};
     c.x = {bytes ? "model file size (bytes, log scale)" : "multiply-accumulates per sample (log scale)", plot::Scale::Log,
            bytes ? plot::TickFormat::Bytes : plot::TickFormat::Count};
-    c.y = {"top-1 accuracy (%)", plot::Scale::Linear, plot::TickFormat::Percent};
-    c.reference_y = r.reference.top1;
-    c.reference_label = "fp32 " + fixed(r.reference.top1, 2) + "%";
-    c.y_floor = std::max(0.0, 5 * std::floor((r.reference.top1 - kChartMaxDropShown) / 5));
+    c.y = {top1 ? std::string("top-1 accuracy (%)") : pct ? short_what + " with fp32 (%)" : short_what + " against fp32 (dB)",
+           plot::Scale::Linear, pct ? plot::TickFormat::Percent : plot::TickFormat::Number};
+    if (const auto ref_score = reference_score(ref)) {
+        c.reference_y = *ref_score;
+        c.reference_label = "fp32 " + fixed(*ref_score, 2) + "%";
+        c.y_floor = std::max(0.0, 5 * std::floor((*ref_score - kChartMaxDropShown) / 5));
+    }
     for (const auto& method : o.methods) {
         plot::Series s{method, {}};
         for (const auto& row : r.rows) {
-            if (row.combo.method != method || row.status != "ok" || !row.top1) continue;
+            const auto score = sweep_score(r, row);
+            if (row.combo.method != method || !score) continue;
             const double x = bytes ? static_cast<double>(row.file_bytes) : static_cast<double>(row.macs);
-            s.points.push_back({x, *row.top1, setting_text(row.combo),
-                                row.combo.name + ": top-1 " + fixed(*row.top1, 2) + "%, " + human_bytes(row.file_bytes) + ", " +
+            s.points.push_back({x, *score, setting_text(row.combo),
+                                row.combo.name + ": " + short_what + " " + fixed(*score, 2) + (pct ? "%, " : " dB, ") +
+                                    human_bytes(row.file_bytes) + ", " +
                                     human_count(row.macs) + " MACs"});
         }
         if (!s.points.empty()) c.series.push_back(std::move(s));

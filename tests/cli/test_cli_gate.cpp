@@ -1,4 +1,5 @@
-// The accuracy gates as a CI job uses them: `compress --max-drop` and `eval --min-top1` exit 0 when
+// The accuracy gates as a CI job uses them: `compress --max-drop` (on top-1 with labels, on agreement
+// with the original without) and `eval --min-top1` exit 0 when
 // the model is good enough, 1 (output kept, "gate" in the JSON) when it is not, 2 on bad usage.
 #include <gtest/gtest.h>
 
@@ -57,8 +58,8 @@ TEST(CliGate, CompressBeyondMaxDropExitsOneAndKeepsTheOutput) {
 TEST(CliGate, CompressGateBadUsageExitsTwoBeforeWork) {
     test::TempDir dir;
     const std::string out = (dir / "o.onnx").string();
-    for (const std::string& bad : {std::string(" --max-drop 1"), " --max-drop 1 --data " + test::kFashionTestImages,
-                                  " --data " + test::kFashionTestImages + " --labels " + test::kFashionTestLabels,
+    for (const std::string& bad : {std::string(" --max-drop 1"), " --max-drop 1 --class-axis 2" + kEvalSet,
+                                  " --max-drop 1 --mask-threshold nan" + kEvalSet, " --data " + test::kFashionTestImages + " --labels " + test::kFashionTestLabels,
                                   " --max-drop -1" + kEvalSet, " --max-drop 1 --dry-run" + kEvalSet,
                                   " --max-drop 1 --data " + (dir / "none").string() + " --labels " + test::kFashionTestLabels}) {
         SCOPED_TRACE(bad);
@@ -66,6 +67,37 @@ TEST(CliGate, CompressGateBadUsageExitsTwoBeforeWork) {
         EXPECT_EQ(r.code, 2);
         EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
         EXPECT_FALSE(std::filesystem::exists(out));
+    }
+}
+
+TEST(CliGate, CompressWithoutLabelsGatesOnTop1Agreement) {
+    test::TempDir dir;
+    const auto out = dir / "o.onnx";
+    const auto r = run_qcp("compress " + kModel + " -o " + out.string() + kOneLayer + " --json --max-drop 5 --count 200 --data " +
+                           test::kFashionTestImages);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto g = nlohmann::json::parse(r.out)["gate"];
+    EXPECT_EQ(g["metric"].get<std::string>(), "top1_agreement");
+    EXPECT_EQ(g["before"].get<double>(), 100.0);
+    EXPECT_NEAR(g["drop"].get<double>(), 100.0 - g["after"].get<double>(), 1e-9);
+    EXPECT_TRUE(g["passed"].get<bool>());
+    EXPECT_FALSE(g.contains("top1_before"));
+    const auto t = run_qcp("compress " + kModel + " -o " + (dir / "t.onnx").string() + kOneLayer + " --max-drop 5 --count 200 --data " +
+                           test::kFashionTestImages);
+    EXPECT_EQ(t.code, 0) << t.err;
+    EXPECT_NE(t.out.find("top-1 agreement of "), std::string::npos) << t.out;
+}
+
+TEST(CliGate, FidelityOptionsThatCannotApplyExitTwoWithOneLine) {
+    const std::string ref = " --ref " + kModel + " --data " + test::kFashionTestImages + " --count 20";
+    for (const std::string& bad : {std::string(" --class-axis 2"), std::string(" --mask-threshold nan"), std::string(" --ctc-blank -1")}) {
+        for (const std::string& cmd : {"eval " + kModel + ref, "compare " + kModel + " " + kModel + " --data " + test::kFashionTestImages}) {
+            SCOPED_TRACE(cmd + bad);
+            const auto r = run_qcp(cmd + bad);
+            EXPECT_EQ(r.code, 2);
+            EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
+            EXPECT_TRUE(r.out.empty()) << r.out;
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 // stages run one by one against compress(opts).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -341,6 +342,17 @@ TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     EXPECT_EQ(c.report.output_bytes, std::filesystem::file_size(o.output));
     EXPECT_EQ(c.report.check_samples.value_or(0), kCalibSamples);
     ASSERT_TRUE(c.report.check_output_rel_error.has_value());
+    // every output measured; the mlp's one (N, 10) output is a classifier
+    ASSERT_EQ(c.report.check_outputs.size(), 1u);
+    EXPECT_EQ(c.report.check_outputs[0].layout.kind, OutputKind::Classifier);
+    EXPECT_EQ(c.report.check_outputs[0].top1_agreement, c.report.check_top1_agreement);
+    EXPECT_EQ(c.report.check_outputs[0].rel_error, *c.report.check_output_rel_error);
+    ASSERT_TRUE(c.report.check_fidelity);
+    EXPECT_EQ(c.report.check_fidelity->metric, "top1_agreement");
+    const auto check_json = compress_to_json(c.report)["check"];
+    EXPECT_EQ(check_json["outputs"].size(), 1u);
+    EXPECT_EQ(check_json["outputs"][0]["kind"].get<std::string>(), "classifier");
+    EXPECT_EQ(check_json["fidelity"]["metric"].get<std::string>(), "top1_agreement");
 
     CompressOptions whole = o;
     whole.output = dir / "whole.onnx";
@@ -374,6 +386,10 @@ TEST_F(CompressStages, GateRefusesWhatCannotRun) {
     EXPECT_THROW(validate_gate(g, o), Error);
     o.dry_run = false;
     EXPECT_NO_THROW(validate_gate(g, o));
+    g.labels.clear();  // the (N, 10) output: gated on top-1 agreement with the original
+    EXPECT_NO_THROW(validate_gate(g, o));
+    o.fidelity.mask_threshold = NAN;
+    EXPECT_THROW(validate_gate(g, o), Error);
 }
 
 }  // namespace

@@ -105,8 +105,13 @@ TEST(SweepOptions, BadSettingsThrowOneLine) {
     o.centroids = {1};
     expect_error(o, "--centroids");
     o = base_options();
-    o.labels.clear();
-    expect_error(o, "--labels");
+    o.data.clear();
+    expect_error(o, "--data");
+    o = base_options();
+    o.labels.clear();  // no labels: ranked by fidelity to fp32
+    EXPECT_NO_THROW(sweep_resolve(o));
+    o.fidelity.mask_threshold = INFINITY;
+    expect_error(o, "--mask-threshold");
     o = base_options();
     o.out.clear();
     expect_error(o, "--out");
@@ -188,6 +193,60 @@ TEST(SweepReport, ChartsHaveOneSeriesPerMethodWithPoints) {
     EXPECT_EQ(bytes.x.scale, plot::Scale::Log);
     EXPECT_EQ(sweep_chart(r, SweepAxis::Macs).series[0].points[0].x, 2000000);
     EXPECT_EQ(*bytes.y_floor, 75.0);  // 93.5 − 15 = 78.5, down to a multiple of 5
+}
+
+// A sweep without labels of a model with an (N, T, C) output: ranked by position agreement with fp32.
+SweepReport fidelity_report() {
+    SweepReport r = hand_report();
+    r.options.labels.clear();
+    r.reference.top1 = 0;
+    r.reference.metric = "position_agreement";
+    r.rows[0].top1.reset();
+    r.rows[0].top1_drop.reset();
+    r.rows[0].agreement.reset();
+    r.rows[0].fidelity = PrimaryFidelity{"position_agreement", "softmax", 97.5, true};
+    return r;
+}
+
+TEST(SweepReport, WithoutLabelsRanksByTheModelsFidelity) {
+    const SweepReport r = fidelity_report();
+    EXPECT_EQ(*sweep_score(r, r.rows[0]), 97.5);
+    EXPECT_EQ(*sweep_drop(r, r.rows[0]), 2.5);
+    EXPECT_FALSE(sweep_score(r, r.rows[1]));  // failed
+    const std::string md = sweep_to_markdown(r);
+    EXPECT_NE(md.find("position agreement %"), std::string::npos) << md;
+    EXPECT_NE(md.find("| fp32 | – | 100.00 |"), std::string::npos) << md;
+    EXPECT_NE(md.find("| admm-cp | b4 r2 | 97.50 | 2.50 |"), std::string::npos) << md;
+    EXPECT_EQ(md.find("top-1"), std::string::npos);
+    const std::string table = sweep_to_table(r);
+    EXPECT_NE(table.find("97.50%"), std::string::npos) << table;
+    const plot::Chart c = sweep_chart(r, SweepAxis::FileBytes);
+    ASSERT_EQ(c.series.size(), 1u);
+    EXPECT_EQ(c.series[0].points[0].y, 97.5);
+    EXPECT_EQ(*c.reference_y, 100.0);
+    EXPECT_NE(c.title.find("Position agreement"), std::string::npos) << c.title;
+    const auto rows = test::parse_csv(sweep_to_csv(r));
+    EXPECT_EQ(rows[1][kSweepCsvColumns.size() - 2], "position_agreement");
+    EXPECT_EQ(rows[1][kSweepCsvColumns.size() - 1], "97.5000");
+    const auto json = sweep_to_json(r);
+    EXPECT_TRUE(json["reference"]["top1"].is_null());
+    EXPECT_EQ(json["reference"]["metric"].get<std::string>(), "position_agreement");
+    EXPECT_EQ(json["rows"][0]["fidelity"]["value"].get<double>(), 97.5);
+    const SweepReport back = sweep_from_json(nlohmann::json::parse(json.dump()));
+    EXPECT_EQ(sweep_to_markdown(back), md);
+    EXPECT_EQ(plot::render_svg(sweep_chart(back, SweepAxis::Macs)), plot::render_svg(sweep_chart(r, SweepAxis::Macs)));
+}
+
+TEST(SweepReport, SqnrFidelityHasNoReferenceLine) {
+    SweepReport r = fidelity_report();
+    r.reference.metric = "sqnr_db";
+    r.rows[0].fidelity = PrimaryFidelity{"sqnr_db", "y", 31.25, false};
+    EXPECT_EQ(*sweep_score(r, r.rows[0]), 31.25);
+    EXPECT_FALSE(sweep_drop(r, r.rows[0]));
+    const plot::Chart c = sweep_chart(r, SweepAxis::FileBytes);
+    EXPECT_FALSE(c.reference_y);
+    EXPECT_EQ(c.y.format, plot::TickFormat::Number);
+    EXPECT_NE(sweep_to_markdown(r).find("SQNR dB"), std::string::npos);
 }
 
 TEST(PlotSvgFloor, PointsUnderTheFloorAreHollowOnTheBottomEdge) {

@@ -97,6 +97,30 @@ TEST(SweepModel, MlpTwoCombinationsWritesEveryFile) {
     EXPECT_THROW((void)sweep(mlp_sweep(dir / "s1", 1)), Error);
 }
 
+TEST(SweepModel, WithoutLabelsRanksByTopOneAgreement) {
+    test::TempDir dir;
+    SweepOptions o = mlp_sweep(dir / "s", 1);
+    o.labels.clear();
+    o.methods = {"rtn"};
+    o.bits = {2, 8};
+    const SweepReport r = sweep(o);
+    EXPECT_EQ(r.reference.metric, "top1_agreement");  // the MLP's (N, 10) output
+    ASSERT_EQ(r.rows.size(), 2u);
+    for (const auto& row : r.rows) {
+        ASSERT_TRUE(row.fidelity) << row.error;
+        EXPECT_EQ(row.fidelity->metric, "top1_agreement");
+        EXPECT_FALSE(row.top1);
+        EXPECT_EQ(*sweep_score(r, row), *row.agreement);  // the same number, in percent
+        ASSERT_TRUE(row.outputs.is_array());
+        EXPECT_EQ(row.outputs[0]["kind"].get<std::string>(), "classifier");
+    }
+    EXPECT_LT(*sweep_score(r, r.rows[0]), *sweep_score(r, r.rows[1]));  // 2 bits agree less than 8
+    const std::string md = test::read_text(dir / "s/results.md");
+    EXPECT_NE(md.find("top-1 agreement %"), std::string::npos) << md;
+    const std::string svg = test::read_text(dir / "s/pareto.svg");
+    EXPECT_NE(svg.find("Top-1 agreement with fp32"), std::string::npos);
+}
+
 TEST(SweepModel, FailedCombinationIsRecordedAndTheSweepGoesOn) {
     test::TempDir dir;
     SweepOptions o = mlp_sweep(dir / "s", 0);

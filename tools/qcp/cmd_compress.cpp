@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "fidelity_flags.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
 #include "qcp/core/log.hpp"
@@ -24,6 +25,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
+        FidelityFlags fidelity;
         GateOptions gate;  // --max-drop with --data/--labels/--count
     };
     auto st = std::make_shared<State>();
@@ -89,12 +91,14 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
     auto* max_drop_opt = cmd->add_option("--max-drop", st->gate.max_drop,
-                    "Accuracy gate: after writing, evaluate original and output on --data/--labels; exit 1 (output kept) "
-                    "when top-1 fell by more than P percentage points");
+                    "Accuracy gate: after writing, evaluate original and output on --data; exit 1 (output kept) when top-1 "
+                    "(with --labels) or else the first output's agreement with the original (top-1 agreement, position "
+                    "agreement or mask IoU, by its shape) fell by more than P percentage points");
     cmd->add_option("--data", st->gate.data, "Evaluation images for --max-drop (IDX, .npy, image folder)");
-    cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop");
+    cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop (without: gate on agreement with the original)");
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
+    add_fidelity_flags(cmd, st->fidelity);
     cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
                    lat_batch_opt, &exit_code] {
         auto& o = st->opts;
@@ -137,6 +141,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (st->correct) o.correct = true;
         if (st->no_correct) o.correct = false;
         o.image = st->image.resolve();
+        o.fidelity = st->fidelity.resolve();
+        if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);
         const bool gate = max_drop_opt->count() > 0;
         if (gate) {
             validate_gate(st->gate, o);
@@ -156,9 +162,10 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (!st->report.empty()) fs::write_file_atomic(st->report, json.dump(2) + "\n", true);
         std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(r) + (gate ? gate_line(json["gate"]) + "\n" : ""));
         if (!passed)
-            spdlog::error("accuracy gate failed: top-1 fell {:.2f} points ({:.2f}% -> {:.2f}%), more than --max-drop {:g}; "
-                          "output kept at {}", json["gate"]["drop"].get<double>(), json["gate"]["top1_before"].get<double>(),
-                          json["gate"]["top1_after"].get<double>(), st->gate.max_drop, o.output.string());
+            spdlog::error("accuracy gate failed: {} fell {:.2f} points ({:.2f}% -> {:.2f}%), more than --max-drop {:g}; "
+                          "output kept at {}", fidelity_metric_label(json["gate"]["metric"].get<std::string>()),
+                          json["gate"]["drop"].get<double>(), json["gate"]["before"].get<double>(),
+                          json["gate"]["after"].get<double>(), st->gate.max_drop, o.output.string());
         exit_code = passed ? 0 : kExitCheckFailed;
     });
 }

@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "fidelity_flags.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/pipeline/evaluate.hpp"
@@ -14,6 +15,7 @@ void set_eval_command(CLI::App& app, int& exit_code) {
     struct State {
         EvalOptions opts;
         ImageFlags image;
+        FidelityFlags fidelity;
         bool json = false;
         double min_top1 = 0;
     };
@@ -21,7 +23,9 @@ void set_eval_command(CLI::App& app, int& exit_code) {
     cmd->add_option("model", st->opts.model, "ONNX model")->required();
     cmd->add_option("--data", st->opts.data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
     cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text (one integer per line)");
-    cmd->add_option("--ref", st->opts.ref, "Reference model: agreement, output error, SQNR, KL");
+    cmd->add_option("--ref", st->opts.ref,
+                    "Reference model: per output rel. error, SQNR, cosine, and top-1 agreement (N, C), position/sequence/CTC "
+                    "agreement (N, T, C) or mask IoU (N, 1, H, W)");
     cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
     cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
     cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
@@ -31,8 +35,10 @@ void set_eval_command(CLI::App& app, int& exit_code) {
     auto* min_top1_opt = cmd->add_option("--min-top1", st->min_top1,
                                          "Accuracy gate: exit 1 when top-1 is below A percent (0-100; needs --labels)");
     add_image_flags(cmd, st->image);
+    add_fidelity_flags(cmd, st->fidelity);
     cmd->callback([st, min_top1_opt, &exit_code] {
         st->opts.image = st->image.resolve();
+        st->opts.fidelity = st->fidelity.resolve();
         const bool gate = min_top1_opt->count() > 0;
         if (gate && st->opts.labels.empty()) throw Error("--min-top1 needs --labels");
         if (gate && !(st->min_top1 >= 0 && st->min_top1 <= 100)) throw Error("--min-top1 is a percentage between 0 and 100");
@@ -58,6 +64,7 @@ void set_compare_command(CLI::App& app, int& exit_code) {
     struct State {
         CompareOptions opts;
         ImageFlags image;
+        FidelityFlags fidelity;
         bool json = false;
     };
     auto st = std::make_shared<State>();
@@ -70,8 +77,10 @@ void set_compare_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
     cmd->add_flag("--json", st->json, "Print one JSON object");
     add_image_flags(cmd, st->image);
+    add_fidelity_flags(cmd, st->fidelity);
     cmd->callback([st, &exit_code] {
         st->opts.image = st->image.resolve();
+        st->opts.fidelity = st->fidelity.resolve();
         const CompareReport r = compare(st->opts);
         std::cout << (st->json ? compare_to_json(r).dump(2) + "\n" : compare_to_text(r));
         exit_code = 0;

@@ -1,9 +1,11 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "fidelity_flags.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/sweep.hpp"
 
 namespace qcp::cli {
@@ -26,13 +28,16 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     struct State {
         SweepOptions opts;
         ImageFlags image;
+        FidelityFlags fidelity;
         bool json = false, replot = false;
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to sweep (required unless --replot)");
     cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
-    cmd->add_option("--labels", o.labels, "Evaluation labels (IDX, .npy, text; required unless --replot)");
+    cmd->add_option("--labels", o.labels,
+                    "Evaluation labels (IDX, .npy, text): rank by top-1; without, by the first output's fidelity to fp32 "
+                    "(top-1 agreement, position agreement, mask IoU or SQNR)");
     cmd->add_option("-o,--out", o.out, "Output folder (models/ and the result files go there)")->required();
     cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
@@ -57,6 +62,7 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--replot", st->replot,
                   "Only redraw the charts, results.csv and results.md of the finished sweep in --out from its results.json");
     add_image_flags(cmd, st->image);
+    add_fidelity_flags(cmd, st->fidelity);
     cmd->callback([st, &exit_code] {
         if (st->replot) {
             const SweepReport r = sweep_replot(st->opts.out);
@@ -68,6 +74,8 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
         }
         if (st->opts.model.empty()) throw Error("sweep needs a MODEL");
         st->opts.image = st->image.resolve();
+        st->opts.fidelity = st->fidelity.resolve();
+        if (st->opts.fidelity.class_axis) check_fidelity_options(st->opts.model, st->opts.fidelity);
         const SweepReport r = sweep(st->opts);
         std::cout << (st->json ? sweep_to_json(r).dump(2) + "\n"
                                : sweep_to_table(r) + "wrote results.csv, results.json, results.md, pareto.svg, pareto_macs.svg to " +

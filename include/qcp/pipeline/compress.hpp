@@ -13,6 +13,7 @@
 #include "qcp/decomp/cp.hpp"
 #include "qcp/pipeline/convert.hpp"
 #include "qcp/pipeline/latency.hpp"
+#include "qcp/pipeline/metrics.hpp"
 #include "qcp/pipeline/run_options.hpp"
 #include "qcp/rewrite/weights.hpp"
 
@@ -60,6 +61,7 @@ struct CompressOptions : RunOptions {
     std::filesystem::path cache;        // damage curves cached here (--cache DIR)
     std::filesystem::path calib;        // calibration data (enables correction and the check)
     int64_t calib_count = 1000;
+    FidelityOptions fidelity;           // how the check (and --max-drop) measures each output
     std::optional<bool> correct;        // default: on when calib is given
     std::vector<std::string> layer_rules;  // 'REGEX=key=value,...'
     std::vector<std::string> excludes;     // REGEX
@@ -148,9 +150,13 @@ struct CompressReport {
     int64_t input_macs = 0, output_macs = 0;
     std::vector<LayerPlan> layers;
     double seconds = 0;
-    // check on calibration samples (when --calib)
+    // check on calibration samples (when --calib): every output of the written model against the
+    // original's (metrics.hpp); top1_agreement only when the first output is (N, classes),
+    // output_rel_error the first output's
     std::optional<int64_t> check_samples;
     std::optional<double> check_top1_agreement, check_output_rel_error;
+    std::vector<OutputFidelity> check_outputs;
+    std::optional<PrimaryFidelity> check_fidelity;
     bool written = false;
     int64_t act_tensors = 0;  // --activations: tensors given a QuantizeLinear/DequantizeLinear pair
     // global budget (--target-*): which target, its value, the summed predicted damage

@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "qcp/data/dataset.hpp"
+#include "qcp/pipeline/metrics.hpp"
 #include "qcp/pipeline/run_options.hpp"
 
 namespace qcp {
@@ -19,15 +21,21 @@ struct EvalOptions : RunOptions {
     std::filesystem::path data;
     std::filesystem::path labels;  // empty: no accuracy
     std::filesystem::path ref;     // empty: no agreement/fidelity
+    FidelityOptions fidelity;      // --class-axis, --mask-threshold, --ctc-blank (metrics.hpp)
     int64_t count = 0;             // 0: every sample
     std::filesystem::path dump_outputs;  // write the model's first output for every sample (.npy)
     bool force = false;                  // overwrite dump_outputs
 };
 
+// top1/top5 need labels and a (N, classes) first output. With --ref: `outputs` has every graph
+// output's fidelity (metrics.hpp); agreement and kl are the first output's top-1 agreement and KL
+// when it is a classifier (absent otherwise), output_rel_error and sqnr_db the first output's.
 struct EvalReport {
     std::string model;
     int64_t samples = 0;
     std::optional<double> top1, top5, agreement, output_rel_error, sqnr_db, kl;
+    std::vector<OutputFidelity> outputs;     // with --ref
+    std::optional<PrimaryFidelity> fidelity; // with --ref: primary_fidelity(outputs)
     double seconds = 0;            // time spent running the model (not the reference)
     double samples_per_second = 0;
 };
@@ -40,6 +48,7 @@ struct CompareOptions : RunOptions {
     std::filesystem::path model_a, model_b;
     std::filesystem::path data, labels;
     int64_t count = 0;
+    FidelityOptions fidelity;
 };
 
 struct CompareSide {
@@ -55,8 +64,16 @@ struct CompareReport {
     CompareSide a, b;
     int64_t samples = 0;
     int64_t batch = 0;
-    std::optional<double> agreement, output_rel_error, sqnr_db, kl;  // B measured against A
+    std::optional<double> agreement, output_rel_error, sqnr_db, kl;  // B measured against A (as EvalReport)
+    std::vector<OutputFidelity> outputs;                              // every output of B against A's
+    std::optional<PrimaryFidelity> fidelity;
 };
+
+// The "fidelity" object of a report: {"metric", "output", "value", "unit"} (null when absent).
+nlohmann::ordered_json primary_fidelity_json(const std::optional<PrimaryFidelity>& f);
+// Refuses fidelity options that cannot apply to `model`'s declared output shapes (e.g. --class-axis
+// out of range), before anything runs; outputs without declared shapes are checked when they run.
+void check_fidelity_options(const std::filesystem::path& model, const FidelityOptions& o);
 
 CompareReport compare(const CompareOptions& options);
 nlohmann::ordered_json compare_to_json(const CompareReport& r);

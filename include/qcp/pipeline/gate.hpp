@@ -1,6 +1,13 @@
-// The accuracy gate of `qcp compress --max-drop P`: after the output is written, top-1 of the
-// original and of the output on an evaluation set; the gate fails when it fell by more than P
-// percentage points (the output is kept either way).
+// The gate of `qcp compress --max-drop P`: after the output is written, the original and the
+// output are evaluated on an evaluation set; the gate fails when the model's fidelity fell by more
+// than P percentage points (the output is kept either way). What is gated:
+//   with --labels    top-1 accuracy of the original and of the output (the first output must be
+//                    (N, classes))
+//   without labels   the output against the original on the first graph output, by its kind
+//                    (metrics.hpp): top-1 agreement (N, C), position agreement (N, T, C) or with
+//                    --class-axis, mask IoU (N, 1, H, W) or with --mask-threshold; the original
+//                    scores 100% against itself, so the drop is 100 − that percentage. An output of
+//                    none of these kinds (SQNR only) cannot be gated in points: an error.
 #pragma once
 
 #include <filesystem>
@@ -17,17 +24,21 @@ namespace qcp {
 inline constexpr double kGateSlack = 1e-9;
 
 struct GateOptions {
-    std::filesystem::path data, labels;  // the evaluation set
+    std::filesystem::path data, labels;  // the evaluation set; labels may be empty (fidelity gate)
     int64_t count = 0;                   // first N samples; 0: all
     double max_drop = 0;                 // percentage points
 };
 
-// Refuses a gate that cannot run: no data or labels, a negative or non-finite drop, a dry run.
+// Refuses a gate that cannot run: no data, a negative or non-finite drop, a dry run, and without
+// labels a first output (as the model declares it) that has no metric in percent.
 void validate_gate(const GateOptions& g, const CompressOptions& o);
-// Evaluates o.model and o.output (batch, threads and image options from `o`); returns the
-// report's "gate" object: max_drop, samples, top1_before, top1_after, drop, agreement, passed.
+// Evaluates o.model and o.output (batch, threads, image and fidelity options from `o`); returns the
+// report's "gate" object: max_drop, samples, metric ("top1" or the fidelity metric), output (the
+// graph output gated), before, after, drop, passed; with labels also top1_before, top1_after and
+// agreement (the first output's top-1 agreement in percent, null when not (N, classes)).
 nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o);
-// "gate on N samples: top-1 A% -> B% (drop D points, --max-drop P): passed|FAILED"
+// "gate on N samples: top-1 A% -> B% (drop D points, --max-drop P): passed|FAILED", or
+// "gate on N samples: position agreement with the original 100.00% -> B% (…)".
 std::string gate_line(const nlohmann::ordered_json& gate);
 
 }  // namespace qcp

@@ -8,11 +8,15 @@
 // Each compressed model is kept as OUT/models/<method>-b<bits>[-r<ratio>].onnx or
 // OUT/models/pq-k<centroids>.onnx. The fp32 model is evaluated once on DATA/LABELS as the reference;
 // each compressed model is evaluated on the same samples with the fp32 model as `--ref`.
+// What the table and charts rank by (SweepReference::metric): top-1 with LABELS; without them the
+// model's primary fidelity against fp32 (metrics.hpp primary_fidelity: top-1 agreement for (N, C),
+// position agreement for sequences, mask IoU for maps, else SQNR in dB), fp32 scoring 100%.
 // A combination that throws is recorded (status "failed", error message) and the sweep goes on.
 //
 // Files written to OUT (each atomically, at the end):
 //   results.csv      one row per combination (columns: kSweepCsvColumns); top1 and agreement in
-//                    percent, top1_drop in percentage points, sizes in bytes, MACs at batch 1
+//                    percent, top1_drop in percentage points, sizes in bytes, MACs at batch 1;
+//                    fidelity_metric and fidelity (the primary fidelity against fp32)
 //   results.json     {"reference": {...}, "settings": {...}, "rows": [row + "compress": report]}
 //   results.md       the table as Markdown (no timings), for docs
 //   pareto.svg       top-1 against file size (log axis), one series per method, front, fp32 line
@@ -30,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qcp/data/dataset.hpp"
+#include "qcp/pipeline/metrics.hpp"
 #include "qcp/pipeline/plot.hpp"
 #include "qcp/pipeline/run_options.hpp"
 
@@ -44,7 +49,8 @@ inline const std::vector<int64_t> kSweepDefaultCentroids = {256, 64};
 
 struct SweepOptions : RunOptions {
     std::filesystem::path model;
-    std::filesystem::path data, labels;  // evaluation set (required)
+    std::filesystem::path data, labels;  // evaluation set (data required; labels: top-1, else fidelity)
+    FidelityOptions fidelity;            // --class-axis, --mask-threshold, --ctc-blank
     std::filesystem::path calib;         // calibration data: correction, check, gptq/pq statistics
     int64_t calib_count = 1000;
     int64_t count = 0;                   // evaluation samples (0: all)
@@ -73,6 +79,8 @@ struct SweepRow {
     std::string error;                   // the failure's message
     std::optional<double> top1, top1_drop, agreement;  // percent, points, percent
     std::optional<double> output_rel_error;
+    std::optional<PrimaryFidelity> fidelity;  // the primary fidelity against fp32 (percent or dB)
+    nlohmann::ordered_json outputs;           // every output's fidelity (fidelity_to_json); null when failed
     uint64_t file_bytes = 0;
     std::optional<double> compression_ratio, file_ratio, macs_ratio;
     int64_t macs = 0, params = 0;
@@ -83,10 +91,11 @@ struct SweepRow {
 struct SweepReference {
     std::string model;
     int64_t samples = 0;
-    double top1 = 0;                     // percent
+    double top1 = 0;                     // percent (0 without labels)
     uint64_t file_bytes = 0;
     int64_t macs = 0, params = 0;
     double seconds_eval = 0;
+    std::string metric = "top1";         // what the table and charts rank by: "top1" or a PrimaryFidelity metric
 };
 
 struct SweepReport {
@@ -119,6 +128,11 @@ std::string sweep_to_table(const SweepReport& r);
 SweepReport sweep_from_json(const nlohmann::json& j);
 // Rewrites results.csv, results.md and both charts in `out` from its results.json.
 SweepReport sweep_replot(const std::filesystem::path& out);
+
+// A row's score in the reference's metric (top-1 %, fidelity % or dB) and its drop from fp32 in
+// points (none for dB).
+std::optional<double> sweep_score(const SweepReport& r, const SweepRow& row);
+std::optional<double> sweep_drop(const SweepReport& r, const SweepRow& row);
 
 enum class SweepAxis { FileBytes, Macs };
 plot::Chart sweep_chart(const SweepReport& r, SweepAxis axis);

@@ -1,5 +1,6 @@
 // save: the rewritten model sorted, stamped and written atomically (onnx_io::save_model);
-// check: the written file read back and run against the original on the calibration samples.
+// check: the written file read back and run against the original on the calibration samples,
+// every output measured (metrics.hpp).
 #include <algorithm>
 #include <filesystem>
 
@@ -73,16 +74,18 @@ void check(Context& c) {
     try {
         const ir::Model written = onnx_io::load_model(o.output);
         engine::Session a(c.model), b(written);
-        Metrics m;
+        ModelFidelity m(a.output_names(), o.fidelity);
         for (int64_t begin = 0; begin < c.calib_n; begin += o.batch) {
             const Tensor x = c.calib->read(begin, std::min(o.batch, c.calib_n - begin));
-            const auto ya = a.run(x);
-            const auto yb = b.run(x);
-            m.add(yb.at(0), nullptr, &ya.at(0));
+            m.add(b.run(x), a.run(x));
         }
-        c.report.check_samples = m.samples();
-        c.report.check_top1_agreement = m.agreement();
-        c.report.check_output_rel_error = m.output_rel_error();
+        c.report.check_outputs = m.results();
+        c.report.check_fidelity = primary_fidelity(c.report.check_outputs);
+        c.report.check_samples = c.calib_n;
+        if (!c.report.check_outputs.empty() && c.report.check_outputs[0].samples) {
+            c.report.check_top1_agreement = c.report.check_outputs[0].top1_agreement;
+            c.report.check_output_rel_error = c.report.check_outputs[0].rel_error;
+        }
     } catch (...) {  // a file that fails its own check is not left behind as if it were fine
         std::error_code ec;
         std::filesystem::remove(o.output, ec);
