@@ -23,7 +23,7 @@ const USAGE = `usage: node score_ocr.js rec|det|cls MODEL.onnx --data X.npy [opt
   --mask FILE.npy   det: (N,H,W) uint8 ground-truth text mask
   --boxes FILE      det: boxes.json ([[x0,y0,x1,y1],...] per page) for box recall/precision
   --keys FILE       rec dictionary (default: the npm package's ppocr_keys_v1.txt)
-  --ref MODEL.onnx  also run MODEL and report agreement with it
+  --ref MODEL.onnx  also run MODEL and report agreement with it (or REF.npy: its --dump)
   --engine FILE.npy qcp engine outputs of MODEL on the same data: report max |ORT - engine|
   --dump FILE.npy   write ORT's outputs
   --count N         first N samples       --batch B (default 8)   --threads T (default 1)
@@ -275,7 +275,12 @@ async function main() {
   const t0 = process.hrtime.bigint();
   const y = await runAll(ort, a.model, x, n, a.batch, a.threads);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const refY = a.ref ? await runAll(ort, a.ref, x, n, a.batch, a.threads) : null;
+  let refY = null;
+  if (a.ref && a.ref.endsWith('.npy')) {  // outputs of the reference, e.g. an earlier --dump
+    const r = readNpy(a.ref);
+    if (r.shape[0] < n || r.data.length / r.shape[0] !== y.data.length / n) throw new Error(`${a.ref}: shape ${r.shape} vs ${y.dims}`);
+    refY = { dims: [n, ...r.shape.slice(1)], data: r.data.subarray(0, y.data.length) };
+  } else if (a.ref) refY = await runAll(ort, a.ref, x, n, a.batch, a.threads);
   let r;
   if (a.task === 'rec') r = scoreRec(y, n, a, loadKeys(a.keys), refY);
   else if (a.task === 'det') { if (!a.mask) throw new Error('det needs --mask'); r = scoreDet(y, n, a, refY); }
