@@ -132,14 +132,17 @@ function scoreRec(y, n, a, keys, refY) {
   const r = { samples: n, line_accuracy: exact / n, line_accuracy_nospace: nospace / n, char_accuracy: 1 - dist / len };
   if (refY) {
     const rs = argmaxSteps(refY, n);
-    let same = 0, total = 0, strSame = 0;
+    let same = 0, total = 0, strSame = 0, strSameNoSpace = 0;
     rs.forEach((s, i) => {
       for (let t = 0; t < s.length; t++) same += s[t] === steps[i][t] ? 1 : 0;
       total += s.length;
-      if (ctcDecode(s, keys) === texts[i]) strSame++;
+      const rt = ctcDecode(s, keys);
+      if (rt === texts[i]) strSame++;
+      if (rt.replace(/ /g, '') === texts[i].replace(/ /g, '')) strSameNoSpace++;
     });
     r.ref_step_agreement = same / total;
     r.ref_string_agreement = strSame / n;
+    r.ref_string_agreement_nospace = strSameNoSpace / n;
     r.ref_line_accuracy = rs.filter((s, i) => ctcDecode(s, keys) === labels[i]).length / n;
   }
   r.examples = texts.slice(0, 5).map((t, i) => [labels[i], t]);
@@ -235,7 +238,7 @@ function scoreCls(y, n, a, refY) {
   return r;
 }
 
-function compareEngine(y, file) {
+function compareEngine(y, file, task, thresh) {
   const e = readNpy(file);
   if (e.dtype !== '<f4') throw new Error(`${file}: dtype ${e.dtype}, want float32`);
   const n = Math.min(e.shape[0], y.dims[0]);
@@ -248,7 +251,25 @@ function compareEngine(y, file) {
     maxRef = Math.max(maxRef, Math.abs(y.data[i]));
     err += d * d; ref += y.data[i] * y.data[i];
   }
-  return { samples: n, max_abs_diff: maxAbs, max_abs_ort: maxRef, rel_l2: Math.sqrt(err / Math.max(ref, 1e-30)) };
+  const r = { samples: n, max_abs_diff: maxAbs, max_abs_ort: maxRef, rel_l2: Math.sqrt(err / Math.max(ref, 1e-30)) };
+  if (task === 'det') {  // the binary maps at the threshold
+    let inter = 0, union = 0;
+    for (let i = 0; i < n * per; i++) {
+      const a = y.data[i] > thresh, b = e.data[i] > thresh;
+      inter += a && b; union += a || b;
+    }
+    r.map_iou = inter / Math.max(union, 1);
+  } else {  // argmax over classes: per time step (rec), per sample (cls)
+    const C = y.dims[y.dims.length - 1];
+    let same = 0;
+    for (let o = 0; o < n * per; o += C) {
+      let a = o, b = o;
+      for (let c = o + 1; c < o + C; c++) { if (y.data[c] > y.data[a]) a = c; if (e.data[c] > e.data[b]) b = c; }
+      same += a - o === b - o;
+    }
+    r.argmax_agreement = same / ((n * per) / C);
+  }
+  return r;
 }
 
 function table(r, prefix = '') {
@@ -285,7 +306,7 @@ async function main() {
   if (a.task === 'rec') r = scoreRec(y, n, a, loadKeys(a.keys), refY);
   else if (a.task === 'det') { if (!a.mask) throw new Error('det needs --mask'); r = scoreDet(y, n, a, refY); }
   else r = scoreCls(y, n, a, refY);
-  if (a.engine) r.engine = compareEngine(y, a.engine);
+  if (a.engine) r.engine = compareEngine(y, a.engine, a.task, a.thresh);
   if (a.dump) writeNpy(a.dump, '<f4', y.dims, y.data);
   r = { task: a.task, model: a.model, ...r, ort_seconds: seconds };
   console.log(a.json ? JSON.stringify(r) : table(r));
