@@ -4,7 +4,9 @@
 # fp32 model) and its ORT outputs compared with qcp's engine's on the first ENGINE_N samples.
 #   tools/ocr/results_ocr.sh build/qcp [OUT_DIR]      (data: tools/ocr/render_ocr_data.py first)
 # Env: MODELS="cls rec det", METHODS="rtn8 rtn4 gptq4 pq admm-cp4 cp-als4", CALIB_N (64),
-# THREADS (2). One line per run in OUT_DIR/results.tsv; a failed step keeps its error line.
+# THREADS (2), REUSE=1 (skip runs already in results.tsv, keep models already written).
+# One line per run in OUT_DIR/results.tsv (compress_s: the report's totals.seconds); a failed
+# step keeps its error line.
 set -uo pipefail
 QCP=$(realpath "${1:?usage: $0 QCP [OUT_DIR]}")
 cd "$(dirname "$0")/../.."
@@ -34,8 +36,10 @@ method_args() { case $1 in
   *) echo "unknown method $1" >&2; exit 2 ;; esac; }
 
 # The fp32 row, then one row per method: file, ORT scores against the fp32 model, engine vs ORT.
+done_before() { [ "${REUSE:-0}" = 1 ] && grep -q "^$1	$2	" "$TSV"; }
 run_one() {  # MODEL_KEY METHOD ONNX
-  local key=$1 method=$2 onnx=$3 n base err="" secs=0
+  local key=$1 method=$2 onnx=$3 n base err=""
+  done_before "$key" "$method" && return 0
   n=$(engine_n "$key")
   base=$OUT/$key-$method
   "$QCP" -q eval "$onnx" --data "$DATA/${key}_test.npy" --count "$n" --batch 4 --threads "$THREADS" \
@@ -54,14 +58,16 @@ for key in $MODELS; do
   src=$(model_file "$key")
   SECS=0 run_one "$key" fp32 "$src"
   for m in $METHODS; do
+    done_before "$key" "$m" && continue
     out=$OUT/$key-$m.onnx
     args=$(method_args "$m")
     args=${args//@CALIB@/$DATA/${key}_calib.npy}
-    start=$(date +%s)
+    # REUSE=1 keeps a model already written with its report (e.g. after an interrupted run).
     # shellcheck disable=SC2086
-    if "$QCP" -q compress "$src" -o "$out" $args --threads "$THREADS" --batch 8 --force \
+    if { [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/$key-$m.report.json" ] && [ -f "$out" ]; } ||
+       "$QCP" -q compress "$src" -o "$out" $args --threads "$THREADS" --batch 8 --force \
          --report "$OUT/$key-$m.report.json" >/dev/null 2>"$OUT/$key-$m.compress.err"; then
-      SECS=$(( $(date +%s) - start )) run_one "$key" "$m" "$out"
+      SECS=$(node -p "Math.round(require('./$OUT/$key-$m.report.json').totals.seconds)") run_one "$key" "$m" "$out"
     else
       printf '%s\t%s\t\t\t\tcompress: %s\n' "$key" "$m" "$(tail -1 "$OUT/$key-$m.compress.err")" >> "$TSV"
     fi
