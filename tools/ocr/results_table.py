@@ -45,7 +45,7 @@ def main(paths):
             cells += [f"{s[k] * f:.2f}" if k in s else "" for _, k, f in COLS[model]]
             e = s.get("engine")
             same = e and (e.get("argmax_agreement", e.get("map_iou")) == 1)
-            cells.append(f"{e['max_abs_diff']:.1e} ({e['samples']}){'' if same else ' argmax differs'}" if e else f"– ({r['error']})")
+            cells.append(f"{e['max_abs_diff']:.1e} ({e['samples']}){'' if same else (' map differs' if model == 'det' else ' argmax differs')}" if e else f"– ({r['error']})")
             print("| " + " | ".join(cells) + " |")
 
 
