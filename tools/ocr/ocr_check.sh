@@ -24,7 +24,7 @@ PY=${PYTHON:-/usr/bin/python3}  # Debian's, with python3-numpy (a venv's python3
 case $TASK in
   rec) N=16 MODEL=$ASSETS/ch_PP-OCRv4_rec_infer.onnx KEY=line_accuracy_nospace MIN=0.87 MAX_DROP=0.0625 MIN_AGREE=0.93
        SCORE=(--data "$WORK/data/rec_test.npy" --labels "$WORK/data/rec_test.txt")
-       RENDER=(--test-lines $N --cls-test 0) ;;
+       RENDER=(--test-lines "$N" --cls-test 0) ;;
   cls) N=32 MODEL=$ASSETS/ch_ppocr_mobile_v2.0_cls_infer.onnx KEY=accuracy MIN=0.93 MAX_DROP=0.0313 MIN_AGREE=0.96
        SCORE=(--data "$WORK/data/cls_test.npy" --labels "$WORK/data/cls_test_labels.txt")
        RENDER=(--test-lines 0 --cls-test $((N / 2))) ;;
@@ -42,6 +42,7 @@ node "$ROOT/tools/ocr/score_ocr.js" "$TASK" "$WORK/$TASK-rtn8.onnx" "${SCORE[@]}
   --engine "$WORK/$TASK-rtn8.engine.npy" --json > "$WORK/rtn8.json"
 AGREE=ref_agreement
 [ "$TASK" = rec ] && AGREE=ref_string_agreement_nospace
+# shellcheck disable=SC2016  # JavaScript, not shell
 node -e '
 const [fp32, rtn] = [process.argv[1], process.argv[2]].map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
 const [key, min, maxDrop, minAgree, tol, agree] = process.argv.slice(3);

