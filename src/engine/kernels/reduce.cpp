@@ -1,4 +1,6 @@
-// Reduction kernels: ReduceSum, ReduceMean, ReduceMax, ReduceMin (float32, int32, int64).
+// Reduction kernels: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+// ReduceSumSquare (float32, int32, int64), ReduceLogSum and ReduceLogSumExp (float32); ArgMax,
+// ArgMin and TopK, which reduce to positions.
 //
 // Axes are an attribute before opset 13 (ReduceSum) or 18 (the others) and an optional input
 // after; no axes means all of them, unless noop_with_empty_axes makes the node an identity.
@@ -8,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -18,7 +21,9 @@ namespace {
 
 constexpr int64_t kWorkPerChunk = 1 << 15;  // input elements read per parallel chunk
 
-enum class Red { Sum, Mean, Max, Min };
+enum class Red { Sum, Mean, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp };
+
+constexpr bool float_only(Red op) { return op == Red::LogSum || op == Red::LogSumExp; }
 
 template <Red op, typename T>
 struct Reducer {
@@ -28,14 +33,22 @@ struct Reducer {
         using Lim = std::numeric_limits<Acc>;
         if constexpr (op == Red::Max) return Lim::has_infinity ? -Lim::infinity() : Lim::lowest();
         if constexpr (op == Red::Min) return Lim::has_infinity ? Lim::infinity() : Lim::max();
+        if constexpr (op == Red::Prod) return Acc{1};
         return Acc{0};
     }
     static void add(Acc& acc, T v) {
         if constexpr (op == Red::Max) acc = v > acc ? Acc(v) : acc;
         else if constexpr (op == Red::Min) acc = v < acc ? Acc(v) : acc;
+        else if constexpr (op == Red::Prod) acc *= v;
+        else if constexpr (op == Red::L1) acc += v < 0 ? -Acc(v) : Acc(v);
+        else if constexpr (op == Red::L2 || op == Red::SumSquare) acc += Acc(v) * Acc(v);
+        // exp in double: finite for every float32 input below ~709
+        else if constexpr (op == Red::LogSumExp) acc += std::exp(static_cast<double>(v));
         else acc += v;
     }
     static T finish(Acc acc, int64_t count) {
+        if constexpr (op == Red::L2) return static_cast<T>(std::sqrt(static_cast<double>(acc)));
+        if constexpr (op == Red::LogSum || op == Red::LogSumExp) return static_cast<T>(std::log(static_cast<double>(acc)));
         if constexpr (op == Red::Mean) {
             if constexpr (std::is_floating_point_v<T>) return static_cast<T>(acc / static_cast<double>(count));
             else return count == 0 ? T{0} : static_cast<T>(acc / count);
@@ -155,14 +168,121 @@ void reduce_kernel(KernelContext& ctx) {
         if (!reduced[d]) shape.push_back(x.dim(d));
         else if (keepdims) shape.push_back(1);
     }
+    if (float_only(op) && x.dtype() != DType::Float32)
+        throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
     Tensor y(x.dtype(), shape);
     switch (x.dtype()) {
         case DType::Float32: reduce_typed<op, float>(x, reduced, y); break;
-        case DType::Int64: reduce_typed<op, int64_t>(x, reduced, y); break;
-        case DType::Int32: reduce_typed<op, int32_t>(x, reduced, y); break;
+        case DType::Int64:
+            if constexpr (!float_only(op)) reduce_typed<op, int64_t>(x, reduced, y);
+            break;
+        case DType::Int32:
+            if constexpr (!float_only(op)) reduce_typed<op, int32_t>(x, reduced, y);
+            break;
         default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
     }
     ctx.outputs[0] = std::move(y);
+}
+
+// ---- ArgMax, ArgMin, TopK -----------------------------------------------------------------------
+
+// x seen as (outer, n, inner) around `axis`.
+struct AxisView {
+    int64_t outer = 1, n = 1, inner = 1;
+};
+
+AxisView axis_view(const Shape& shape, size_t axis) {
+    AxisView v;
+    for (size_t d = 0; d < shape.size(); ++d) (d < axis ? v.outer : d == axis ? v.n : v.inner) *= shape[d];
+    return v;
+}
+
+// First (or with select_last_index, last) position of the largest (smallest) value along `axis`.
+template <bool largest, typename T>
+void arg_typed(const Tensor& x, const AxisView& v, bool last, Tensor& y) {
+    const T* xd = x.data<T>();
+    int64_t* yd = y.data<int64_t>();
+    for (int64_t o = 0; o < v.outer; ++o)
+        for (int64_t i = 0; i < v.inner; ++i) {
+            const T* row = xd + o * v.n * v.inner + i;
+            int64_t best = 0;
+            for (int64_t k = 1; k < v.n; ++k) {
+                const T a = row[k * v.inner], b = row[best * v.inner];
+                const bool better = largest ? (last ? a >= b : a > b) : (last ? a <= b : a < b);
+                if (better) best = k;
+            }
+            yd[o * v.inner + i] = best;
+        }
+}
+
+template <bool largest>
+void arg_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    if (x.rank() == 0) throw Error(ctx.where() + "input must have rank >= 1");
+    const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.rank()), ctx));
+    const bool keepdims = ctx.node.attr_int("keepdims", 1) != 0;
+    const bool last = ctx.node.attr_int("select_last_index", 0) != 0;
+    Shape shape = x.shape();
+    if (keepdims) shape[axis] = 1;
+    else shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis));
+    if (x.dim(axis) == 0) throw Error(ctx.where() + "cannot reduce an empty axis");
+    Tensor y(DType::Int64, shape);
+    const AxisView v = axis_view(x.shape(), axis);
+    switch (x.dtype()) {
+        case DType::Float32: arg_typed<largest, float>(x, v, last, y); break;
+        case DType::Int64: arg_typed<largest, int64_t>(x, v, last, y); break;
+        case DType::Int32: arg_typed<largest, int32_t>(x, v, last, y); break;
+        default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+// The k largest (smallest) values along `axis` and their positions; ties go to the lower
+// position, as in ONNX's reference. k is an attribute before opset 10, an input after.
+template <typename T>
+void topk_typed(KernelContext& ctx, const Tensor& x, size_t axis, int64_t k, bool largest) {
+    Shape shape = x.shape();
+    shape[axis] = k;
+    Tensor values(x.dtype(), shape), indices(DType::Int64, shape);
+    const AxisView v = axis_view(x.shape(), axis);
+    const T* xd = x.data<T>();
+    std::vector<int64_t> order(static_cast<size_t>(v.n));
+    for (int64_t o = 0; o < v.outer; ++o)
+        for (int64_t i = 0; i < v.inner; ++i) {
+            const T* row = xd + o * v.n * v.inner + i;
+            for (int64_t j = 0; j < v.n; ++j) order[static_cast<size_t>(j)] = j;
+            std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+                return largest ? row[a * v.inner] > row[b * v.inner] : row[a * v.inner] < row[b * v.inner];
+            });
+            for (int64_t j = 0; j < k; ++j) {
+                const int64_t at = (o * k + j) * v.inner + i;
+                values.data<T>()[at] = row[order[static_cast<size_t>(j)] * v.inner];
+                indices.data<int64_t>()[at] = order[static_cast<size_t>(j)];
+            }
+        }
+    ctx.outputs[0] = std::move(values);
+    if (ctx.outputs.size() > 1) ctx.outputs[1] = std::move(indices);
+}
+
+void topk_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    if (x.rank() == 0) throw Error(ctx.where() + "input must have rank >= 1");
+    const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", -1), static_cast<int64_t>(x.rank()), ctx));
+    int64_t k = ctx.node.attr_int("k", -1);
+    if (ctx.opset >= 10) {
+        const Tensor& kt = ctx.in(1);
+        if (kt.dtype() != DType::Int64 || kt.numel() != 1) throw Error(ctx.where() + "k must be one int64");
+        k = kt.data<int64_t>()[0];
+    }
+    if (k < 0 || k > x.dim(axis))
+        throw Error(ctx.where() + "k = " + std::to_string(k) + " is out of range for an axis of " + std::to_string(x.dim(axis)));
+    const bool largest = ctx.node.attr_int("largest", 1) != 0;
+    switch (x.dtype()) {
+        case DType::Float32: return topk_typed<float>(ctx, x, axis, k, largest);
+        case DType::Int64: return topk_typed<int64_t>(ctx, x, axis, k, largest);
+        case DType::Int32: return topk_typed<int32_t>(ctx, x, axis, k, largest);
+        default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
+    }
 }
 
 }  // namespace
@@ -172,6 +292,15 @@ void register_reduce(KernelRegistry& r) {
     r.add("ReduceMean", 1, 999, reduce_kernel<Red::Mean, 18>);
     r.add("ReduceMax", 1, 999, reduce_kernel<Red::Max, 18>);
     r.add("ReduceMin", 1, 999, reduce_kernel<Red::Min, 18>);
+    r.add("ReduceProd", 1, 999, reduce_kernel<Red::Prod, 18>);
+    r.add("ReduceL1", 1, 999, reduce_kernel<Red::L1, 18>);
+    r.add("ReduceL2", 1, 999, reduce_kernel<Red::L2, 18>);
+    r.add("ReduceSumSquare", 1, 999, reduce_kernel<Red::SumSquare, 18>);
+    r.add("ReduceLogSum", 1, 999, reduce_kernel<Red::LogSum, 18>);
+    r.add("ReduceLogSumExp", 1, 999, reduce_kernel<Red::LogSumExp, 18>);
+    r.add("ArgMax", 1, 999, arg_kernel<true>);
+    r.add("ArgMin", 1, 999, arg_kernel<false>);
+    r.add("TopK", 1, 999, topk_kernel);
 }
 
 }  // namespace qcp::engine::kernels
