@@ -1,4 +1,5 @@
-// BatchNormalization (inference), LayerNormalization, Softmax, LogSoftmax on float tensors.
+// BatchNormalization (inference), LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN and
+// MeanVarianceNormalization on float tensors.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -173,6 +174,98 @@ void softmax(KernelContext& ctx) {
     });
 }
 
+// 1 at the first largest of the `n` values along the axis (same axis rules as Softmax), 0 elsewhere.
+void hardmax(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const int64_t rank = static_cast<int64_t>(x.rank());
+    const bool coerce_2d = ctx.opset < 13;
+    const size_t axis = static_cast<size_t>(
+        normalize_axis(ctx.node.attr_int("axis", coerce_2d ? 1 : -1), std::max<int64_t>(rank, 1), ctx));
+    const int64_t outer = prod(x.shape(), 0, std::min(axis, x.rank()));
+    const int64_t n = coerce_2d ? prod(x.shape(), axis, x.rank()) : (rank == 0 ? 1 : x.dim(axis));
+    const int64_t inner = coerce_2d ? 1 : prod(x.shape(), axis + 1, x.rank());
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    for (int64_t r = 0; r < outer * inner && n > 0; ++r) {
+        const int64_t base = (r / inner) * n * inner + r % inner;
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; ++i)
+            if (xd[base + i * inner] > xd[base + best * inner]) best = i;
+        yd[base + best * inner] = 1.0f;
+    }
+}
+
+// Across channels: y = x / (bias + alpha / size * sum of x^2 over the window) ^ beta, the window
+// running from c - floor((size - 1) / 2) to c + ceil((size - 1) / 2).
+void lrn(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 3) throw Error(ctx.where() + "input must be (N, C, D1, ...), got " + shape_str(x.shape()));
+    const int64_t size = ctx.node.attr_int("size", 0);
+    if (size < 1) throw Error(ctx.where() + "size must be positive");
+    const double alpha = ctx.node.attr_float("alpha", 1e-4f), beta = ctx.node.attr_float("beta", 0.75f);
+    const double bias = ctx.node.attr_float("bias", 1.0f);
+    const int64_t batch = x.dim(0), channels = x.dim(1), inner = prod(x.shape(), 2, x.rank());
+    const int64_t before = (size - 1) / 2, after = size - 1 - before;
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    const float* xd = x.data<float>();
+    float* yd = ctx.outputs[0].data<float>();
+    parallel_for(batch * channels, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t bc = begin; bc < end; ++bc) {
+            const int64_t b = bc / channels, c = bc % channels;
+            const int64_t lo = std::max<int64_t>(0, c - before), hi = std::min(channels - 1, c + after);
+            for (int64_t i = 0; i < inner; ++i) {
+                double sq = 0;
+                for (int64_t k = lo; k <= hi; ++k) {
+                    const double v = xd[(b * channels + k) * inner + i];
+                    sq += v * v;
+                }
+                const int64_t at = bc * inner + i;
+                yd[at] = static_cast<float>(xd[at] / std::pow(bias + alpha / static_cast<double>(size) * sq, beta));
+            }
+        }
+    });
+}
+
+// ONNX's function body: (x - mean) / (sqrt(mean(x^2) - mean^2) + 1e-9) over `axes` (default 0, 2, 3).
+void mean_variance_norm(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const auto rank = static_cast<int64_t>(x.rank());
+    std::vector<bool> reduced(x.rank(), false);
+    for (int64_t a : ctx.node.attr_ints("axes", {0, 2, 3})) reduced[static_cast<size_t>(normalize_axis(a, rank, ctx))] = true;
+    // group index of every element: its index with the reduced dims dropped
+    std::vector<int64_t> group(static_cast<size_t>(x.numel()));
+    int64_t groups = 1;
+    for (size_t d = 0; d < x.rank(); ++d)
+        if (!reduced[d]) groups *= x.dim(d);
+    std::vector<int64_t> idx(x.rank(), 0);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        int64_t g = 0;
+        for (size_t d = 0; d < x.rank(); ++d)
+            if (!reduced[d]) g = g * x.dim(d) + idx[d];
+        group[static_cast<size_t>(i)] = g;
+        for (size_t d = x.rank(); d-- > 0;) {
+            if (++idx[d] < x.dim(d)) break;
+            idx[d] = 0;
+        }
+    }
+    std::vector<double> sum(static_cast<size_t>(groups), 0.0), sum2(static_cast<size_t>(groups), 0.0);
+    const float* xd = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        sum[static_cast<size_t>(group[i])] += xd[i];
+        sum2[static_cast<size_t>(group[i])] += double(xd[i]) * xd[i];
+    }
+    const double count = static_cast<double>(x.numel()) / static_cast<double>(std::max<int64_t>(groups, 1));
+    ctx.outputs[0] = Tensor(DType::Float32, x.shape());
+    float* yd = ctx.outputs[0].data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        const auto g = static_cast<size_t>(group[i]);
+        const double mean = sum[g] / count;
+        const double sd = std::sqrt(std::max(0.0, sum2[g] / count - mean * mean));
+        yd[i] = static_cast<float>((xd[i] - mean) / (sd + 1e-9));
+    }
+}
+
 }  // namespace
 
 void register_norm(KernelRegistry& r) {
@@ -180,6 +273,9 @@ void register_norm(KernelRegistry& r) {
     r.add("LayerNormalization", 17, 999, layer_norm);
     r.add("Softmax", 1, 999, softmax<false>);
     r.add("LogSoftmax", 1, 999, softmax<true>);
+    r.add("Hardmax", 1, 999, hardmax);
+    r.add("LRN", 1, 999, lrn);
+    r.add("MeanVarianceNormalization", 9, 999, mean_variance_norm);
 }
 
 }  // namespace qcp::engine::kernels
