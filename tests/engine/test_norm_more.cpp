@@ -1,5 +1,5 @@
-// Hardmax, LRN and MeanVarianceNormalization against naive references: the window sums and
-// moments computed directly from their definitions in double precision.
+// Hardmax, LRN, MeanVarianceNormalization and the two losses against naive references: window sums,
+// moments and log-probabilities computed directly from their definitions in double precision.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -79,6 +79,43 @@ TEST(NormMore, MeanVarianceNormalizationGivesZeroMeanUnitVariancePerChannel) {
         EXPECT_NEAR(sy / 40, 0.0, 1e-5);
         EXPECT_NEAR(sy2 / 40, 1.0, 1e-4);
     }
+}
+
+
+A string_attr(const std::string& name, const std::string& v) {
+    A a;
+    a.name = name;
+    a.type = ir::AttrType::String;
+    a.s = v;
+    return a;
+}
+
+TEST(NormMore, SoftmaxCrossEntropyAndNllMatchNaiveWeightedMeanWithIgnoredLabels) {
+    std::mt19937 gen(8);
+    const int64_t N = 3, C = 4, D = 2;
+    const Tensor x = random_floats({N, C, D}, gen, -3, 3);
+    const Tensor labels = Tensor::from_int64s({N, D}, {0, 3, 1, -1, 2, 2});
+    const Tensor w = Tensor::from_floats({C}, {0.5f, 1.0f, 2.0f, 0.25f});
+    double sum = 0, wsum = 0;
+    std::vector<double> logp(static_cast<size_t>(N * C * D));
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t d = 0; d < D; ++d) {
+            double z = 0;
+            for (int64_t c = 0; c < C; ++c) z += std::exp(double(x.data<float>()[(n * C + c) * D + d]));
+            for (int64_t c = 0; c < C; ++c) logp[static_cast<size_t>((n * C + c) * D + d)] = x.data<float>()[(n * C + c) * D + d] - std::log(z);
+            const int64_t t = labels.data<int64_t>()[n * D + d];
+            if (t == -1) continue;  // ignore_index
+            sum -= logp[static_cast<size_t>((n * C + t) * D + d)] * w.data<float>()[t];
+            wsum += w.data<float>()[t];
+        }
+    const auto out = test::run_op("SoftmaxCrossEntropyLoss", {&x, &labels, &w}, {int_attr("ignore_index", -1)}, 13, 2);
+    EXPECT_NEAR(out[0].data<float>()[0], sum / wsum, 1e-5);
+    for (size_t i = 0; i < logp.size(); ++i) EXPECT_NEAR(out[1].data<float>()[i], logp[i], 1e-5);
+    const Tensor nll = run_op1("NegativeLogLikelihoodLoss", {&out[1], &labels, &w},
+                               {int_attr("ignore_index", -1), string_attr("reduction", "sum")}, 13);
+    EXPECT_NEAR(nll.data<float>()[0], sum, 1e-5);
+    const Tensor bad = Tensor::from_int64s({N, D}, {0, 4, 1, 1, 2, 2});
+    EXPECT_THROW(run_op1("NegativeLogLikelihoodLoss", {&x, &bad}, {}, 13), Error);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
-// BatchNormalization (inference), LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN and
-// MeanVarianceNormalization on float tensors.
+// BatchNormalization (inference), LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN,
+// MeanVarianceNormalization, NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss on float tensors.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -266,6 +267,75 @@ void mean_variance_norm(KernelContext& ctx) {
     }
 }
 
+// ---- losses ----------------------------------------------------------------------------------
+
+// Weighted negative log-likelihood of log-probabilities `logp` (N, C, d...) at `target` (N, d...):
+// loss[n, d] = -logp[n, t, d] * w[t], 0 where t == ignore_index. reduction "mean" divides the sum
+// by the summed weights of the counted targets (their count without weights), as ONNX defines.
+Tensor nll_loss(const KernelContext& ctx, const float* logp, const Shape& shape, const Tensor& target, const Tensor* weight) {
+    if (shape.size() < 2) throw Error(ctx.where() + "input must be (N, C, ...), got " + shape_str(shape));
+    if (target.dtype() != DType::Int64 && target.dtype() != DType::Int32)
+        throw Error(ctx.where() + "target must be int64 or int32, got " + dtype_name(target.dtype()));
+    Shape tshape = shape;
+    tshape.erase(tshape.begin() + 1);
+    if (target.shape() != tshape)
+        throw Error(ctx.where() + "target shape " + shape_str(target.shape()) + ", expected " + shape_str(tshape));
+    const int64_t classes = shape[1], inner = prod(shape, 2, shape.size());
+    if (weight && (weight->dtype() != DType::Float32 || weight->numel() != classes))
+        throw Error(ctx.where() + "weight must hold one float per class");
+    const std::string reduction = ctx.node.attr_string("reduction", "mean");
+    if (reduction != "mean" && reduction != "sum" && reduction != "none")
+        throw Error(ctx.where() + "reduction '" + reduction + "' is not supported");
+    const ir::Attribute* ignore_attr = ctx.node.attr("ignore_index");
+    const std::vector<int64_t> t = target.to_int64_vector();
+    Tensor loss(DType::Float32, tshape);
+    double sum = 0, weight_sum = 0;
+    for (int64_t i = 0; i < target.numel(); ++i) {
+        const int64_t label = t[static_cast<size_t>(i)];
+        if (ignore_attr && label == ignore_attr->i) continue;
+        if (label < 0 || label >= classes)
+            throw Error(ctx.where() + "target " + std::to_string(label) + " is out of range for " + std::to_string(classes) + " classes");
+        const double w = weight ? weight->data<float>()[label] : 1.0;
+        const int64_t n = i / inner, d = i % inner;
+        const float l = static_cast<float>(-logp[(n * classes + label) * inner + d] * w);
+        loss.data<float>()[i] = l;
+        sum += l;
+        weight_sum += w;
+    }
+    if (reduction == "none") return loss;
+    const double total = reduction == "sum" ? sum : sum / weight_sum;
+    return Tensor::scalar_float(static_cast<float>(total));
+}
+
+void nll_loss_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    ctx.outputs[0] = nll_loss(ctx, x.data<float>(), x.shape(), ctx.in(1), ctx.has_input(2) ? &float_input(ctx, 2) : nullptr);
+}
+
+// log_softmax over the class dimension (1), then the weighted NLL; the log-probabilities are the
+// optional second output.
+void softmax_cross_entropy_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 2) throw Error(ctx.where() + "scores must be (N, C, ...), got " + shape_str(x.shape()));
+    const int64_t batch = x.dim(0), classes = x.dim(1), inner = prod(x.shape(), 2, x.rank());
+    Tensor logp(DType::Float32, x.shape());
+    const float* xd = x.data<float>();
+    float* lp = logp.data<float>();
+    for (int64_t n = 0; n < batch; ++n)
+        for (int64_t d = 0; d < inner; ++d) {
+            const float* xr = xd + n * classes * inner + d;
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, xr[c * inner]);
+            double sum = 0;
+            for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(xr[c * inner]) - mx);
+            const double log_sum = std::log(sum);
+            for (int64_t c = 0; c < classes; ++c)
+                lp[n * classes * inner + c * inner + d] = static_cast<float>(xr[c * inner] - mx - log_sum);
+        }
+    ctx.outputs[0] = nll_loss(ctx, lp, x.shape(), ctx.in(1), ctx.has_input(2) ? &float_input(ctx, 2) : nullptr);
+    if (output_wanted(ctx, 1)) ctx.outputs[1] = std::move(logp);
+}
+
 }  // namespace
 
 void register_norm(KernelRegistry& r) {
@@ -276,6 +346,8 @@ void register_norm(KernelRegistry& r) {
     r.add("Hardmax", 1, 999, hardmax);
     r.add("LRN", 1, 999, lrn);
     r.add("MeanVarianceNormalization", 9, 999, mean_variance_norm);
+    r.add("NegativeLogLikelihoodLoss", 12, 999, nll_loss_kernel);
+    r.add("SoftmaxCrossEntropyLoss", 12, 999, softmax_cross_entropy_kernel);
 }
 
 }  // namespace qcp::engine::kernels
