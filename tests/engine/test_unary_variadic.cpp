@@ -98,6 +98,16 @@ TEST(UnaryMath, IsNaNAndIsInfHonourTheirDetectFlags) {
     EXPECT_EQ(std::vector<uint8_t>(pos_only.data<uint8_t>(), pos_only.data<uint8_t>() + 4), (std::vector<uint8_t>{0, 0, 1, 0}));
 }
 
+TEST(UnaryMath, PowWithIntegerBaseKeepsTheBaseType) {
+    const Tensor base = Tensor::from_int64s({4}, {2, 3, -2, 5});
+    const Tensor e = Tensor::from_floats({4}, {3.0f, 2.0f, 3.0f, 0.5f});
+    const Tensor y = run_op1("Pow", {&base, &e}, {}, 15);
+    ASSERT_EQ(y.dtype(), DType::Int64);
+    std::vector<int64_t> want;
+    for (int i = 0; i < 4; ++i) want.push_back(static_cast<int64_t>(std::pow(double(base.data<int64_t>()[i]), double(e.data<float>()[i]))));
+    EXPECT_EQ(y.to_int64_vector(), want);  // 8, 9, -8, 2 (truncated)
+}
+
 int64_t broadcast_index(const Shape& in, const std::vector<int64_t>& idx) {
     int64_t flat = 0;
     const size_t lead = idx.size() - in.size();

@@ -177,8 +177,21 @@ void mod_kernel(KernelContext& ctx) {
     throw Error(ctx.where() + dtype_name(a.dtype()) + " inputs are not supported");
 }
 
+// Integer base (opset 12+ allows it): computed in double and converted back to the base's type.
+template <typename T>
+void pow_integer_base(KernelContext& ctx, const Tensor& x, const Tensor& e) {
+    const Tensor ed = e.dtype() == DType::Float32 ? e : e.to_float32();
+    const Shape shape = broadcast_shapes(x.shape(), ed.shape(), ctx);
+    Tensor y(x.dtype(), shape);
+    broadcast_apply(x.data<T>(), ed.data<float>(), y.data<T>(), broadcast_layout(x.shape(), ed.shape(), shape), y.numel(),
+                    [](T u, float v) { return static_cast<T>(std::pow(static_cast<double>(u), static_cast<double>(v))); });
+    ctx.outputs[0] = std::move(y);
+}
+
 // Float base; the exponent may be float or integer. Scalar exponents 2 and 3 multiply, as ORT does.
 void pow_kernel(KernelContext& ctx) {
+    if (ctx.in(0).dtype() == DType::Int64) return pow_integer_base<int64_t>(ctx, ctx.in(0), ctx.in(1));
+    if (ctx.in(0).dtype() == DType::Int32) return pow_integer_base<int32_t>(ctx, ctx.in(0), ctx.in(1));
     const Tensor& x = float_input(ctx, 0);
     const Tensor e = ctx.in(1).to_float32();
     const Shape shape = broadcast_shapes(x.shape(), e.shape(), ctx);
