@@ -13,7 +13,7 @@ void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul
 void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
 void register_reduce(KernelRegistry& r);        // reduce.cpp: ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp
-void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize, Pad
+void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Pad
 void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear
 
 }  // namespace qcp::engine::kernels

@@ -1,6 +1,6 @@
 // Pad and Resize. Both are index maps along each dimension: output index -> input index (or -1
-// for a fill value), applied by one gather; Resize's linear mode adds a separable interpolation
-// pass per resized dimension.
+// for a fill value), applied by one gather; Resize's linear and cubic modes add a separable
+// interpolation pass (2 or 4 taps) per resized dimension.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -314,16 +314,65 @@ Tensor linear_pass(const Tensor& x, size_t axis, const std::vector<int64_t>& i0,
     return y;
 }
 
+// One separable cubic pass along `axis`: y[.., j, ..] = sum_t w[4j + t] x[.., idx[4j + t], ..].
+Tensor cubic_pass(const Tensor& x, size_t axis, const std::vector<int64_t>& idx, const std::vector<float>& w) {
+    Shape shape = x.shape();
+    const int64_t in_len = shape[axis];
+    const auto out_len = static_cast<int64_t>(idx.size() / 4);
+    shape[axis] = out_len;
+    Tensor y(DType::Float32, shape);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    const float* xd = x.data<float>();
+    float* yd = y.data<float>();
+    parallel_for(outer * out_len, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t o = r / out_len, j = r % out_len;
+            float* yr = yd + r * inner;
+            for (int64_t i = 0; i < inner; ++i) {
+                float acc = 0.0f;
+                for (int64_t t = 0; t < 4; ++t) acc += w[j * 4 + t] * xd[(o * in_len + idx[j * 4 + t]) * inner + i];
+                yr[i] = acc;
+            }
+        }
+    });
+    return y;
+}
+
+// Keys' cubic convolution weights of the taps floor(c) - 1 .. floor(c) + 2 (coefficient a =
+// cubic_coeff_a); taps past the edges read the edge sample, or with exclude_outside get weight 0
+// and the rest are renormalised.
+void cubic_taps(float c, int64_t in_len, float a, bool exclude_outside, std::vector<int64_t>& idx, std::vector<float>& w) {
+    const float f = std::floor(c);
+    const float s = c - f;
+    const float d[4] = {s + 1, s, 1 - s, 2 - s};  // distances to the four taps
+    float ws[4];
+    for (int t = 0; t < 4; ++t) {
+        const float x = d[t];
+        ws[t] = x <= 1 ? ((a + 2) * x - (a + 3)) * x * x + 1 : ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    }
+    float total = 0;
+    for (int t = 0; t < 4; ++t) {
+        const int64_t i = static_cast<int64_t>(f) - 1 + t;
+        const bool inside = i >= 0 && i < in_len;
+        if (exclude_outside && !inside) ws[t] = 0;
+        total += ws[t];
+        idx.push_back(std::clamp<int64_t>(i, 0, in_len - 1));
+    }
+    for (int t = 0; t < 4; ++t) w.push_back(exclude_outside && total != 0 ? ws[t] / total : ws[t]);
+}
+
 void resize(KernelContext& ctx) {
     const ir::Node& n = ctx.node;
     const Tensor& x = ctx.in(0);
     const std::string mode = n.attr_string("mode", "nearest");
-    if (mode != "nearest" && mode != "linear")
-        throw Error(ctx.where() + "mode '" + mode + "' is not supported (nearest and linear are)");
+    if (mode != "nearest" && mode != "linear" && mode != "cubic")
+        throw Error(ctx.where() + "mode '" + mode + "' is not supported (nearest, linear and cubic are)");
     const CoordMode coord = coord_mode_of(ctx);
     const bool crop = coord == CoordMode::TfCropAndResize;
     const std::vector<ResizeDim> dims = resize_dims(ctx, x, crop);
-    if (n.attr_int("antialias", 0) != 0 && mode == "linear")
+    if (n.attr_int("antialias", 0) != 0 && mode != "nearest")
         for (const auto& d : dims)
             if (d.scale < 1) throw Error(ctx.where() + "antialias=1 when downscaling is not supported");
     const std::vector<uint8_t> extrapolation = scalar_bytes(ctx, x.dtype(), n.attr_float("extrapolation_value", 0.0f));
@@ -354,8 +403,27 @@ void resize(KernelContext& ctx) {
         return;
     }
 
-    if (x.dtype() != DType::Float32) throw Error(ctx.where() + "linear mode needs float input, got " + dtype_name(x.dtype()));
+    if (x.dtype() != DType::Float32) throw Error(ctx.where() + mode + " mode needs float input, got " + dtype_name(x.dtype()));
     Tensor y = x;
+    if (mode == "cubic") {
+        const float a = n.attr_float("cubic_coeff_a", -0.75f);
+        const bool exclude_outside = n.attr_int("exclude_outside", 0) != 0;
+        for (size_t ax = 0; ax < dims.size(); ++ax) {
+            const ResizeDim& d = dims[ax];
+            for (int64_t o = 0; o < d.out; ++o) maps[ax].push_back(o);
+            if (identity(d)) continue;
+            std::vector<int64_t> idx;
+            std::vector<float> w;
+            for (int64_t o = 0; o < d.out; ++o) {
+                const float c = coordinate(d, o);
+                if (outside(d, c)) maps[ax][o] = -1;
+                cubic_taps(c, d.in, a, exclude_outside, idx, w);
+            }
+            y = cubic_pass(y, ax, idx, w);
+        }
+        ctx.outputs[0] = crop ? gather_dims(ctx, y, maps, extrapolation) : std::move(y);
+        return;
+    }
     bool any_outside = false;
     for (size_t a = 0; a < dims.size(); ++a) {
         const ResizeDim& d = dims[a];
