@@ -73,10 +73,8 @@ const Reasoned kKnownGaps[] = {
     {"GRU", "recurrent"}, {"LSTM", "recurrent"}, {"RNN", "recurrent"},
     {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"},
     {"DFT", "signal"}, {"STFT", "signal"}, {"MelWeightMatrix", "signal"},
-    {"Det", "linear algebra"}, {"DynamicQuantizeLinear", "quantization"},
-    {"GridSample", "sampling"}, {"RoiAlign", "sampling"}, {"MaxUnpool", "pooling"},
-    {"NonMaxSuppression", "detection"}, {"ReverseSequence", "data movement"}, {"Unique", "data movement"},
-    {"Upsample", "deprecated (Resize)"},
+    {"GridSample", "sampling"}, {"RoiAlign", "sampling"},
+    {"NonMaxSuppression", "detection"}, {"Unique", "data movement"},
 };
 
 // Tests the engine refuses with a qcp::Error although it has the op (an attribute or mode it

@@ -1,11 +1,13 @@
 // Gemm (opset 7+) and MatMul (all opsets), and the packed sgemm with its SIMD helpers (sgemm.hpp) that
 // Conv and ConvTranspose share.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -533,10 +535,46 @@ void matmul_kernel(KernelContext& ctx) {
     ctx.outputs[0] = std::move(y);
 }
 
+// Determinant of each trailing (M, M) matrix: LU with partial pivoting in double.
+void det_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 2 || x.dim(x.rank() - 1) != x.dim(x.rank() - 2))
+        throw Error(ctx.where() + "input must be (..., M, M), got " + shape_str(x.shape()));
+    const int64_t m = x.dim(x.rank() - 1);
+    Tensor y(DType::Float32, Shape(x.shape().begin(), x.shape().end() - 2));
+    std::vector<double> a(static_cast<size_t>(m * m));
+    for (int64_t b = 0; b < y.numel(); ++b) {
+        for (int64_t i = 0; i < m * m; ++i) a[static_cast<size_t>(i)] = x.data<float>()[b * m * m + i];
+        double det = 1;
+        for (int64_t c = 0; c < m && det != 0; ++c) {
+            int64_t piv = c;
+            for (int64_t r = c + 1; r < m; ++r)
+                if (std::abs(a[static_cast<size_t>(r * m + c)]) > std::abs(a[static_cast<size_t>(piv * m + c)])) piv = r;
+            if (a[static_cast<size_t>(piv * m + c)] == 0) {
+                det = 0;
+                break;
+            }
+            if (piv != c) {
+                for (int64_t k = 0; k < m; ++k) std::swap(a[static_cast<size_t>(c * m + k)], a[static_cast<size_t>(piv * m + k)]);
+                det = -det;
+            }
+            const double d = a[static_cast<size_t>(c * m + c)];
+            det *= d;
+            for (int64_t r = c + 1; r < m; ++r) {
+                const double f = a[static_cast<size_t>(r * m + c)] / d;
+                for (int64_t k = c; k < m; ++k) a[static_cast<size_t>(r * m + k)] -= f * a[static_cast<size_t>(c * m + k)];
+            }
+        }
+        y.data<float>()[b] = static_cast<float>(det);
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_linear(KernelRegistry& r) {
     r.add("Gemm", 7, 999, gemm_kernel);
+    r.add("Det", 11, 999, det_kernel);
     r.add("MatMul", 1, 999, matmul_kernel);
 }
 

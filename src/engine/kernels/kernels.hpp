@@ -9,11 +9,11 @@ namespace qcp::engine::kernels {
 void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mod, trig, activations, Clip, Max/Min/Sum/Mean
 void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather*, Scatter*, Tile, DepthToSpace, OneHot, ...
 void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
-void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul
-void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool
+void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det
+void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
 void register_reduce(KernelRegistry& r);        // reduce.cpp: ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp
-void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Pad
-void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear
+void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad
+void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear
 
 }  // namespace qcp::engine::kernels

@@ -1,4 +1,4 @@
-// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool on (N, C, D1, ..., Dk) float tensors,
+// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (and MaxUnpool) on (N, C, D1, ..., Dk) float tensors,
 // k = 1..3. Spatial dims are padded to three (size 1, kernel 1) so one loop nest serves all ranks.
 #include <algorithm>
 #include <array>
@@ -204,6 +204,46 @@ void global_pool(KernelContext& ctx) {
     });
 }
 
+// Scatters X into zeros at MaxPool's flat indices. The indices address the default output,
+// (in - 1) * stride - pad_begin - pad_end + kernel per spatial dim; a larger output_shape (the
+// optional third input) keeps each value at its position, the extra space padded at the end.
+void max_unpool(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& ind = ctx.in(1);
+    if (ind.dtype() != DType::Int64 || ind.shape() != x.shape()) throw Error(ctx.where() + "indices must be int64 of X's shape");
+    if (x.rank() < 3) throw Error(ctx.where() + "input must be (N, C, D1, ...), got " + shape_str(x.shape()));
+    const size_t k = x.rank() - 2;
+    const auto kernel = ctx.node.attr_ints("kernel_shape");
+    const auto strides = ctx.node.attr_ints("strides", std::vector<int64_t>(k, 1));
+    const auto pads = ctx.node.attr_ints("pads", std::vector<int64_t>(2 * k, 0));
+    if (kernel.size() != k || strides.size() != k || pads.size() != 2 * k)
+        throw Error(ctx.where() + "kernel_shape, strides and pads must match the spatial rank");
+    Shape natural = {x.dim(0), x.dim(1)};
+    for (size_t d = 0; d < k; ++d) natural.push_back((x.dim(d + 2) - 1) * strides[d] - pads[d] - pads[d + k] + kernel[d]);
+    Shape shape = natural;
+    if (ctx.has_input(2) && !ctx.in(2).empty()) {
+        const auto v = ctx.in(2).to_int64_vector();
+        shape.assign(v.begin(), v.end());
+        if (shape.size() != natural.size()) throw Error(ctx.where() + "output_shape must have the input's rank");
+        for (size_t d = 0; d < shape.size(); ++d)
+            if (shape[d] < natural[d]) throw Error(ctx.where() + "output_shape is smaller than the unpooled shape " + shape_str(natural));
+    }
+    Tensor y(DType::Float32, shape);
+    const int64_t natural_numel = shape_numel(natural);
+    const int64_t* id = ind.data<int64_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        if (id[i] < 0 || id[i] >= natural_numel) throw Error(ctx.where() + "index " + std::to_string(id[i]) + " is out of range");
+        int64_t rest = id[i], at = 0, stride = 1;
+        for (size_t d = shape.size(); d-- > 0;) {
+            at += (rest % natural[d]) * stride;
+            rest /= natural[d];
+            stride *= shape[d];
+        }
+        y.data<float>()[at] = x.data<float>()[i];
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_pool(KernelRegistry& r) {
@@ -211,6 +251,7 @@ void register_pool(KernelRegistry& r) {
     r.add("AveragePool", 1, 999, average_pool);
     r.add("GlobalMaxPool", 1, 999, global_pool<PoolKind::Max>);
     r.add("GlobalAveragePool", 1, 999, global_pool<PoolKind::Average>);
+    r.add("MaxUnpool", 9, 999, max_unpool);
 }
 
 }  // namespace qcp::engine::kernels

@@ -460,6 +460,9 @@ void resize(KernelContext& ctx) {
 void register_resize_pad(KernelRegistry& r) {
     r.add("Pad", 1, 999, pad);
     r.add("Resize", 10, 999, resize);
+    // opset 9's Upsample is opset 10's Resize (scales as input 1, asymmetric coordinates); the
+    // scales attribute of opsets 7-8 is not handled
+    r.add("Upsample", 9, 9, resize);
 }
 
 }  // namespace qcp::engine::kernels

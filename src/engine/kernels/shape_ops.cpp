@@ -1,6 +1,7 @@
 // Shape and data-movement kernels: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Slice,
 // Expand, Concat, Split, Gather, GatherElements, GatherND, ScatterElements, ScatterND, Tile,
-// Compress, DepthToSpace, SpaceToDepth, OneHot, Range, Shape, Size, Constant, ConstantOfShape.
+// Compress, DepthToSpace, SpaceToDepth, OneHot, ReverseSequence, Range, Shape, Size, Constant,
+// ConstantOfShape.
 //
 // None of them does arithmetic, so they copy whole elements of any byte-sized dtype. Transpose,
 // Slice and Expand are one strided copy: output element i reads input element
@@ -687,6 +688,32 @@ void range_kernel(KernelContext& ctx) {
     }
 }
 
+// Reverses the first sequence_lens[b] steps along time_axis of every batch entry b.
+void reverse_sequence_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> lens = int_input(ctx, 1);
+    if (x.rank() < 2) throw Error(ctx.where() + "input must have rank >= 2");
+    const auto batch_axis = static_cast<size_t>(ctx.node.attr_int("batch_axis", 1));
+    const auto time_axis = static_cast<size_t>(ctx.node.attr_int("time_axis", 0));
+    if (batch_axis > 1 || time_axis > 1 || batch_axis == time_axis) throw Error(ctx.where() + "batch_axis and time_axis must be 0 and 1");
+    if (static_cast<int64_t>(lens.size()) != x.dim(batch_axis)) throw Error(ctx.where() + "sequence_lens must have one value per batch entry");
+    const int64_t steps = x.dim(time_axis);
+    const size_t esize = element_size(ctx, x);
+    int64_t inner = 1;
+    for (size_t d = 2; d < x.rank(); ++d) inner *= x.dim(d);
+    const auto row = static_cast<int64_t>(esize) * inner;
+    Tensor y = x;
+    for (int64_t b = 0; b < x.dim(batch_axis); ++b) {
+        const int64_t len = lens[static_cast<size_t>(b)];
+        if (len < 0 || len > steps) throw Error(ctx.where() + "sequence length " + std::to_string(len) + " is out of range");
+        for (int64_t t = 0; t < len; ++t) {
+            auto at = [&](int64_t step) { return time_axis == 0 ? step * x.dim(1) + b : b * steps + step; };
+            std::memcpy(y.data<uint8_t>() + at(t) * row, x.data<uint8_t>() + at(len - 1 - t) * row, static_cast<size_t>(row));
+        }
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 void size_kernel(KernelContext& ctx) { ctx.outputs[0] = Tensor::from_int64s({}, {ctx.in(0).numel()}); }
 
 // ---- shapes and constants ------------------------------------------------------------------
@@ -756,6 +783,7 @@ void register_shape_ops(KernelRegistry& r) {
     r.add("Range", 11, 999, range_kernel);
     r.add("Shape", 1, 999, shape_kernel);
     r.add("Size", 1, 999, size_kernel);
+    r.add("ReverseSequence", 10, 999, reverse_sequence_kernel);
     r.add("Constant", 1, 999, constant_kernel);
     r.add("ConstantOfShape", 9, 999, constant_of_shape_kernel);
 }
