@@ -74,7 +74,6 @@ const Reasoned kKnownGaps[] = {
     {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"},
     {"DFT", "signal"}, {"STFT", "signal"}, {"MelWeightMatrix", "signal"},
     {"GridSample", "sampling"}, {"RoiAlign", "sampling"},
-    {"NonMaxSuppression", "detection"}, {"Unique", "data movement"},
 };
 
 // Tests the engine refuses with a qcp::Error although it has the op (an attribute or mode it

@@ -12,7 +12,7 @@ void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpos
 void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det
 void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
-void register_reduce(KernelRegistry& r);        // reduce.cpp: ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp
+void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
 void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad
 void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear
 

@@ -1,6 +1,6 @@
 // Reduction kernels: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
 // ReduceSumSquare (float32, int32, int64), ReduceLogSum and ReduceLogSumExp (float32); ArgMax,
-// ArgMin and TopK, which reduce to positions.
+// ArgMin and TopK, which reduce to positions; NonMaxSuppression and Unique, which select.
 //
 // Axes are an attribute before opset 13 (ReduceSum) or 18 (the others) and an optional input
 // after; no axes means all of them, unless noop_with_empty_axes makes the node an identity.
@@ -285,6 +285,123 @@ void topk_kernel(KernelContext& ctx) {
     }
 }
 
+// ---- NonMaxSuppression, Unique -------------------------------------------------------------------
+
+struct Box {
+    float y1, x1, y2, x2;
+};
+
+// Corners (either order) or, with center_point_box=1, (x_center, y_center, width, height).
+Box box_at(const float* b, bool center) {
+    if (center) return {b[1] - b[3] / 2, b[0] - b[2] / 2, b[1] + b[3] / 2, b[0] + b[2] / 2};
+    return {std::min(b[0], b[2]), std::min(b[1], b[3]), std::max(b[0], b[2]), std::max(b[1], b[3])};
+}
+
+float iou(const Box& a, const Box& b) {
+    const float area_a = (a.y2 - a.y1) * (a.x2 - a.x1), area_b = (b.y2 - b.y1) * (b.x2 - b.x1);
+    if (area_a <= 0 || area_b <= 0) return 0;
+    const float ih = std::max(0.0f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+    const float iw = std::max(0.0f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+    const float inter = ih * iw;
+    return inter / (area_a + area_b - inter);
+}
+
+// Per batch and class, boxes by descending score (ties: lower index first) above score_threshold,
+// each kept unless its IoU with a kept box exceeds iou_threshold, at most max_output_boxes_per_class.
+void nms_kernel(KernelContext& ctx) {
+    const Tensor& boxes = float_input(ctx, 0);
+    const Tensor& scores = float_input(ctx, 1);
+    if (boxes.rank() != 3 || boxes.dim(2) != 4 || scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
+        throw Error(ctx.where() + "boxes must be (B, N, 4) and scores (B, C, N), got " + shape_str(boxes.shape()) + " and " +
+                    shape_str(scores.shape()));
+    const int64_t max_out = ctx.has_input(2) && !ctx.in(2).empty() ? static_cast<int64_t>(ctx.in(2).get_as_double(0)) : 0;
+    const float iou_threshold = ctx.has_input(3) && !ctx.in(3).empty() ? static_cast<float>(ctx.in(3).get_as_double(0)) : 0.0f;
+    const bool has_score_threshold = ctx.has_input(4) && !ctx.in(4).empty();
+    const float score_threshold = has_score_threshold ? static_cast<float>(ctx.in(4).get_as_double(0)) : 0.0f;
+    const bool center = ctx.node.attr_int("center_point_box", 0) != 0;
+    const int64_t batches = boxes.dim(0), n = boxes.dim(1), classes = scores.dim(1);
+    std::vector<int64_t> selected;
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t b = 0; b < batches; ++b)
+        for (int64_t c = 0; c < classes && max_out > 0; ++c) {
+            const float* sc = scores.data<float>() + (b * classes + c) * n;
+            order.clear();
+            for (int64_t i = 0; i < n; ++i)
+                if (!has_score_threshold || sc[i] > score_threshold) order.push_back(i);
+            std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return sc[i] > sc[j]; });
+            std::vector<Box> kept;
+            for (int64_t i : order) {
+                if (static_cast<int64_t>(kept.size()) >= max_out) break;
+                const Box box = box_at(boxes.data<float>() + (b * n + i) * 4, center);
+                if (std::any_of(kept.begin(), kept.end(), [&](const Box& k) { return iou(k, box) > iou_threshold; })) continue;
+                kept.push_back(box);
+                selected.insert(selected.end(), {b, c, i});
+            }
+        }
+    ctx.outputs[0] = Tensor::from_int64s({static_cast<int64_t>(selected.size() / 3), 3}, selected);
+}
+
+// Unique slices along `axis` (elements of the flattened input without one): Y in ascending
+// lexicographic order (sorted=1) or in order of first occurrence, with the first-occurrence
+// indices, every input slice's position in Y, and the counts.
+template <typename T>
+void unique_typed(KernelContext& ctx, const Tensor& x) {
+    const bool has_axis = ctx.node.attr("axis") != nullptr;
+    const Shape shape = has_axis ? x.shape() : Shape{x.numel()};
+    const size_t axis = has_axis ? static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.rank()), ctx)) : 0;
+    const AxisView v = axis_view(shape, axis);
+    const T* xd = x.data<T>();
+    // slice s = the v.outer * v.inner values at axis index s
+    auto less = [&](int64_t a, int64_t b) {
+        for (int64_t o = 0; o < v.outer; ++o)
+            for (int64_t i = 0; i < v.inner; ++i) {
+                const T p = xd[(o * v.n + a) * v.inner + i], q = xd[(o * v.n + b) * v.inner + i];
+                if (p != q) return p < q;
+            }
+        return false;
+    };
+    auto equal = [&](int64_t a, int64_t b) { return !less(a, b) && !less(b, a); };
+    std::vector<int64_t> firsts;  // first occurrence of each distinct slice, in order of appearance
+    std::vector<int64_t> inverse(static_cast<size_t>(v.n));
+    for (int64_t s = 0; s < v.n; ++s) {
+        auto it = std::find_if(firsts.begin(), firsts.end(), [&](int64_t f) { return equal(f, s); });
+        inverse[static_cast<size_t>(s)] = it - firsts.begin();
+        if (it == firsts.end()) firsts.push_back(s);
+    }
+    std::vector<int64_t> rank(firsts.size());  // position in Y of each entry of firsts
+    std::vector<int64_t> ylist = firsts;
+    if (ctx.node.attr_int("sorted", 1) != 0) std::stable_sort(ylist.begin(), ylist.end(), less);
+    for (size_t k = 0; k < ylist.size(); ++k)
+        rank[static_cast<size_t>(std::find(firsts.begin(), firsts.end(), ylist[k]) - firsts.begin())] = static_cast<int64_t>(k);
+    const auto u = static_cast<int64_t>(ylist.size());
+    Shape yshape = shape;
+    yshape[axis] = u;
+    Tensor y(x.dtype(), yshape);
+    for (int64_t o = 0; o < v.outer; ++o)
+        for (int64_t k = 0; k < u; ++k)
+            for (int64_t i = 0; i < v.inner; ++i)
+                y.data<T>()[(o * u + k) * v.inner + i] = xd[(o * v.n + ylist[static_cast<size_t>(k)]) * v.inner + i];
+    std::vector<int64_t> counts(static_cast<size_t>(u), 0), inv(static_cast<size_t>(v.n));
+    for (int64_t s = 0; s < v.n; ++s) {
+        inv[static_cast<size_t>(s)] = rank[static_cast<size_t>(inverse[static_cast<size_t>(s)])];
+        ++counts[static_cast<size_t>(inv[static_cast<size_t>(s)])];
+    }
+    ctx.outputs[0] = std::move(y);
+    if (ctx.outputs.size() > 1) ctx.outputs[1] = Tensor::from_int64s({u}, ylist);
+    if (ctx.outputs.size() > 2) ctx.outputs[2] = Tensor::from_int64s({v.n}, inv);
+    if (ctx.outputs.size() > 3) ctx.outputs[3] = Tensor::from_int64s({u}, counts);
+}
+
+void unique_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    switch (x.dtype()) {
+        case DType::Float32: return unique_typed<float>(ctx, x);
+        case DType::Int64: return unique_typed<int64_t>(ctx, x);
+        case DType::Int32: return unique_typed<int32_t>(ctx, x);
+        default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
+    }
+}
+
 }  // namespace
 
 void register_reduce(KernelRegistry& r) {
@@ -301,6 +418,8 @@ void register_reduce(KernelRegistry& r) {
     r.add("ArgMax", 1, 999, arg_kernel<true>);
     r.add("ArgMin", 1, 999, arg_kernel<false>);
     r.add("TopK", 1, 999, topk_kernel);
+    r.add("NonMaxSuppression", 10, 999, nms_kernel);
+    r.add("Unique", 11, 999, unique_kernel);
 }
 
 }  // namespace qcp::engine::kernels
