@@ -70,7 +70,6 @@ const Reasoned kExcludedTests[] = {
 
 // Ops the engine does not have yet: a refusal naming one of these is reported, not a failure.
 const Reasoned kKnownGaps[] = {
-    {"GRU", "recurrent"}, {"LSTM", "recurrent"}, {"RNN", "recurrent"},
     {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"},
     {"DFT", "signal"}, {"STFT", "signal"}, {"MelWeightMatrix", "signal"},
     {"GridSample", "sampling"}, {"RoiAlign", "sampling"},

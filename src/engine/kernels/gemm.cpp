@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -570,11 +572,198 @@ void det_kernel(KernelContext& ctx) {
     ctx.outputs[0] = std::move(y);
 }
 
+// ---- RNN, GRU, LSTM ------------------------------------------------------------------------------
+// X (seq, batch, input) or with layout=1 (batch, seq, input); W (dirs, G * hidden, input),
+// R (dirs, G * hidden, hidden), B (dirs, 2 * G * hidden) = [Wb, Rb]; gate order RNN i, GRU z r h,
+// LSTM i o f c, peepholes P (dirs, 3 * hidden) = [i o f]. Steps past sequence_lens[b] emit zeros
+// and keep the state. Dot products accumulate in double; one fixed order, any thread count.
+
+enum class Cell { Rnn, Gru, Lstm };
+
+struct Activation {
+    std::string name;
+    float alpha = 0, beta = 0;
+    float operator()(float x) const {
+        if (name == "Sigmoid") return 1.0f / (1.0f + std::exp(-x));
+        if (name == "Tanh") return std::tanh(x);
+        if (name == "Relu") return std::max(0.0f, x);
+        if (name == "LeakyRelu") return x < 0 ? alpha * x : x;
+        if (name == "ThresholdedRelu") return x > alpha ? x : 0.0f;
+        if (name == "ScaledTanh") return alpha * std::tanh(beta * x);
+        if (name == "HardSigmoid") return std::max(0.0f, std::min(1.0f, alpha * x + beta));
+        if (name == "Elu") return x < 0 ? alpha * std::expm1(x) : x;
+        if (name == "Softsign") return x / (1 + std::fabs(x));
+        if (name == "Softplus") return std::log1p(std::exp(x));
+        return alpha * x + beta;  // Affine
+    }
+};
+
+std::vector<Activation> cell_activations(const KernelContext& ctx, Cell cell, int64_t dirs) {
+    const std::vector<std::string> defaults = cell == Cell::Rnn   ? std::vector<std::string>{"Tanh"}
+                                              : cell == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                                                  : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
+    const ir::Attribute* names = ctx.node.attr("activations");
+    const ir::Attribute* alphas = ctx.node.attr("activation_alpha");
+    const ir::Attribute* betas = ctx.node.attr("activation_beta");
+    std::vector<Activation> acts;
+    const size_t want = defaults.size() * static_cast<size_t>(dirs);
+    for (size_t i = 0; i < want; ++i) {
+        Activation a;
+        a.name = names && !names->strings.empty() ? names->strings.at(i % names->strings.size()) : defaults[i % defaults.size()];
+        static const char* known[] = {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
+                                      "HardSigmoid", "Elu", "Softsign", "Softplus", "Affine"};
+        if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return a.name == k; }))
+            throw Error(ctx.where() + "activation '" + a.name + "' is not supported");
+        // ONNX's defaults for the parameterised activations
+        a.alpha = a.name == "LeakyRelu" ? 0.01f : a.name == "HardSigmoid" ? 0.2f : 1.0f;
+        a.beta = a.name == "HardSigmoid" ? 0.5f : a.name == "Affine" ? 0.0f : 1.0f;
+        if (alphas && i < alphas->floats.size()) a.alpha = alphas->floats[i];
+        if (betas && i < betas->floats.size()) a.beta = betas->floats[i];
+        acts.push_back(a);
+    }
+    return acts;
+}
+
+template <Cell cell>
+void recurrent_kernel(KernelContext& ctx) {
+    constexpr int64_t G = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
+    const ir::Node& node = ctx.node;
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& w = float_input(ctx, 1);
+    const Tensor& r = float_input(ctx, 2);
+    const bool batch_first = node.attr_int("layout", 0) != 0;
+    if (x.rank() != 3 || w.rank() != 3 || r.rank() != 3) throw Error(ctx.where() + "X, W and R must be 3-D");
+    const int64_t seq = batch_first ? x.dim(1) : x.dim(0), batch = batch_first ? x.dim(0) : x.dim(1), in = x.dim(2);
+    const std::string direction = node.attr_string("direction", "forward");
+    if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+        throw Error(ctx.where() + "unknown direction '" + direction + "'");
+    const int64_t dirs = direction == "bidirectional" ? 2 : 1;
+    const int64_t hidden = node.attr_int("hidden_size", r.dim(2));
+    if (w.dim(0) != dirs || w.dim(1) != G * hidden || w.dim(2) != in || r.dim(0) != dirs || r.dim(1) != G * hidden ||
+        r.dim(2) != hidden)
+        throw Error(ctx.where() + "W " + shape_str(w.shape()) + " or R " + shape_str(r.shape()) + " does not match X and hidden_size");
+    auto optional_float = [&](size_t i, int64_t numel, const char* what) -> const float* {
+        if (!ctx.has_input(i) || ctx.in(i).empty()) return nullptr;
+        const Tensor& t = float_input(ctx, i);
+        if (t.numel() != numel) throw Error(ctx.where() + what + " has shape " + shape_str(t.shape()));
+        return t.data<float>();
+    };
+    const float* bias = optional_float(3, dirs * 2 * G * hidden, "B");
+    std::vector<int64_t> lens(static_cast<size_t>(batch), seq);
+    if (ctx.has_input(4) && !ctx.in(4).empty()) {
+        lens = ctx.in(4).to_int64_vector();
+        if (static_cast<int64_t>(lens.size()) != batch) throw Error(ctx.where() + "sequence_lens must have one value per batch entry");
+        for (int64_t l : lens)
+            if (l < 0 || l > seq) throw Error(ctx.where() + "sequence length " + std::to_string(l) + " is out of range");
+    }
+    const float* h0 = optional_float(5, dirs * batch * hidden, "initial_h");
+    const float* c0 = cell == Cell::Lstm ? optional_float(6, dirs * batch * hidden, "initial_c") : nullptr;
+    const float* peep = cell == Cell::Lstm ? optional_float(7, dirs * 3 * hidden, "P") : nullptr;
+    const float clip = node.attr_float("clip", 0.0f);
+    const bool linear_before_reset = node.attr_int("linear_before_reset", 0) != 0;
+    const bool input_forget = node.attr_int("input_forget", 0) != 0;
+    const auto acts = cell_activations(ctx, cell, dirs);
+    const size_t per_dir = acts.size() / static_cast<size_t>(dirs);
+
+    // state index (d, b, j) in the (dirs, batch, hidden) layout, or (batch, dirs, hidden) with layout=1
+    auto state_at = [&](int64_t d, int64_t b, int64_t j) {
+        return batch_first ? (b * dirs + d) * hidden + j : (d * batch + b) * hidden + j;
+    };
+    auto x_at = [&](int64_t t, int64_t b) { return x.data<float>() + (batch_first ? b * seq + t : t * batch + b) * in; };
+    Tensor y(DType::Float32, batch_first ? Shape{batch, seq, dirs, hidden} : Shape{seq, dirs, batch, hidden});
+    Tensor yh(DType::Float32, batch_first ? Shape{batch, dirs, hidden} : Shape{dirs, batch, hidden});
+    Tensor yc(DType::Float32, yh.shape());
+    std::vector<float> gates(static_cast<size_t>(G * hidden));
+    for (int64_t d = 0; d < dirs; ++d) {
+        const bool reverse = direction == "reverse" || d == 1;
+        const float* wd = w.data<float>() + d * G * hidden * in;
+        const float* rd = r.data<float>() + d * G * hidden * hidden;
+        const float* wb = bias ? bias + d * 2 * G * hidden : nullptr;
+        const float* rb = bias ? wb + G * hidden : nullptr;
+        const float* pd = peep ? peep + d * 3 * hidden : nullptr;
+        const Activation& f = acts[static_cast<size_t>(d) * per_dir];
+        const Activation& g = acts[static_cast<size_t>(d) * per_dir + (per_dir > 1 ? 1 : 0)];
+        const Activation& h_act = acts[static_cast<size_t>(d) * per_dir + (per_dir > 2 ? 2 : 0)];
+        for (int64_t b = 0; b < batch; ++b) {
+            std::vector<float> h(static_cast<size_t>(hidden), 0.0f), c(static_cast<size_t>(hidden), 0.0f);
+            for (int64_t j = 0; j < hidden; ++j) {
+                if (h0) h[static_cast<size_t>(j)] = h0[state_at(d, b, j)];
+                if (c0) c[static_cast<size_t>(j)] = c0[state_at(d, b, j)];
+            }
+            const int64_t len = lens[static_cast<size_t>(b)];
+            for (int64_t step = 0; step < len; ++step) {
+                const int64_t t = reverse ? len - 1 - step : step;
+                const float* xt = x_at(t, b);
+                // gate pre-activations: x W^T + Wb, and h R^T + Rb kept apart for GRU's h gate
+                std::vector<double> xw(static_cast<size_t>(G * hidden)), hr(static_cast<size_t>(G * hidden));
+                for (int64_t k = 0; k < G * hidden; ++k) {
+                    double a = wb ? wb[k] : 0.0, e = rb ? rb[k] : 0.0;
+                    for (int64_t i = 0; i < in; ++i) a += double(wd[k * in + i]) * xt[i];
+                    for (int64_t i = 0; i < hidden; ++i) e += double(rd[k * hidden + i]) * h[static_cast<size_t>(i)];
+                    xw[static_cast<size_t>(k)] = a;
+                    hr[static_cast<size_t>(k)] = e;
+                }
+                auto clipped = [clip](double v) { return static_cast<float>(clip > 0 ? std::clamp(v, -double(clip), double(clip)) : v); };
+                std::vector<float> hn(static_cast<size_t>(hidden));
+                if constexpr (cell == Cell::Rnn) {
+                    for (int64_t j = 0; j < hidden; ++j) hn[static_cast<size_t>(j)] = f(clipped(xw[j] + hr[j]));
+                } else if constexpr (cell == Cell::Gru) {
+                    // gates holds the update gates z, then the reset gates r (every unit's r is
+                    // needed for each candidate when linear_before_reset = 0)
+                    gates.resize(static_cast<size_t>(2 * hidden));
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        gates[static_cast<size_t>(j)] = f(clipped(xw[j] + hr[j]));
+                        gates[static_cast<size_t>(hidden + j)] = f(clipped(xw[hidden + j] + hr[hidden + j]));
+                    }
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        const float z = gates[static_cast<size_t>(j)];
+                        double hh;
+                        if (linear_before_reset) {
+                            hh = xw[2 * hidden + j] + gates[static_cast<size_t>(hidden + j)] * hr[2 * hidden + j];
+                        } else {
+                            hh = xw[2 * hidden + j] + (rb ? rb[2 * hidden + j] : 0.0);
+                            for (int64_t i = 0; i < hidden; ++i)
+                                hh += double(rd[(2 * hidden + j) * hidden + i]) * gates[static_cast<size_t>(hidden + i)] * h[static_cast<size_t>(i)];
+                        }
+                        hn[static_cast<size_t>(j)] = (1 - z) * g(clipped(hh)) + z * h[static_cast<size_t>(j)];
+                    }
+                } else {
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        const double cp = c[static_cast<size_t>(j)];
+                        const float ig = f(clipped(xw[j] + hr[j] + (pd ? pd[j] * cp : 0.0)));
+                        const float fg = input_forget ? 1 - ig : f(clipped(xw[2 * hidden + j] + hr[2 * hidden + j] + (pd ? pd[2 * hidden + j] * cp : 0.0)));
+                        const float cg = g(clipped(xw[3 * hidden + j] + hr[3 * hidden + j]));
+                        const float cn = fg * c[static_cast<size_t>(j)] + ig * cg;
+                        const float og = f(clipped(xw[hidden + j] + hr[hidden + j] + (pd ? pd[hidden + j] * double(cn) : 0.0)));
+                        c[static_cast<size_t>(j)] = cn;
+                        hn[static_cast<size_t>(j)] = og * h_act(cn);
+                    }
+                }
+                h = hn;
+                for (int64_t j = 0; j < hidden; ++j) {
+                    const int64_t at = batch_first ? ((b * seq + t) * dirs + d) * hidden + j : ((t * dirs + d) * batch + b) * hidden + j;
+                    y.data<float>()[at] = h[static_cast<size_t>(j)];
+                }
+            }
+            for (int64_t j = 0; j < hidden; ++j) {
+                yh.data<float>()[state_at(d, b, j)] = h[static_cast<size_t>(j)];
+                yc.data<float>()[state_at(d, b, j)] = c[static_cast<size_t>(j)];
+            }
+        }
+    }
+    if (!ctx.outputs.empty()) ctx.outputs[0] = std::move(y);
+    if (ctx.outputs.size() > 1) ctx.outputs[1] = std::move(yh);
+    if (ctx.outputs.size() > 2) ctx.outputs[2] = std::move(yc);
+}
+
 }  // namespace
 
 void register_linear(KernelRegistry& r) {
     r.add("Gemm", 7, 999, gemm_kernel);
     r.add("Det", 11, 999, det_kernel);
+    r.add("RNN", 7, 999, recurrent_kernel<Cell::Rnn>);
+    r.add("GRU", 7, 999, recurrent_kernel<Cell::Gru>);
+    r.add("LSTM", 7, 999, recurrent_kernel<Cell::Lstm>);
     r.add("MatMul", 1, 999, matmul_kernel);
 }
 
