@@ -72,7 +72,7 @@ const Reasoned kExcludedTests[] = {
 const Reasoned kKnownGaps[] = {
     {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"},
     {"DFT", "signal"}, {"STFT", "signal"}, {"MelWeightMatrix", "signal"},
-    {"GridSample", "sampling"}, {"RoiAlign", "sampling"},
+    {"RoiAlign", "sampling"},
 };
 
 // Tests the engine refuses with a qcp::Error although it has the op (an attribute or mode it

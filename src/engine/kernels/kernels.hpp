@@ -13,7 +13,7 @@ void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det, 
 void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
 void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
-void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad
+void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad, GridSample
 void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear
 
 }  // namespace qcp::engine::kernels
