@@ -72,7 +72,6 @@ const Reasoned kExcludedTests[] = {
 const Reasoned kKnownGaps[] = {
     {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"},
     {"DFT", "signal"}, {"STFT", "signal"}, {"MelWeightMatrix", "signal"},
-    {"RoiAlign", "sampling"},
 };
 
 // Tests the engine refuses with a qcp::Error although it has the op (an attribute or mode it

@@ -10,7 +10,7 @@ void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mo
 void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather*, Scatter*, Tile, DepthToSpace, OneHot, ...
 void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
 void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det, RNN, GRU, LSTM
-void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool
+void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool, RoiAlign
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
 void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
 void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad, GridSample
