@@ -756,6 +756,142 @@ void recurrent_kernel(KernelContext& ctx) {
     if (ctx.outputs.size() > 2) ctx.outputs[2] = std::move(yc);
 }
 
+// ---- DFT, STFT, MelWeightMatrix (opset 17) -------------------------------------------------------
+// Direct O(n^2) transforms in double: signals here are short, and the order of the sums is fixed.
+
+// out[k] = sum_n in[n] e^{-+2 pi i k n / len} (1/len for the inverse) for k < bins; `in` holds
+// `avail` complex samples (zeros past them, or truncated at len).
+void dft_line(const double* re, const double* im, int64_t avail, int64_t len, int64_t bins, bool inverse, double* out_re,
+              double* out_im) {
+    const double sign = inverse ? 1.0 : -1.0;
+    constexpr double kTwoPi = 6.283185307179586476925286766559;
+    for (int64_t k = 0; k < bins; ++k) {
+        double sr = 0, si = 0;
+        for (int64_t t = 0; t < std::min(avail, len); ++t) {
+            const double a = sign * kTwoPi * static_cast<double>((k * t) % len) / static_cast<double>(len);
+            sr += re[t] * std::cos(a) - im[t] * std::sin(a);
+            si += re[t] * std::sin(a) + im[t] * std::cos(a);
+        }
+        out_re[k] = inverse ? sr / static_cast<double>(len) : sr;
+        out_im[k] = inverse ? si / static_cast<double>(len) : si;
+    }
+}
+
+int64_t scalar_int(const KernelContext& ctx, size_t i, int64_t fallback) {
+    if (!ctx.has_input(i) || ctx.in(i).empty()) return fallback;
+    if (ctx.in(i).numel() != 1) throw Error(ctx.where() + "input " + std::to_string(i) + " must be a scalar");
+    return static_cast<int64_t>(ctx.in(i).get_as_double(0));
+}
+
+void dft_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 3 || (x.dim(x.rank() - 1) != 1 && x.dim(x.rank() - 1) != 2))
+        throw Error(ctx.where() + "input must be (batch, ..., 1 or 2), got " + shape_str(x.shape()));
+    const auto rank = static_cast<int64_t>(x.rank());
+    const int64_t axis_attr = ctx.node.attr_int("axis", 1);
+    const auto axis = static_cast<size_t>(normalize_axis(axis_attr < 0 ? axis_attr - 1 : axis_attr, rank - 1, ctx));
+    if (axis == 0) throw Error(ctx.where() + "axis must not be the batch axis");
+    const bool inverse = ctx.node.attr_int("inverse", 0) != 0, onesided = ctx.node.attr_int("onesided", 0) != 0;
+    const bool complex_in = x.dim(x.rank() - 1) == 2;
+    if (onesided && (complex_in || inverse)) throw Error(ctx.where() + "onesided needs a real forward transform");
+    const int64_t n = x.dim(axis);
+    const int64_t len = scalar_int(ctx, 1, n);
+    if (len < 1) throw Error(ctx.where() + "dft_length must be positive");
+    const int64_t bins = onesided ? len / 2 + 1 : len;
+    Shape shape = x.shape();
+    shape[axis] = bins;
+    shape.back() = 2;
+    Tensor y(DType::Float32, shape);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= x.dim(d);
+    for (size_t d = axis + 1; d + 1 < x.rank(); ++d) inner *= x.dim(d);
+    const int64_t comp = x.dim(x.rank() - 1);
+    std::vector<double> re(static_cast<size_t>(n)), im(static_cast<size_t>(n)), ore(static_cast<size_t>(bins)), oim(static_cast<size_t>(bins));
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            for (int64_t t = 0; t < n; ++t) {
+                const float* v = x.data<float>() + ((o * n + t) * inner + i) * comp;
+                re[static_cast<size_t>(t)] = v[0];
+                im[static_cast<size_t>(t)] = complex_in ? v[1] : 0.0;
+            }
+            dft_line(re.data(), im.data(), n, len, bins, inverse, ore.data(), oim.data());
+            for (int64_t k = 0; k < bins; ++k) {
+                float* v = y.data<float>() + ((o * bins + k) * inner + i) * 2;
+                v[0] = static_cast<float>(ore[static_cast<size_t>(k)]);
+                v[1] = static_cast<float>(oim[static_cast<size_t>(k)]);
+            }
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
+// Frames of frame_length samples every frame_step, times the window, each DFT'd: output
+// (batch, frames, bins, 2) with bins = frame_length / 2 + 1 when onesided (the default).
+void stft_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() != 3 || (x.dim(2) != 1 && x.dim(2) != 2))
+        throw Error(ctx.where() + "signal must be (batch, length, 1 or 2), got " + shape_str(x.shape()));
+    const int64_t step = scalar_int(ctx, 1, 0);
+    const Tensor* window = ctx.has_input(2) && !ctx.in(2).empty() ? &float_input(ctx, 2) : nullptr;
+    const int64_t frame = scalar_int(ctx, 3, window ? window->numel() : 0);
+    if (step < 1 || frame < 1 || frame > x.dim(1) || (window && window->numel() != frame))
+        throw Error(ctx.where() + "frame_step, frame_length and window do not fit the signal");
+    const bool onesided = ctx.node.attr_int("onesided", 1) != 0;
+    const bool complex_in = x.dim(2) == 2;
+    if (onesided && complex_in) throw Error(ctx.where() + "onesided needs a real signal");
+    const int64_t batch = x.dim(0), length = x.dim(1), frames = (length - frame) / step + 1;
+    const int64_t bins = onesided ? frame / 2 + 1 : frame;
+    Tensor y(DType::Float32, {batch, frames, bins, 2});
+    std::vector<double> re(static_cast<size_t>(frame)), im(static_cast<size_t>(frame)), ore(static_cast<size_t>(bins)), oim(static_cast<size_t>(bins));
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t f = 0; f < frames; ++f) {
+            for (int64_t t = 0; t < frame; ++t) {
+                const float* v = x.data<float>() + (b * length + f * step + t) * x.dim(2);
+                const double w = window ? window->data<float>()[t] : 1.0;
+                re[static_cast<size_t>(t)] = v[0] * w;
+                im[static_cast<size_t>(t)] = complex_in ? v[1] * w : 0.0;
+            }
+            dft_line(re.data(), im.data(), frame, frame, bins, false, ore.data(), oim.data());
+            for (int64_t k = 0; k < bins; ++k) {
+                float* v = y.data<float>() + ((b * frames + f) * bins + k) * 2;
+                v[0] = static_cast<float>(ore[static_cast<size_t>(k)]);
+                v[1] = static_cast<float>(oim[static_cast<size_t>(k)]);
+            }
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
+// Triangular mel filters as ONNX's reference builds them: num_mel_bins + 2 edges evenly spaced
+// in mel (step = range / (num_mel_bins + 2)), mapped to FFT bins by floor((dft_length + 1) * hz / rate).
+void mel_weight_matrix_kernel(KernelContext& ctx) {
+    const int64_t mels = scalar_int(ctx, 0, 0), dft_length = scalar_int(ctx, 1, 0), rate = scalar_int(ctx, 2, 0);
+    const double lo_hz = ctx.in(3).get_as_double(0), hi_hz = ctx.in(4).get_as_double(0);
+    if (mels < 1 || dft_length < 1 || rate < 1 || !(lo_hz >= 0 && hi_hz > lo_hz))
+        throw Error(ctx.where() + "num_mel_bins, dft_length and sample_rate must be positive and the edges increasing");
+    const int64_t to = ctx.node.attr_int("output_datatype", 1);
+    if (to != 1) throw Error(ctx.where() + "only float output is supported");
+    const int64_t spectrogram_bins = dft_length / 2 + 1;
+    auto mel = [](double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); };
+    const double lo_mel = mel(lo_hz), step = (mel(hi_hz) - lo_mel) / static_cast<double>(mels + 2);
+    std::vector<int64_t> edge(static_cast<size_t>(mels + 2));
+    for (int64_t i = 0; i < mels + 2; ++i) {
+        const double hz = 700.0 * (std::pow(10.0, (static_cast<double>(i) * step + lo_mel) / 2595.0) - 1.0);
+        edge[static_cast<size_t>(i)] = static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(rate)));
+    }
+    Tensor y(DType::Float32, {spectrogram_bins, mels});
+    auto put = [&](int64_t j, int64_t i, double v) {
+        if (j < 0 || j >= spectrogram_bins) throw Error(ctx.where() + "upper_edge_hertz lies past the spectrogram's bins");
+        y.data<float>()[j * mels + i] = static_cast<float>(v);
+    };
+    for (int64_t i = 0; i < mels; ++i) {
+        const int64_t l = edge[static_cast<size_t>(i)], c = edge[static_cast<size_t>(i + 1)], h = edge[static_cast<size_t>(i + 2)];
+        if (c == l) put(c, i, 1.0);
+        else
+            for (int64_t j = l; j <= c; ++j) put(j, i, static_cast<double>(j - l) / static_cast<double>(c - l));
+        for (int64_t j = c; j < h; ++j) put(j, i, static_cast<double>(h - j) / static_cast<double>(h - c));
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_linear(KernelRegistry& r) {
@@ -764,6 +900,9 @@ void register_linear(KernelRegistry& r) {
     r.add("RNN", 7, 999, recurrent_kernel<Cell::Rnn>);
     r.add("GRU", 7, 999, recurrent_kernel<Cell::Gru>);
     r.add("LSTM", 7, 999, recurrent_kernel<Cell::Lstm>);
+    r.add("DFT", 17, 999, dft_kernel);
+    r.add("STFT", 17, 999, stft_kernel);
+    r.add("MelWeightMatrix", 17, 999, mel_weight_matrix_kernel);
     r.add("MatMul", 1, 999, matmul_kernel);
 }
 

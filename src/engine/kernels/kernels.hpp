@@ -9,7 +9,7 @@ namespace qcp::engine::kernels {
 void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mod, trig, activations, Clip, Max/Min/Sum/Mean
 void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather*, Scatter*, Tile, DepthToSpace, OneHot, ...
 void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
-void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det, RNN, GRU, LSTM
+void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det, RNN/GRU/LSTM, DFT/STFT/MelWeightMatrix
 void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool, RoiAlign
 void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
 void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
