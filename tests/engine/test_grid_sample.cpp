@@ -55,5 +55,15 @@ TEST(GridSample, IdentityGridReproducesInputInEveryModeAndPadding) {
         }
 }
 
+TEST(GridSample, NonFiniteOrFarGridPointsSampleZerosWithoutReadingOutside) {
+    const Tensor x = Tensor::from_floats({1, 1, 2, 2}, {1, 2, 3, 4});
+    const Tensor grid = Tensor::from_floats({1, 1, 3, 2}, {NAN, 0.0f, 1e30f, -1e30f, 0.0f, INFINITY});
+    for (const char* pad : {"zeros", "border", "reflection"}) {
+        const Tensor y = test::run_op1("GridSample", {&x, &grid}, {A::make_string("padding_mode", pad)}, 16);
+        ASSERT_EQ(y.numel(), 3);
+        for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(y.data<float>()[i])) << pad;
+    }
+}
+
 }  // namespace
 }  // namespace qcp

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <random>
 
@@ -90,6 +91,16 @@ TEST(SelectOps, UniqueAlongAxisComparesWholeSlices) {
     EXPECT_EQ(out[0].to_float_vector(), (std::vector<float>{1, 0, 0, 2, 3, 4}));
     EXPECT_EQ(out[2].to_int64_vector(), (std::vector<int64_t>{0, 0, 1}));
     EXPECT_EQ(out[3].to_int64_vector(), (std::vector<int64_t>{2, 1}));
+}
+
+TEST(SelectOps, UniqueSortsNaNsLastAsOneValue) {
+    const Tensor x = Tensor::from_floats({5}, {1.0f, NAN, -2.0f, NAN, 1.0f});
+    const auto out = test::run_op("Unique", {&x}, {}, 11, 4);
+    ASSERT_EQ(out[0].numel(), 3);
+    EXPECT_EQ(out[0].data<float>()[0], -2.0f);
+    EXPECT_EQ(out[0].data<float>()[1], 1.0f);
+    EXPECT_TRUE(std::isnan(out[0].data<float>()[2]));
+    EXPECT_EQ(out[3].to_int64_vector(), (std::vector<int64_t>{1, 2, 2}));
 }
 
 }  // namespace

@@ -356,23 +356,36 @@ void unique_typed(KernelContext& ctx, const Tensor& x) {
         for (int64_t o = 0; o < v.outer; ++o)
             for (int64_t i = 0; i < v.inner; ++i) {
                 const T p = xd[(o * v.n + a) * v.inner + i], q = xd[(o * v.n + b) * v.inner + i];
-                if (p != q) return p < q;
+                if (p != q) {
+                    if constexpr (std::is_floating_point_v<T>) {  // NaNs sort last, all equal
+                        if (std::isnan(p)) return false;
+                        if (std::isnan(q)) return true;
+                    }
+                    return p < q;
+                }
             }
         return false;
     };
-    auto equal = [&](int64_t a, int64_t b) { return !less(a, b) && !less(b, a); };
-    std::vector<int64_t> firsts;  // first occurrence of each distinct slice, in order of appearance
-    std::vector<int64_t> inverse(static_cast<size_t>(v.n));
-    for (int64_t s = 0; s < v.n; ++s) {
-        auto it = std::find_if(firsts.begin(), firsts.end(), [&](int64_t f) { return equal(f, s); });
-        inverse[static_cast<size_t>(s)] = it - firsts.begin();
-        if (it == firsts.end()) firsts.push_back(s);
+    // sort slice positions (stable: equal slices keep input order), so each run of equal slices
+    // starts at its first occurrence; O(n log n) slice comparisons
+    std::vector<int64_t> by_value(static_cast<size_t>(v.n));
+    for (int64_t sl = 0; sl < v.n; ++sl) by_value[static_cast<size_t>(sl)] = sl;
+    std::stable_sort(by_value.begin(), by_value.end(), less);
+    std::vector<int64_t> sorted_firsts;  // first occurrence of each distinct slice, in value order
+    std::vector<int64_t> inverse(static_cast<size_t>(v.n));  // index into sorted_firsts
+    for (size_t k = 0; k < by_value.size(); ++k) {
+        if (k == 0 || less(by_value[k - 1], by_value[k])) sorted_firsts.push_back(by_value[k]);
+        inverse[static_cast<size_t>(by_value[k])] = static_cast<int64_t>(sorted_firsts.size()) - 1;
     }
-    std::vector<int64_t> rank(firsts.size());  // position in Y of each entry of firsts
-    std::vector<int64_t> ylist = firsts;
-    if (ctx.node.attr_int("sorted", 1) != 0) std::stable_sort(ylist.begin(), ylist.end(), less);
-    for (size_t k = 0; k < ylist.size(); ++k)
-        rank[static_cast<size_t>(std::find(firsts.begin(), firsts.end(), ylist[k]) - firsts.begin())] = static_cast<int64_t>(k);
+    std::vector<int64_t> firsts = sorted_firsts;  // in order of appearance
+    std::sort(firsts.begin(), firsts.end());
+    const bool sorted = ctx.node.attr_int("sorted", 1) != 0;
+    const std::vector<int64_t> ylist = sorted ? sorted_firsts : firsts;
+    // rank[g] = position in Y of the distinct slice sorted_firsts[g]
+    std::vector<int64_t> rank(sorted_firsts.size());
+    for (size_t g = 0; g < sorted_firsts.size(); ++g)
+        rank[g] = sorted ? static_cast<int64_t>(g)
+                         : static_cast<int64_t>(std::lower_bound(firsts.begin(), firsts.end(), sorted_firsts[g]) - firsts.begin());
     const auto u = static_cast<int64_t>(ylist.size());
     Shape yshape = shape;
     yshape[axis] = u;

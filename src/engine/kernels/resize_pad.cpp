@@ -520,6 +520,15 @@ void grid_sample(KernelContext& ctx) {
                 const float* g = grid.data<float>() + ((n * HO + oh) * WO + ow) * 2;
                 float fx = unnorm(g[0], W), fy = unnorm(g[1], H);
                 if (mode != "bicubic") fx = grid_bound(fx, W, pad, align), fy = grid_bound(fy, H, pad, align);
+                // far outside (or NaN): every tap would miss the input; also keeps the casts defined
+                const float far = static_cast<float>(std::max(H, W)) + 4;
+                if (!(std::fabs(fx) < far && std::fabs(fy) < far)) {
+                    if (pad == GridPad::Zeros || !std::isfinite(fx) || !std::isfinite(fy)) {
+                        for (int64_t c = 0; c < C; ++c) y.data<float>()[((n * C + c) * HO + oh) * WO + ow] = 0.0f;
+                        continue;
+                    }
+                    fx = std::clamp(fx, -far, far), fy = std::clamp(fy, -far, far);
+                }
                 for (int64_t c = 0; c < C; ++c) {
                     const float* plane = xd + (n * C + c) * H * W;
                     float v;

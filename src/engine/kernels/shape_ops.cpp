@@ -610,7 +610,7 @@ void depth_space_kernel(KernelContext& ctx) {
     const Tensor& x = ctx.in(0);
     if (x.rank() != 4) throw Error(ctx.where() + "input must be (N, C, H, W), got " + shape_str(x.shape()));
     const int64_t b = ctx.node.attr_int("blocksize", 0);
-    if (b < 1) throw Error(ctx.where() + "blocksize must be positive");
+    if (b < 1 || b > std::max(x.dim(1), std::max(x.dim(2), x.dim(3)))) throw Error(ctx.where() + "blocksize " + std::to_string(b) + " does not fit the input");
     const bool crd = to_space && ctx.node.attr_string("mode", "DCR") == "CRD";
     const int64_t n = x.dim(0);
     // the space-side (deep = C / b^2 channels, H * b, W * b) and depth-side shapes
