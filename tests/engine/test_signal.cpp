@@ -7,6 +7,7 @@
 #include <random>
 
 #include "kernel_test_util.hpp"
+#include "qcp/core/error.hpp"
 
 namespace qcp {
 namespace {
@@ -55,6 +56,19 @@ TEST(Signal, DftMatchesNaiveComplexSumsForwardInverseOnesidedPadded) {
                         }
                     }
                 }
+}
+
+TEST(Signal, DftNegativeAxisCountsFromTheBackOfTheFullRank) {
+    std::mt19937 gen(62);
+    std::uniform_real_distribution<float> val(-1, 1);
+    std::vector<float> v(2 * 3 * 4);
+    for (auto& f : v) f = val(gen);
+    const Tensor x = Tensor::from_floats({2, 3, 4, 1}, v);
+    // axis -2 is dim 2 (length 4), the same as axis 2
+    EXPECT_EQ(test::run_op1("DFT", {&x}, {A::make_int("axis", -2)}, 17), test::run_op1("DFT", {&x}, {A::make_int("axis", 2)}, 17));
+    EXPECT_EQ(test::run_op1("DFT", {&x}, {A::make_int("axis", -3)}, 17), test::run_op1("DFT", {&x}, {A::make_int("axis", 1)}, 17));
+    EXPECT_THROW(test::run_op1("DFT", {&x}, {A::make_int("axis", -1)}, 17), Error);
+    EXPECT_THROW(test::run_op1("DFT", {&x}, {A::make_int("axis", 0)}, 17), Error);
 }
 
 TEST(Signal, StftFramesAreNaiveDftsOfWindowedSlices) {

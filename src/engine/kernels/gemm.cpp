@@ -788,9 +788,12 @@ void dft_kernel(KernelContext& ctx) {
     if (x.rank() < 3 || (x.dim(x.rank() - 1) != 1 && x.dim(x.rank() - 1) != 2))
         throw Error(ctx.where() + "input must be (batch, ..., 1 or 2), got " + shape_str(x.shape()));
     const auto rank = static_cast<int64_t>(x.rank());
-    const int64_t axis_attr = ctx.node.attr_int("axis", 1);
-    const auto axis = static_cast<size_t>(normalize_axis(axis_attr < 0 ? axis_attr - 1 : axis_attr, rank - 1, ctx));
-    if (axis == 0) throw Error(ctx.where() + "axis must not be the batch axis");
+    // [-r, -2] counts from the back of the full rank (the last dim holds the complex parts)
+    int64_t axis_attr = ctx.node.attr_int("axis", 1);
+    if (axis_attr < 0) axis_attr += rank;
+    if (axis_attr < 1 || axis_attr > rank - 2)
+        throw Error(ctx.where() + "axis " + std::to_string(ctx.node.attr_int("axis", 1)) + " is not a signal axis of rank " + std::to_string(rank));
+    const auto axis = static_cast<size_t>(axis_attr);
     const bool inverse = ctx.node.attr_int("inverse", 0) != 0, onesided = ctx.node.attr_int("onesided", 0) != 0;
     const bool complex_in = x.dim(x.rank() - 1) == 2;
     if (onesided && (complex_in || inverse)) throw Error(ctx.where() + "onesided needs a real forward transform");
