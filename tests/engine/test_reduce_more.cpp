@@ -96,6 +96,12 @@ TEST(ReduceMore, EveryOpAndAxisSubsetMatchesNaiveFormula) {
                 }
 }
 
+TEST(ReduceMore, LogSumExpStaysFiniteForLargeInputs) {
+    const Tensor x = Tensor::from_floats({3}, {1000.0f, 1000.0f, -5.0f});
+    const Tensor y = run_op1("ReduceLogSumExp", {&x}, {int_attr("keepdims", 0)}, 13);
+    EXPECT_NEAR(y.data<float>()[0], 1000.0 + std::log(2.0), 1e-3);
+}
+
 TEST(ReduceMore, ArgMaxArgMinFindFirstOrLastExtreme) {
     const Tensor x = Tensor::from_floats({2, 4}, {1, 3, 3, 0, 5, 5, -1, -1});
     auto ints = [](const Tensor& t) { return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel()); };

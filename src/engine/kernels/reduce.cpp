@@ -42,19 +42,38 @@ struct Reducer {
         else if constexpr (op == Red::Prod) acc *= v;
         else if constexpr (op == Red::L1) acc += v < 0 ? -Acc(v) : Acc(v);
         else if constexpr (op == Red::L2 || op == Red::SumSquare) acc += Acc(v) * Acc(v);
-        // exp in double: finite for every float32 input below ~709
-        else if constexpr (op == Red::LogSumExp) acc += std::exp(static_cast<double>(v));
         else acc += v;
     }
     static T finish(Acc acc, int64_t count) {
         if constexpr (op == Red::L2) return static_cast<T>(std::sqrt(static_cast<double>(acc)));
-        if constexpr (op == Red::LogSum || op == Red::LogSumExp) return static_cast<T>(std::log(static_cast<double>(acc)));
+        if constexpr (op == Red::LogSum) return static_cast<T>(std::log(static_cast<double>(acc)));
         if constexpr (op == Red::Mean) {
             if constexpr (std::is_floating_point_v<T>) return static_cast<T>(acc / static_cast<double>(count));
             else return count == 0 ? T{0} : static_cast<T>(acc / count);
         }
         return static_cast<T>(acc);
     }
+};
+
+// log(sum(exp(x))) kept as (max, sum of exp(x - max)), rescaled when a larger value arrives, so
+// large inputs do not overflow.
+template <typename T>
+struct Reducer<Red::LogSumExp, T> {
+    struct Acc {
+        double max, sum;
+    };
+    static Acc init() { return {-std::numeric_limits<double>::infinity(), 0.0}; }
+    static void add(Acc& acc, T v) {
+        const double d = v;
+        if (d == -std::numeric_limits<double>::infinity()) return;
+        if (d > acc.max) {
+            acc.sum = acc.sum * std::exp(acc.max - d) + 1.0;
+            acc.max = d;
+        } else {
+            acc.sum += std::exp(d - acc.max);
+        }
+    }
+    static T finish(Acc acc, int64_t) { return static_cast<T>(acc.max + std::log(acc.sum)); }
 };
 
 // The input seen as alternating runs of kept and reduced dims (size-1 dims dropped, runs of
