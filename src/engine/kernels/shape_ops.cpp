@@ -347,7 +347,7 @@ void split_kernel(KernelContext& ctx) {
         Tensor y(x.dtype(), shape);
         const int64_t chunk = sizes[p] * inner_bytes;
         const uint8_t* src = x.data<uint8_t>() + offset;
-        for (int64_t o = 0; o < outer; ++o)
+        for (int64_t o = 0; o < outer && chunk > 0; ++o)  // zero-size parts own no buffer to copy into
             std::memcpy(y.data<uint8_t>() + o * chunk, src + o * row_bytes, static_cast<size_t>(chunk));
         offset += chunk;
         ctx.outputs[p] = std::move(y);
@@ -532,7 +532,7 @@ void gather_nd_kernel(KernelContext& ctx) {
                  x.shape().end());
     Tensor y(x.dtype(), shape);
     const auto bytes = static_cast<int64_t>(element_size(ctx, x)) * slice;
-    for (size_t r = 0; r < offsets.size(); ++r)
+    for (size_t r = 0; r < offsets.size() && bytes > 0; ++r)
         std::memcpy(y.data<uint8_t>() + static_cast<int64_t>(r) * bytes, x.data<uint8_t>() + offsets[r] * bytes, static_cast<size_t>(bytes));
     ctx.outputs[0] = std::move(y);
 }
@@ -596,7 +596,7 @@ void compress_kernel(KernelContext& ctx) {
     int64_t outer = 0, inner_bytes = 0;
     split_at(in_shape, axis, element_size(ctx, x), outer, inner_bytes);
     const auto n = static_cast<int64_t>(keep.size());
-    for (int64_t o = 0; o < outer; ++o)
+    for (int64_t o = 0; o < outer && inner_bytes > 0; ++o)
         for (int64_t j = 0; j < n; ++j)
             std::memcpy(y.data<uint8_t>() + (o * n + j) * inner_bytes, x.data<uint8_t>() + (o * dim + keep[static_cast<size_t>(j)]) * inner_bytes,
                         static_cast<size_t>(inner_bytes));
@@ -706,7 +706,7 @@ void reverse_sequence_kernel(KernelContext& ctx) {
     for (int64_t b = 0; b < x.dim(batch_axis); ++b) {
         const int64_t len = lens[static_cast<size_t>(b)];
         if (len < 0 || len > steps) throw Error(ctx.where() + "sequence length " + std::to_string(len) + " is out of range");
-        for (int64_t t = 0; t < len; ++t) {
+        for (int64_t t = 0; t < len && row > 0; ++t) {
             auto at = [&](int64_t step) { return time_axis == 0 ? step * x.dim(1) + b : b * steps + step; };
             std::memcpy(y.data<uint8_t>() + at(t) * row, x.data<uint8_t>() + at(len - 1 - t) * row, static_cast<size_t>(row));
         }
