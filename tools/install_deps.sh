@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(build-essential cmake libeigen3-dev libcli11-dev libprotobuf-dev protobuf-compiler libonnx-dev
-          libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+          libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist libonnx-testdata)
 [ "$ORT" -eq 0 ] || PACKAGES+=(imagemagick fonts-dejavu-core python3-numpy)
 [ "$FUZZ" -eq 0 ] || PACKAGES+=(clang libclang-rt-14-dev libomp-dev)
 missing=()

@@ -287,7 +287,7 @@ TEST(Resize, UnsupportedModesAreRefusedNamingTheNode) {
     const Tensor up = Tensor::from_floats({4}, {1, 1, 2, 2});
     const Tensor down = Tensor::from_floats({4}, {1, 1, 0.5f, 0.5f});
     const Tensor sizes = Tensor::from_int64s({4}, {1, 1, 4, 4});
-    expect_error_naming_node([&] { run_op("Resize", {&x, nullptr, &up}, {Attribute::make_string("mode", "cubic")}, 13); }, "cubic");
+    expect_error_naming_node([&] { run_op("Resize", {&x, nullptr, &up}, {Attribute::make_string("mode", "lanczos")}, 13); }, "lanczos");
     expect_error_naming_node([&] {
         run_op("Resize", {&x, nullptr, &down}, {Attribute::make_string("mode", "linear"), Attribute::make_int("antialias", 1)}, 18);
     }, "antialias");

@@ -1,5 +1,6 @@
-// Elementwise kernels: binary arithmetic (with Mod) and comparisons with numpy broadcasting, unary math,
-// activations, Clip, Identity/Dropout, Not, Where and Cast.
+// Elementwise kernels: binary arithmetic (with Mod) and comparisons with numpy broadcasting, unary math
+// (trigonometric, rounding, Sign, IsNaN/IsInf), activations, Clip, Identity/Dropout, Not/And/Or/Xor,
+// variadic Max/Min/Sum/Mean, Where and Cast.
 //
 // Binary ops walk the output as rows of its innermost dimension after merging every run of
 // dimensions that both inputs traverse alike, so same-shape, scalar and per-channel broadcasts
@@ -176,8 +177,21 @@ void mod_kernel(KernelContext& ctx) {
     throw Error(ctx.where() + dtype_name(a.dtype()) + " inputs are not supported");
 }
 
+// Integer base (opset 12+ allows it): computed in double and converted back to the base's type.
+template <typename T>
+void pow_integer_base(KernelContext& ctx, const Tensor& x, const Tensor& e) {
+    const Tensor ed = e.dtype() == DType::Float32 ? e : e.to_float32();
+    const Shape shape = broadcast_shapes(x.shape(), ed.shape(), ctx);
+    Tensor y(x.dtype(), shape);
+    broadcast_apply(x.data<T>(), ed.data<float>(), y.data<T>(), broadcast_layout(x.shape(), ed.shape(), shape), y.numel(),
+                    [](T u, float v) { return static_cast<T>(std::pow(static_cast<double>(u), static_cast<double>(v))); });
+    ctx.outputs[0] = std::move(y);
+}
+
 // Float base; the exponent may be float or integer. Scalar exponents 2 and 3 multiply, as ORT does.
 void pow_kernel(KernelContext& ctx) {
+    if (ctx.in(0).dtype() == DType::Int64) return pow_integer_base<int64_t>(ctx, ctx.in(0), ctx.in(1));
+    if (ctx.in(0).dtype() == DType::Int32) return pow_integer_base<int32_t>(ctx, ctx.in(0), ctx.in(1));
     const Tensor& x = float_input(ctx, 0);
     const Tensor e = ctx.in(1).to_float32();
     const Shape shape = broadcast_shapes(x.shape(), e.shape(), ctx);
@@ -294,6 +308,150 @@ void clip_kernel(KernelContext& ctx) {
         case DType::Int32: return clip_typed<int32_t>(ctx, x);
         default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
     }
+}
+
+// ---- more unary math and activations --------------------------------------------------------
+
+void sin_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::sin(v); }); }
+void cos_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::cos(v); }); }
+void tan_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::tan(v); }); }
+void asin_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::asin(v); }); }
+void acos_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::acos(v); }); }
+void atan_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::atan(v); }); }
+void sinh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::sinh(v); }); }
+void cosh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::cosh(v); }); }
+void asinh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::asinh(v); }); }
+void acosh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::acosh(v); }); }
+void atanh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::atanh(v); }); }
+void floor_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::floor(v); }); }
+void ceil_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::ceil(v); }); }
+// halves to even, as ONNX specifies (and numpy.round does); nearbyint uses the default mode
+void round_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::nearbyint(v); }); }
+void reciprocal_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return 1.0f / v; }); }
+void softsign_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return v / (1.0f + std::fabs(v)); }); }
+// log(1 + e^v) without overflow for large v
+void softplus_kernel(KernelContext& ctx) {
+    map_float(ctx, [](float v) { return v > 0.0f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
+}
+
+void elu_kernel(KernelContext& ctx) {
+    const float alpha = ctx.node.attr_float("alpha", 1.0f);
+    map_float(ctx, [alpha](float v) { return v < 0.0f ? alpha * std::expm1(v) : v; });
+}
+
+void selu_kernel(KernelContext& ctx) {
+    const float alpha = ctx.node.attr_float("alpha", 1.67326319217681884765625f);
+    const float gamma = ctx.node.attr_float("gamma", 1.05070102214813232421875f);
+    map_float(ctx, [alpha, gamma](float v) { return v > 0.0f ? gamma * v : gamma * alpha * std::expm1(v); });
+}
+
+void celu_kernel(KernelContext& ctx) {
+    const float alpha = ctx.node.attr_float("alpha", 1.0f);
+    if (alpha == 0.0f) throw Error(ctx.where() + "alpha must not be 0");
+    map_float(ctx, [alpha](float v) { return std::max(0.0f, v) + std::min(0.0f, alpha * std::expm1(v / alpha)); });
+}
+
+void thresholded_relu_kernel(KernelContext& ctx) {
+    const float alpha = ctx.node.attr_float("alpha", 1.0f);
+    map_float(ctx, [alpha](float v) { return v > alpha ? v : 0.0f; });
+}
+
+void shrink_kernel(KernelContext& ctx) {
+    const float lambd = ctx.node.attr_float("lambd", 0.5f);
+    const float bias = ctx.node.attr_float("bias", 0.0f);
+    map_float(ctx, [lambd, bias](float v) { return v < -lambd ? v + bias : (v > lambd ? v - bias : 0.0f); });
+}
+
+void sign_of_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    auto f = [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); };
+    switch (x.dtype()) {
+        case DType::Float32: ctx.outputs[0] = map_typed<float>(x, f); return;
+        case DType::Int64: ctx.outputs[0] = map_typed<int64_t>(x, f); return;
+        case DType::Int32: ctx.outputs[0] = map_typed<int32_t>(x, f); return;
+        default: throw Error(ctx.where() + dtype_name(x.dtype()) + " input is not supported");
+    }
+}
+
+template <typename F>
+void float_predicate(KernelContext& ctx, F f) {
+    const Tensor& x = float_input(ctx, 0);
+    Tensor y = Tensor::uninitialized(DType::Bool, x.shape());
+    const float* px = x.data<float>();
+    uint8_t* py = y.data<uint8_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = f(px[i]) ? 1 : 0;
+    ctx.outputs[0] = std::move(y);
+}
+
+void isnan_kernel(KernelContext& ctx) { float_predicate(ctx, [](float v) { return std::isnan(v); }); }
+
+void isinf_kernel(KernelContext& ctx) {
+    const bool neg = ctx.node.attr_int("detect_negative", 1) != 0;
+    const bool pos = ctx.node.attr_int("detect_positive", 1) != 0;
+    float_predicate(ctx, [neg, pos](float v) { return std::isinf(v) && (v > 0 ? pos : neg); });
+}
+
+// ---- And, Or, Xor (bool, broadcasting) ---------------------------------------------------------
+
+template <int op>  // 0 And, 1 Or, 2 Xor
+void logical_kernel(KernelContext& ctx) {
+    const Tensor& a = ctx.in(0);
+    const Tensor& b = ctx.in(1);
+    if (a.dtype() != DType::Bool || b.dtype() != DType::Bool) throw Error(ctx.where() + "inputs must be bool");
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), ctx);
+    Tensor y = Tensor::uninitialized(DType::Bool, shape);
+    broadcast_apply(a.data<uint8_t>(), b.data<uint8_t>(), y.data<uint8_t>(), broadcast_layout(a.shape(), b.shape(), shape),
+                    y.numel(), [](uint8_t u, uint8_t v) {
+                        const bool x = u != 0, z = v != 0;
+                        return static_cast<uint8_t>(op == 0 ? (x && z) : op == 1 ? (x || z) : (x != z));
+                    });
+    ctx.outputs[0] = std::move(y);
+}
+
+// ---- Max, Min, Sum, Mean: any number of inputs, multidirectional broadcasting -----------------
+// Folded left to right, ((x0 op x1) op x2) ..., as ONNX's reference does; Mean divides the sum.
+
+enum class Vari { Max, Min, Sum, Mean };
+
+template <Vari op, typename T>
+void variadic_typed(KernelContext& ctx) {
+    Tensor acc = ctx.in(0);
+    for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+        const Tensor& b = ctx.in(i);
+        if (b.dtype() != acc.dtype())
+            throw Error(ctx.where() + "inputs are " + dtype_name(acc.dtype()) + " and " + dtype_name(b.dtype()));
+        const Shape shape = broadcast_shapes(acc.shape(), b.shape(), ctx);
+        Tensor y = Tensor::uninitialized(acc.dtype(), shape);
+        broadcast_apply(acc.data<T>(), b.data<T>(), y.data<T>(), broadcast_layout(acc.shape(), b.shape(), shape), y.numel(),
+                        [](T u, T v) {
+                            if constexpr (op == Vari::Max) return std::isnan(static_cast<double>(u)) || u > v ? u : v;
+                            else if constexpr (op == Vari::Min) return std::isnan(static_cast<double>(u)) || u < v ? u : v;
+                            else return static_cast<T>(u + v);
+                        });
+        acc = std::move(y);
+    }
+    if constexpr (op == Vari::Mean) {
+        const T n = static_cast<T>(ctx.inputs.size());
+        T* p = acc.data<T>();
+        for (int64_t i = 0; i < acc.numel(); ++i) p[i] = static_cast<T>(p[i] / n);
+    }
+    ctx.outputs[0] = std::move(acc);
+}
+
+template <Vari op>
+void variadic_kernel(KernelContext& ctx) {
+    if (ctx.inputs.empty()) throw Error(ctx.where() + "needs at least one input");
+    switch (ctx.in(0).dtype()) {
+        case DType::Float32: return variadic_typed<op, float>(ctx);
+        case DType::Int64:
+            if constexpr (op != Vari::Mean) return variadic_typed<op, int64_t>(ctx);
+            break;
+        case DType::Int32:
+            if constexpr (op != Vari::Mean) return variadic_typed<op, int32_t>(ctx);
+            break;
+        default: break;
+    }
+    throw Error(ctx.where() + dtype_name(ctx.in(0).dtype()) + " inputs are not supported");
 }
 
 void identity_kernel(KernelContext& ctx) { ctx.outputs[0] = ctx.in(0); }
@@ -468,6 +626,39 @@ void register_elementwise(KernelRegistry& r) {
     r.add("HardSwish", 14, 999, hard_swish_kernel);
     r.add("Clip", 1, 999, clip_kernel);
     r.add("Identity", 1, 999, identity_kernel);
+    r.add("Sin", 7, 999, sin_kernel);
+    r.add("Cos", 7, 999, cos_kernel);
+    r.add("Tan", 7, 999, tan_kernel);
+    r.add("Asin", 7, 999, asin_kernel);
+    r.add("Acos", 7, 999, acos_kernel);
+    r.add("Atan", 7, 999, atan_kernel);
+    r.add("Sinh", 9, 999, sinh_kernel);
+    r.add("Cosh", 9, 999, cosh_kernel);
+    r.add("Asinh", 9, 999, asinh_kernel);
+    r.add("Acosh", 9, 999, acosh_kernel);
+    r.add("Atanh", 9, 999, atanh_kernel);
+    r.add("Floor", 1, 999, floor_kernel);
+    r.add("Ceil", 1, 999, ceil_kernel);
+    r.add("Round", 11, 999, round_kernel);
+    r.add("Reciprocal", 1, 999, reciprocal_kernel);
+    r.add("Sign", 9, 999, sign_of_kernel);
+    r.add("IsNaN", 9, 999, isnan_kernel);
+    r.add("IsInf", 10, 999, isinf_kernel);
+    r.add("Softsign", 1, 999, softsign_kernel);
+    r.add("Softplus", 1, 999, softplus_kernel);
+    r.add("Elu", 6, 999, elu_kernel);
+    r.add("Selu", 6, 999, selu_kernel);
+    r.add("Celu", 12, 999, celu_kernel);
+    r.add("ThresholdedRelu", 10, 999, thresholded_relu_kernel);
+    r.add("Shrink", 9, 999, shrink_kernel);
+    r.add("And", 7, 999, logical_kernel<0>);
+    r.add("Or", 7, 999, logical_kernel<1>);
+    r.add("Xor", 7, 999, logical_kernel<2>);
+    // before opset 8 the inputs had to share one shape, which broadcasting covers
+    r.add("Max", 6, 999, variadic_kernel<Vari::Max>);
+    r.add("Min", 6, 999, variadic_kernel<Vari::Min>);
+    r.add("Sum", 6, 999, variadic_kernel<Vari::Sum>);
+    r.add("Mean", 6, 999, variadic_kernel<Vari::Mean>);
     r.add("Dropout", 1, 999, dropout_kernel);
     r.add("Not", 1, 999, not_kernel);
     r.add("Where", 9, 999, where_kernel);

@@ -1,11 +1,15 @@
 // Gemm (opset 7+) and MatMul (all opsets), and the packed sgemm with its SIMD helpers (sgemm.hpp) that
 // Conv and ConvTranspose share.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -533,10 +537,375 @@ void matmul_kernel(KernelContext& ctx) {
     ctx.outputs[0] = std::move(y);
 }
 
+// Determinant of each trailing (M, M) matrix: LU with partial pivoting in double.
+void det_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 2 || x.dim(x.rank() - 1) != x.dim(x.rank() - 2))
+        throw Error(ctx.where() + "input must be (..., M, M), got " + shape_str(x.shape()));
+    const int64_t m = x.dim(x.rank() - 1);
+    Tensor y(DType::Float32, Shape(x.shape().begin(), x.shape().end() - 2));
+    std::vector<double> a(static_cast<size_t>(m * m));
+    for (int64_t b = 0; b < y.numel(); ++b) {
+        for (int64_t i = 0; i < m * m; ++i) a[static_cast<size_t>(i)] = x.data<float>()[b * m * m + i];
+        double det = 1;
+        for (int64_t c = 0; c < m && det != 0; ++c) {
+            int64_t piv = c;
+            for (int64_t r = c + 1; r < m; ++r)
+                if (std::abs(a[static_cast<size_t>(r * m + c)]) > std::abs(a[static_cast<size_t>(piv * m + c)])) piv = r;
+            if (a[static_cast<size_t>(piv * m + c)] == 0) {
+                det = 0;
+                break;
+            }
+            if (piv != c) {
+                for (int64_t k = 0; k < m; ++k) std::swap(a[static_cast<size_t>(c * m + k)], a[static_cast<size_t>(piv * m + k)]);
+                det = -det;
+            }
+            const double d = a[static_cast<size_t>(c * m + c)];
+            det *= d;
+            for (int64_t r = c + 1; r < m; ++r) {
+                const double f = a[static_cast<size_t>(r * m + c)] / d;
+                for (int64_t k = c; k < m; ++k) a[static_cast<size_t>(r * m + k)] -= f * a[static_cast<size_t>(c * m + k)];
+            }
+        }
+        y.data<float>()[b] = static_cast<float>(det);
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+// ---- RNN, GRU, LSTM ------------------------------------------------------------------------------
+// X (seq, batch, input) or with layout=1 (batch, seq, input); W (dirs, G * hidden, input),
+// R (dirs, G * hidden, hidden), B (dirs, 2 * G * hidden) = [Wb, Rb]; gate order RNN i, GRU z r h,
+// LSTM i o f c, peepholes P (dirs, 3 * hidden) = [i o f]. Steps past sequence_lens[b] emit zeros
+// and keep the state. Dot products accumulate in double; one fixed order, any thread count.
+
+enum class Cell { Rnn, Gru, Lstm };
+
+struct Activation {
+    std::string name;
+    float alpha = 0, beta = 0;
+    float operator()(float x) const {
+        if (name == "Sigmoid") return 1.0f / (1.0f + std::exp(-x));
+        if (name == "Tanh") return std::tanh(x);
+        if (name == "Relu") return std::max(0.0f, x);
+        if (name == "LeakyRelu") return x < 0 ? alpha * x : x;
+        if (name == "ThresholdedRelu") return x > alpha ? x : 0.0f;
+        if (name == "ScaledTanh") return alpha * std::tanh(beta * x);
+        if (name == "HardSigmoid") return std::max(0.0f, std::min(1.0f, alpha * x + beta));
+        if (name == "Elu") return x < 0 ? alpha * std::expm1(x) : x;
+        if (name == "Softsign") return x / (1 + std::fabs(x));
+        if (name == "Softplus") return std::log1p(std::exp(x));
+        return alpha * x + beta;  // Affine
+    }
+};
+
+std::vector<Activation> cell_activations(const KernelContext& ctx, Cell cell, int64_t dirs) {
+    const std::vector<std::string> defaults = cell == Cell::Rnn   ? std::vector<std::string>{"Tanh"}
+                                              : cell == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                                                  : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
+    const ir::Attribute* names = ctx.node.attr("activations");
+    const ir::Attribute* alphas = ctx.node.attr("activation_alpha");
+    const ir::Attribute* betas = ctx.node.attr("activation_beta");
+    std::vector<Activation> acts;
+    const size_t want = defaults.size() * static_cast<size_t>(dirs);
+    for (size_t i = 0; i < want; ++i) {
+        Activation a;
+        a.name = names && !names->strings.empty() ? names->strings.at(i % names->strings.size()) : defaults[i % defaults.size()];
+        static const char* known[] = {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
+                                      "HardSigmoid", "Elu", "Softsign", "Softplus", "Affine"};
+        if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return a.name == k; }))
+            throw Error(ctx.where() + "activation '" + a.name + "' is not supported");
+        // ONNX's defaults for the parameterised activations
+        a.alpha = a.name == "LeakyRelu" ? 0.01f : a.name == "HardSigmoid" ? 0.2f : 1.0f;
+        a.beta = a.name == "HardSigmoid" ? 0.5f : a.name == "Affine" ? 0.0f : 1.0f;
+        if (alphas && i < alphas->floats.size()) a.alpha = alphas->floats[i];
+        if (betas && i < betas->floats.size()) a.beta = betas->floats[i];
+        acts.push_back(a);
+    }
+    return acts;
+}
+
+template <Cell cell>
+void recurrent_kernel(KernelContext& ctx) {
+    constexpr int64_t G = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
+    const ir::Node& node = ctx.node;
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& w = float_input(ctx, 1);
+    const Tensor& r = float_input(ctx, 2);
+    const bool batch_first = node.attr_int("layout", 0) != 0;
+    if (x.rank() != 3 || w.rank() != 3 || r.rank() != 3) throw Error(ctx.where() + "X, W and R must be 3-D");
+    const int64_t seq = batch_first ? x.dim(1) : x.dim(0), batch = batch_first ? x.dim(0) : x.dim(1), in = x.dim(2);
+    const std::string direction = node.attr_string("direction", "forward");
+    if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+        throw Error(ctx.where() + "unknown direction '" + direction + "'");
+    const int64_t dirs = direction == "bidirectional" ? 2 : 1;
+    const int64_t hidden = node.attr_int("hidden_size", r.dim(2));
+    if (w.dim(0) != dirs || w.dim(1) != G * hidden || w.dim(2) != in || r.dim(0) != dirs || r.dim(1) != G * hidden ||
+        r.dim(2) != hidden)
+        throw Error(ctx.where() + "W " + shape_str(w.shape()) + " or R " + shape_str(r.shape()) + " does not match X and hidden_size");
+    auto optional_float = [&](size_t i, int64_t numel, const char* what) -> const float* {
+        if (!ctx.has_input(i) || ctx.in(i).empty()) return nullptr;
+        const Tensor& t = float_input(ctx, i);
+        if (t.numel() != numel) throw Error(ctx.where() + what + " has shape " + shape_str(t.shape()));
+        return t.data<float>();
+    };
+    const float* bias = optional_float(3, dirs * 2 * G * hidden, "B");
+    std::vector<int64_t> lens(static_cast<size_t>(batch), seq);
+    if (ctx.has_input(4) && !ctx.in(4).empty()) {
+        lens = ctx.in(4).to_int64_vector();
+        if (static_cast<int64_t>(lens.size()) != batch) throw Error(ctx.where() + "sequence_lens must have one value per batch entry");
+        for (int64_t l : lens)
+            if (l < 0 || l > seq) throw Error(ctx.where() + "sequence length " + std::to_string(l) + " is out of range");
+    }
+    const float* h0 = optional_float(5, dirs * batch * hidden, "initial_h");
+    const float* c0 = cell == Cell::Lstm ? optional_float(6, dirs * batch * hidden, "initial_c") : nullptr;
+    const float* peep = cell == Cell::Lstm ? optional_float(7, dirs * 3 * hidden, "P") : nullptr;
+    const float clip = node.attr_float("clip", 0.0f);
+    const bool linear_before_reset = node.attr_int("linear_before_reset", 0) != 0;
+    const bool input_forget = node.attr_int("input_forget", 0) != 0;
+    const auto acts = cell_activations(ctx, cell, dirs);
+    const size_t per_dir = acts.size() / static_cast<size_t>(dirs);
+
+    // state index (d, b, j) in the (dirs, batch, hidden) layout, or (batch, dirs, hidden) with layout=1
+    auto state_at = [&](int64_t d, int64_t b, int64_t j) {
+        return batch_first ? (b * dirs + d) * hidden + j : (d * batch + b) * hidden + j;
+    };
+    auto x_at = [&](int64_t t, int64_t b) { return x.data<float>() + (batch_first ? b * seq + t : t * batch + b) * in; };
+    Tensor y(DType::Float32, batch_first ? Shape{batch, seq, dirs, hidden} : Shape{seq, dirs, batch, hidden});
+    Tensor yh(DType::Float32, batch_first ? Shape{batch, dirs, hidden} : Shape{dirs, batch, hidden});
+    Tensor yc(DType::Float32, yh.shape());
+    std::vector<float> gates(static_cast<size_t>(G * hidden));
+    for (int64_t d = 0; d < dirs; ++d) {
+        const bool reverse = direction == "reverse" || d == 1;
+        const float* wd = w.data<float>() + d * G * hidden * in;
+        const float* rd = r.data<float>() + d * G * hidden * hidden;
+        const float* wb = bias ? bias + d * 2 * G * hidden : nullptr;
+        const float* rb = bias ? wb + G * hidden : nullptr;
+        const float* pd = peep ? peep + d * 3 * hidden : nullptr;
+        const Activation& f = acts[static_cast<size_t>(d) * per_dir];
+        const Activation& g = acts[static_cast<size_t>(d) * per_dir + (per_dir > 1 ? 1 : 0)];
+        const Activation& h_act = acts[static_cast<size_t>(d) * per_dir + (per_dir > 2 ? 2 : 0)];
+        for (int64_t b = 0; b < batch; ++b) {
+            std::vector<float> h(static_cast<size_t>(hidden), 0.0f), c(static_cast<size_t>(hidden), 0.0f);
+            for (int64_t j = 0; j < hidden; ++j) {
+                if (h0) h[static_cast<size_t>(j)] = h0[state_at(d, b, j)];
+                if (c0) c[static_cast<size_t>(j)] = c0[state_at(d, b, j)];
+            }
+            const int64_t len = lens[static_cast<size_t>(b)];
+            for (int64_t step = 0; step < len; ++step) {
+                const int64_t t = reverse ? len - 1 - step : step;
+                const float* xt = x_at(t, b);
+                // gate pre-activations: x W^T + Wb, and h R^T + Rb kept apart for GRU's h gate
+                std::vector<double> xw(static_cast<size_t>(G * hidden)), hr(static_cast<size_t>(G * hidden));
+                for (int64_t k = 0; k < G * hidden; ++k) {
+                    double a = wb ? wb[k] : 0.0, e = rb ? rb[k] : 0.0;
+                    for (int64_t i = 0; i < in; ++i) a += double(wd[k * in + i]) * xt[i];
+                    for (int64_t i = 0; i < hidden; ++i) e += double(rd[k * hidden + i]) * h[static_cast<size_t>(i)];
+                    xw[static_cast<size_t>(k)] = a;
+                    hr[static_cast<size_t>(k)] = e;
+                }
+                auto clipped = [clip](double v) { return static_cast<float>(clip > 0 ? std::clamp(v, -double(clip), double(clip)) : v); };
+                std::vector<float> hn(static_cast<size_t>(hidden));
+                if constexpr (cell == Cell::Rnn) {
+                    for (int64_t j = 0; j < hidden; ++j) hn[static_cast<size_t>(j)] = f(clipped(xw[j] + hr[j]));
+                } else if constexpr (cell == Cell::Gru) {
+                    // gates holds the update gates z, then the reset gates r (every unit's r is
+                    // needed for each candidate when linear_before_reset = 0)
+                    gates.resize(static_cast<size_t>(2 * hidden));
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        gates[static_cast<size_t>(j)] = f(clipped(xw[j] + hr[j]));
+                        gates[static_cast<size_t>(hidden + j)] = f(clipped(xw[hidden + j] + hr[hidden + j]));
+                    }
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        const float z = gates[static_cast<size_t>(j)];
+                        double hh;
+                        if (linear_before_reset) {
+                            hh = xw[2 * hidden + j] + gates[static_cast<size_t>(hidden + j)] * hr[2 * hidden + j];
+                        } else {
+                            hh = xw[2 * hidden + j] + (rb ? rb[2 * hidden + j] : 0.0);
+                            for (int64_t i = 0; i < hidden; ++i)
+                                hh += double(rd[(2 * hidden + j) * hidden + i]) * gates[static_cast<size_t>(hidden + i)] * h[static_cast<size_t>(i)];
+                        }
+                        hn[static_cast<size_t>(j)] = (1 - z) * g(clipped(hh)) + z * h[static_cast<size_t>(j)];
+                    }
+                } else {
+                    for (int64_t j = 0; j < hidden; ++j) {
+                        const double cp = c[static_cast<size_t>(j)];
+                        const float ig = f(clipped(xw[j] + hr[j] + (pd ? pd[j] * cp : 0.0)));
+                        const float fg = input_forget ? 1 - ig : f(clipped(xw[2 * hidden + j] + hr[2 * hidden + j] + (pd ? pd[2 * hidden + j] * cp : 0.0)));
+                        const float cg = g(clipped(xw[3 * hidden + j] + hr[3 * hidden + j]));
+                        const float cn = fg * c[static_cast<size_t>(j)] + ig * cg;
+                        const float og = f(clipped(xw[hidden + j] + hr[hidden + j] + (pd ? pd[hidden + j] * double(cn) : 0.0)));
+                        c[static_cast<size_t>(j)] = cn;
+                        hn[static_cast<size_t>(j)] = og * h_act(cn);
+                    }
+                }
+                h = hn;
+                for (int64_t j = 0; j < hidden; ++j) {
+                    const int64_t at = batch_first ? ((b * seq + t) * dirs + d) * hidden + j : ((t * dirs + d) * batch + b) * hidden + j;
+                    y.data<float>()[at] = h[static_cast<size_t>(j)];
+                }
+            }
+            for (int64_t j = 0; j < hidden; ++j) {
+                yh.data<float>()[state_at(d, b, j)] = h[static_cast<size_t>(j)];
+                yc.data<float>()[state_at(d, b, j)] = c[static_cast<size_t>(j)];
+            }
+        }
+    }
+    if (!ctx.outputs.empty()) ctx.outputs[0] = std::move(y);
+    if (ctx.outputs.size() > 1) ctx.outputs[1] = std::move(yh);
+    if (ctx.outputs.size() > 2) ctx.outputs[2] = std::move(yc);
+}
+
+// ---- DFT, STFT, MelWeightMatrix (opset 17) -------------------------------------------------------
+// Direct O(n^2) transforms in double: signals here are short, and the order of the sums is fixed.
+
+// out[k] = sum_n in[n] e^{-+2 pi i k n / len} (1/len for the inverse) for k < bins; `in` holds
+// `avail` complex samples (zeros past them, or truncated at len).
+void dft_line(const double* re, const double* im, int64_t avail, int64_t len, int64_t bins, bool inverse, double* out_re,
+              double* out_im) {
+    const double sign = inverse ? 1.0 : -1.0;
+    constexpr double kTwoPi = 6.283185307179586476925286766559;
+    for (int64_t k = 0; k < bins; ++k) {
+        double sr = 0, si = 0;
+        for (int64_t t = 0; t < std::min(avail, len); ++t) {
+            const double a = sign * kTwoPi * static_cast<double>((k * t) % len) / static_cast<double>(len);
+            sr += re[t] * std::cos(a) - im[t] * std::sin(a);
+            si += re[t] * std::sin(a) + im[t] * std::cos(a);
+        }
+        out_re[k] = inverse ? sr / static_cast<double>(len) : sr;
+        out_im[k] = inverse ? si / static_cast<double>(len) : si;
+    }
+}
+
+int64_t scalar_int(const KernelContext& ctx, size_t i, int64_t fallback) {
+    if (!ctx.has_input(i) || ctx.in(i).empty()) return fallback;
+    if (ctx.in(i).numel() != 1) throw Error(ctx.where() + "input " + std::to_string(i) + " must be a scalar");
+    return static_cast<int64_t>(ctx.in(i).get_as_double(0));
+}
+
+void dft_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() < 3 || (x.dim(x.rank() - 1) != 1 && x.dim(x.rank() - 1) != 2))
+        throw Error(ctx.where() + "input must be (batch, ..., 1 or 2), got " + shape_str(x.shape()));
+    const auto rank = static_cast<int64_t>(x.rank());
+    // [-r, -2] counts from the back of the full rank (the last dim holds the complex parts)
+    int64_t axis_attr = ctx.node.attr_int("axis", 1);
+    if (axis_attr < 0) axis_attr += rank;
+    if (axis_attr < 1 || axis_attr > rank - 2)
+        throw Error(ctx.where() + "axis " + std::to_string(ctx.node.attr_int("axis", 1)) + " is not a signal axis of rank " + std::to_string(rank));
+    const auto axis = static_cast<size_t>(axis_attr);
+    const bool inverse = ctx.node.attr_int("inverse", 0) != 0, onesided = ctx.node.attr_int("onesided", 0) != 0;
+    const bool complex_in = x.dim(x.rank() - 1) == 2;
+    if (onesided && (complex_in || inverse)) throw Error(ctx.where() + "onesided needs a real forward transform");
+    const int64_t n = x.dim(axis);
+    const int64_t len = scalar_int(ctx, 1, n);
+    if (len < 1) throw Error(ctx.where() + "dft_length must be positive");
+    const int64_t bins = onesided ? len / 2 + 1 : len;
+    Shape shape = x.shape();
+    shape[axis] = bins;
+    shape.back() = 2;
+    Tensor y(DType::Float32, shape);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= x.dim(d);
+    for (size_t d = axis + 1; d + 1 < x.rank(); ++d) inner *= x.dim(d);
+    const int64_t comp = x.dim(x.rank() - 1);
+    std::vector<double> re(static_cast<size_t>(n)), im(static_cast<size_t>(n)), ore(static_cast<size_t>(bins)), oim(static_cast<size_t>(bins));
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            for (int64_t t = 0; t < n; ++t) {
+                const float* v = x.data<float>() + ((o * n + t) * inner + i) * comp;
+                re[static_cast<size_t>(t)] = v[0];
+                im[static_cast<size_t>(t)] = complex_in ? v[1] : 0.0;
+            }
+            dft_line(re.data(), im.data(), n, len, bins, inverse, ore.data(), oim.data());
+            for (int64_t k = 0; k < bins; ++k) {
+                float* v = y.data<float>() + ((o * bins + k) * inner + i) * 2;
+                v[0] = static_cast<float>(ore[static_cast<size_t>(k)]);
+                v[1] = static_cast<float>(oim[static_cast<size_t>(k)]);
+            }
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
+// Frames of frame_length samples every frame_step, times the window, each DFT'd: output
+// (batch, frames, bins, 2) with bins = frame_length / 2 + 1 when onesided (the default).
+void stft_kernel(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    if (x.rank() != 3 || (x.dim(2) != 1 && x.dim(2) != 2))
+        throw Error(ctx.where() + "signal must be (batch, length, 1 or 2), got " + shape_str(x.shape()));
+    const int64_t step = scalar_int(ctx, 1, 0);
+    const Tensor* window = ctx.has_input(2) && !ctx.in(2).empty() ? &float_input(ctx, 2) : nullptr;
+    const int64_t frame = scalar_int(ctx, 3, window ? window->numel() : 0);
+    if (step < 1 || frame < 1 || frame > x.dim(1) || (window && window->numel() != frame))
+        throw Error(ctx.where() + "frame_step, frame_length and window do not fit the signal");
+    const bool onesided = ctx.node.attr_int("onesided", 1) != 0;
+    const bool complex_in = x.dim(2) == 2;
+    if (onesided && complex_in) throw Error(ctx.where() + "onesided needs a real signal");
+    const int64_t batch = x.dim(0), length = x.dim(1), frames = (length - frame) / step + 1;
+    const int64_t bins = onesided ? frame / 2 + 1 : frame;
+    Tensor y(DType::Float32, {batch, frames, bins, 2});
+    std::vector<double> re(static_cast<size_t>(frame)), im(static_cast<size_t>(frame)), ore(static_cast<size_t>(bins)), oim(static_cast<size_t>(bins));
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t f = 0; f < frames; ++f) {
+            for (int64_t t = 0; t < frame; ++t) {
+                const float* v = x.data<float>() + (b * length + f * step + t) * x.dim(2);
+                const double w = window ? window->data<float>()[t] : 1.0;
+                re[static_cast<size_t>(t)] = v[0] * w;
+                im[static_cast<size_t>(t)] = complex_in ? v[1] * w : 0.0;
+            }
+            dft_line(re.data(), im.data(), frame, frame, bins, false, ore.data(), oim.data());
+            for (int64_t k = 0; k < bins; ++k) {
+                float* v = y.data<float>() + ((b * frames + f) * bins + k) * 2;
+                v[0] = static_cast<float>(ore[static_cast<size_t>(k)]);
+                v[1] = static_cast<float>(oim[static_cast<size_t>(k)]);
+            }
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
+// Triangular mel filters as ONNX's reference builds them: num_mel_bins + 2 edges evenly spaced
+// in mel (step = range / (num_mel_bins + 2)), mapped to FFT bins by floor((dft_length + 1) * hz / rate).
+void mel_weight_matrix_kernel(KernelContext& ctx) {
+    const int64_t mels = scalar_int(ctx, 0, 0), dft_length = scalar_int(ctx, 1, 0), rate = scalar_int(ctx, 2, 0);
+    const double lo_hz = ctx.in(3).get_as_double(0), hi_hz = ctx.in(4).get_as_double(0);
+    if (mels < 1 || dft_length < 1 || rate < 1 || !(lo_hz >= 0 && hi_hz > lo_hz))
+        throw Error(ctx.where() + "num_mel_bins, dft_length and sample_rate must be positive and the edges increasing");
+    const int64_t to = ctx.node.attr_int("output_datatype", 1);
+    if (to != 1) throw Error(ctx.where() + "only float output is supported");
+    const int64_t spectrogram_bins = dft_length / 2 + 1;
+    auto mel = [](double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); };
+    const double lo_mel = mel(lo_hz), step = (mel(hi_hz) - lo_mel) / static_cast<double>(mels + 2);
+    std::vector<int64_t> edge(static_cast<size_t>(mels + 2));
+    for (int64_t i = 0; i < mels + 2; ++i) {
+        const double hz = 700.0 * (std::pow(10.0, (static_cast<double>(i) * step + lo_mel) / 2595.0) - 1.0);
+        edge[static_cast<size_t>(i)] = static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(rate)));
+    }
+    Tensor y(DType::Float32, {spectrogram_bins, mels});
+    auto put = [&](int64_t j, int64_t i, double v) {
+        if (j < 0 || j >= spectrogram_bins) throw Error(ctx.where() + "upper_edge_hertz lies past the spectrogram's bins");
+        y.data<float>()[j * mels + i] = static_cast<float>(v);
+    };
+    for (int64_t i = 0; i < mels; ++i) {
+        const int64_t l = edge[static_cast<size_t>(i)], c = edge[static_cast<size_t>(i + 1)], h = edge[static_cast<size_t>(i + 2)];
+        if (c == l) put(c, i, 1.0);
+        else
+            for (int64_t j = l; j <= c; ++j) put(j, i, static_cast<double>(j - l) / static_cast<double>(c - l));
+        for (int64_t j = c; j < h; ++j) put(j, i, static_cast<double>(h - j) / static_cast<double>(h - c));
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_linear(KernelRegistry& r) {
     r.add("Gemm", 7, 999, gemm_kernel);
+    r.add("Det", 11, 999, det_kernel);
+    r.add("RNN", 7, 999, recurrent_kernel<Cell::Rnn>);
+    r.add("GRU", 7, 999, recurrent_kernel<Cell::Gru>);
+    r.add("LSTM", 7, 999, recurrent_kernel<Cell::Lstm>);
+    r.add("DFT", 17, 999, dft_kernel);
+    r.add("STFT", 17, 999, stft_kernel);
+    r.add("MelWeightMatrix", 17, 999, mel_weight_matrix_kernel);
     r.add("MatMul", 1, 999, matmul_kernel);
 }
 

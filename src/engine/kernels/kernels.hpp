@@ -6,14 +6,14 @@
 
 namespace qcp::engine::kernels {
 
-void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mod, activations, Clip
-void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather, ...
+void register_elementwise(KernelRegistry& r);   // elementwise.cpp: Add..Erf, Mod, trig, activations, Clip, Max/Min/Sum/Mean
+void register_shape_ops(KernelRegistry& r);     // shape_ops.cpp: Reshape, Transpose, Concat, Slice, Gather*, Scatter*, Tile, DepthToSpace, OneHot, ...
 void register_conv(KernelRegistry& r);          // conv.cpp: Conv; conv_transpose.cpp: ConvTranspose
-void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul
-void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool
-void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax
-void register_reduce(KernelRegistry& r);        // reduce.cpp: ReduceMean/Sum/Max
-void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize, Pad
-void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear
+void register_linear(KernelRegistry& r);        // gemm.cpp: Gemm, MatMul, Det, RNN/GRU/LSTM, DFT/STFT/MelWeightMatrix
+void register_pool(KernelRegistry& r);          // pool.cpp: MaxPool, AveragePool, Global*Pool, MaxUnpool, RoiAlign
+void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax, LRN, MVN
+void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
+void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad, GridSample
+void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear
 
 }  // namespace qcp::engine::kernels

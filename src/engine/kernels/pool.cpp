@@ -1,9 +1,10 @@
-// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool on (N, C, D1, ..., Dk) float tensors,
+// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (and MaxUnpool, RoiAlign) on (N, C, D1, ..., Dk) float tensors,
 // k = 1..3. Spatial dims are padded to three (size 1, kernel 1) so one loop nest serves all ranks.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -204,6 +205,114 @@ void global_pool(KernelContext& ctx) {
     });
 }
 
+// Scatters X into zeros at MaxPool's flat indices. The indices address the default output,
+// (in - 1) * stride - pad_begin - pad_end + kernel per spatial dim; a larger output_shape (the
+// optional third input) keeps each value at its position, the extra space padded at the end.
+void max_unpool(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& ind = ctx.in(1);
+    if (ind.dtype() != DType::Int64 || ind.shape() != x.shape()) throw Error(ctx.where() + "indices must be int64 of X's shape");
+    if (x.rank() < 3) throw Error(ctx.where() + "input must be (N, C, D1, ...), got " + shape_str(x.shape()));
+    const size_t k = x.rank() - 2;
+    const auto kernel = ctx.node.attr_ints("kernel_shape");
+    const auto strides = ctx.node.attr_ints("strides", std::vector<int64_t>(k, 1));
+    const auto pads = ctx.node.attr_ints("pads", std::vector<int64_t>(2 * k, 0));
+    if (kernel.size() != k || strides.size() != k || pads.size() != 2 * k)
+        throw Error(ctx.where() + "kernel_shape, strides and pads must match the spatial rank");
+    Shape natural = {x.dim(0), x.dim(1)};
+    for (size_t d = 0; d < k; ++d) natural.push_back((x.dim(d + 2) - 1) * strides[d] - pads[d] - pads[d + k] + kernel[d]);
+    Shape shape = natural;
+    if (ctx.has_input(2) && !ctx.in(2).empty()) {
+        const auto v = ctx.in(2).to_int64_vector();
+        shape.assign(v.begin(), v.end());
+        if (shape.size() != natural.size()) throw Error(ctx.where() + "output_shape must have the input's rank");
+        for (size_t d = 0; d < shape.size(); ++d)
+            if (shape[d] < natural[d]) throw Error(ctx.where() + "output_shape is smaller than the unpooled shape " + shape_str(natural));
+    }
+    Tensor y(DType::Float32, shape);
+    const int64_t natural_numel = shape_numel(natural);
+    const int64_t* id = ind.data<int64_t>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        if (id[i] < 0 || id[i] >= natural_numel) throw Error(ctx.where() + "index " + std::to_string(id[i]) + " is out of range");
+        int64_t rest = id[i], at = 0, stride = 1;
+        for (size_t d = shape.size(); d-- > 0;) {
+            at += (rest % natural[d]) * stride;
+            rest /= natural[d];
+            stride *= shape[d];
+        }
+        y.data<float>()[at] = x.data<float>()[i];
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+// RoiAlign: each roi (x1, y1, x2, y2) * spatial_scale of image batch_indices[r] cut into
+// output_height x output_width bins, each the average (or max) of grid_h x grid_w bilinear samples,
+// as ONNX Runtime computes it (samples past -1 or the far edge count 0; max takes the largest
+// weighted tap). half_pixel (the opset-16 default) shifts the roi by half a pixel.
+void roi_align(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& rois = float_input(ctx, 1);
+    const std::vector<int64_t> batch_idx = ctx.in(2).to_int64_vector();
+    if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || static_cast<int64_t>(batch_idx.size()) != rois.dim(0))
+        throw Error(ctx.where() + "X must be (N, C, H, W), rois (R, 4) and batch_indices (R)");
+    const ir::Node& n = ctx.node;
+    const std::string mode = n.attr_string("mode", "avg");
+    if (mode != "avg" && mode != "max") throw Error(ctx.where() + "mode '" + mode + "' is not supported");
+    const bool half_pixel = ctx.opset >= 16 && n.attr_string("coordinate_transformation_mode", "half_pixel") == "half_pixel";
+    const int64_t ph = n.attr_int("output_height", 1), pw = n.attr_int("output_width", 1), ratio = n.attr_int("sampling_ratio", 0);
+    const float scale = n.attr_float("spatial_scale", 1.0f);
+    const int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3), R = rois.dim(0);
+    Tensor y(DType::Float32, {R, C, ph, pw});
+    const float offset = half_pixel ? 0.5f : 0.0f;
+    for (int64_t r = 0; r < R; ++r) {
+        const float* roi = rois.data<float>() + r * 4;
+        const int64_t b = batch_idx[static_cast<size_t>(r)];
+        if (b < 0 || b >= x.dim(0)) throw Error(ctx.where() + "batch index " + std::to_string(b) + " is out of range");
+        const float sw = roi[0] * scale - offset, sh = roi[1] * scale - offset;
+        float rw = roi[2] * scale - offset - sw, rh = roi[3] * scale - offset - sh;
+        if (!half_pixel) rw = std::max(rw, 1.0f), rh = std::max(rh, 1.0f);
+        const float bh = rh / static_cast<float>(ph), bw = rw / static_cast<float>(pw);
+        const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / static_cast<float>(ph)));
+        const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / static_cast<float>(pw)));
+        const float count = static_cast<float>(std::max<int64_t>(gh * gw, 1));
+        for (int64_t c = 0; c < C; ++c) {
+            const float* plane = x.data<float>() + (b * C + c) * H * W;
+            for (int64_t oy = 0; oy < ph; ++oy)
+                for (int64_t ox = 0; ox < pw; ++ox) {
+                    float acc = 0.0f;
+                    bool first = true;
+                    for (int64_t iy = 0; iy < gh; ++iy)
+                        for (int64_t ix = 0; ix < gw; ++ix) {
+                            float yy = sh + static_cast<float>(oy) * bh + (static_cast<float>(iy) + 0.5f) * bh / static_cast<float>(gh);
+                            float xx = sw + static_cast<float>(ox) * bw + (static_cast<float>(ix) + 0.5f) * bw / static_cast<float>(gw);
+                            float taps[4] = {0, 0, 0, 0};
+                            if (!(yy < -1.0f || yy > static_cast<float>(H) || xx < -1.0f || xx > static_cast<float>(W))) {
+                                yy = std::max(yy, 0.0f), xx = std::max(xx, 0.0f);
+                                auto y0 = static_cast<int64_t>(yy), x0 = static_cast<int64_t>(xx);
+                                int64_t y1 = y0 + 1, x1 = x0 + 1;
+                                if (y0 >= H - 1) y0 = y1 = H - 1, yy = static_cast<float>(y0);
+                                if (x0 >= W - 1) x0 = x1 = W - 1, xx = static_cast<float>(x0);
+                                const float ly = yy - static_cast<float>(y0), lx = xx - static_cast<float>(x0), hy = 1 - ly, hx = 1 - lx;
+                                taps[0] = hy * hx * plane[y0 * W + x0];
+                                taps[1] = hy * lx * plane[y0 * W + x1];
+                                taps[2] = ly * hx * plane[y1 * W + x0];
+                                taps[3] = ly * lx * plane[y1 * W + x1];
+                            }
+                            if (mode == "avg") {
+                                acc += taps[0] + taps[1] + taps[2] + taps[3];
+                            } else {
+                                const float m = std::max(std::max(taps[0], taps[1]), std::max(taps[2], taps[3]));
+                                acc = first ? m : std::max(acc, m);
+                                first = false;
+                            }
+                        }
+                    y.data<float>()[((r * C + c) * ph + oy) * pw + ox] = mode == "avg" ? acc / count : acc;
+                }
+        }
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_pool(KernelRegistry& r) {
@@ -211,6 +320,8 @@ void register_pool(KernelRegistry& r) {
     r.add("AveragePool", 1, 999, average_pool);
     r.add("GlobalMaxPool", 1, 999, global_pool<PoolKind::Max>);
     r.add("GlobalAveragePool", 1, 999, global_pool<PoolKind::Average>);
+    r.add("MaxUnpool", 9, 999, max_unpool);
+    r.add("RoiAlign", 10, 999, roi_align);
 }
 
 }  // namespace qcp::engine::kernels

@@ -1,4 +1,4 @@
-// DequantizeLinear and QuantizeLinear with per-tensor, per-axis (opset 13+) and blocked (opset 21+)
+// DequantizeLinear, QuantizeLinear and DynamicQuantizeLinear (uint8, per tensor); the first two with per-tensor, per-axis (opset 13+) and blocked (opset 21+)
 // float32 scales; integer side int8, uint8, int16, uint16, int4, uint4 (packed two per byte, low
 // nibble first), and int32 for DequantizeLinear.
 //
@@ -213,11 +213,33 @@ void quantize_linear(KernelContext& ctx) {
     ctx.outputs[0] = std::move(y);
 }
 
+// uint8 codes with scale and zero point from the input's range (extended to include 0):
+// scale = (max - min) / 255, zero_point = saturate(round(-min / scale)), both rounding half to even.
+void dynamic_quantize_linear(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const float* xd = x.data<float>();
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t i = 0; i < x.numel(); ++i) lo = std::min(lo, xd[i]), hi = std::max(hi, xd[i]);
+    const float scale = (hi - lo) / 255.0f;
+    const float zp = scale == 0.0f ? 0.0f : std::clamp(std::nearbyint(-lo / scale), 0.0f, 255.0f);
+    Tensor y(DType::UInt8, x.shape());
+    for (int64_t i = 0; i < x.numel() && scale != 0.0f; ++i)
+        y.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(xd[i] / scale) + zp, 0.0f, 255.0f));
+    ctx.outputs[0] = std::move(y);
+    if (ctx.outputs.size() > 1) ctx.outputs[1] = Tensor::scalar_float(scale);
+    if (ctx.outputs.size() > 2) {
+        Tensor z(DType::UInt8, {});
+        z.data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+        ctx.outputs[2] = std::move(z);
+    }
+}
+
 }  // namespace
 
 void register_quant(KernelRegistry& r) {
     r.add("DequantizeLinear", 10, 999, dequantize_linear);
     r.add("QuantizeLinear", 10, 999, quantize_linear);
+    r.add("DynamicQuantizeLinear", 11, 999, dynamic_quantize_linear);
 }
 
 }  // namespace qcp::engine::kernels

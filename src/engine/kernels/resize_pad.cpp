@@ -1,6 +1,6 @@
-// Pad and Resize. Both are index maps along each dimension: output index -> input index (or -1
-// for a fill value), applied by one gather; Resize's linear mode adds a separable interpolation
-// pass per resized dimension.
+// Pad, Resize and GridSample. Pad and Resize are index maps along each dimension: output index ->
+// input index (or -1 for a fill value), applied by one gather; Resize's linear and cubic modes add
+// a separable interpolation pass (2 or 4 taps) per resized dimension. GridSample samples per pixel.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -314,16 +314,65 @@ Tensor linear_pass(const Tensor& x, size_t axis, const std::vector<int64_t>& i0,
     return y;
 }
 
+// One separable cubic pass along `axis`: y[.., j, ..] = sum_t w[4j + t] x[.., idx[4j + t], ..].
+Tensor cubic_pass(const Tensor& x, size_t axis, const std::vector<int64_t>& idx, const std::vector<float>& w) {
+    Shape shape = x.shape();
+    const int64_t in_len = shape[axis];
+    const auto out_len = static_cast<int64_t>(idx.size() / 4);
+    shape[axis] = out_len;
+    Tensor y(DType::Float32, shape);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    const float* xd = x.data<float>();
+    float* yd = y.data<float>();
+    parallel_for(outer * out_len, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t o = r / out_len, j = r % out_len;
+            float* yr = yd + r * inner;
+            for (int64_t i = 0; i < inner; ++i) {
+                float acc = 0.0f;
+                for (int64_t t = 0; t < 4; ++t) acc += w[j * 4 + t] * xd[(o * in_len + idx[j * 4 + t]) * inner + i];
+                yr[i] = acc;
+            }
+        }
+    });
+    return y;
+}
+
+// Keys' cubic convolution weights of the taps floor(c) - 1 .. floor(c) + 2 (coefficient a =
+// cubic_coeff_a); taps past the edges read the edge sample, or with exclude_outside get weight 0
+// and the rest are renormalised.
+void cubic_taps(float c, int64_t in_len, float a, bool exclude_outside, std::vector<int64_t>& idx, std::vector<float>& w) {
+    const float f = std::floor(c);
+    const float s = c - f;
+    const float d[4] = {s + 1, s, 1 - s, 2 - s};  // distances to the four taps
+    float ws[4];
+    for (int t = 0; t < 4; ++t) {
+        const float x = d[t];
+        ws[t] = x <= 1 ? ((a + 2) * x - (a + 3)) * x * x + 1 : ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    }
+    float total = 0;
+    for (int t = 0; t < 4; ++t) {
+        const int64_t i = static_cast<int64_t>(f) - 1 + t;
+        const bool inside = i >= 0 && i < in_len;
+        if (exclude_outside && !inside) ws[t] = 0;
+        total += ws[t];
+        idx.push_back(std::clamp<int64_t>(i, 0, in_len - 1));
+    }
+    for (int t = 0; t < 4; ++t) w.push_back(exclude_outside && total != 0 ? ws[t] / total : ws[t]);
+}
+
 void resize(KernelContext& ctx) {
     const ir::Node& n = ctx.node;
     const Tensor& x = ctx.in(0);
     const std::string mode = n.attr_string("mode", "nearest");
-    if (mode != "nearest" && mode != "linear")
-        throw Error(ctx.where() + "mode '" + mode + "' is not supported (nearest and linear are)");
+    if (mode != "nearest" && mode != "linear" && mode != "cubic")
+        throw Error(ctx.where() + "mode '" + mode + "' is not supported (nearest, linear and cubic are)");
     const CoordMode coord = coord_mode_of(ctx);
     const bool crop = coord == CoordMode::TfCropAndResize;
     const std::vector<ResizeDim> dims = resize_dims(ctx, x, crop);
-    if (n.attr_int("antialias", 0) != 0 && mode == "linear")
+    if (n.attr_int("antialias", 0) != 0 && mode != "nearest")
         for (const auto& d : dims)
             if (d.scale < 1) throw Error(ctx.where() + "antialias=1 when downscaling is not supported");
     const std::vector<uint8_t> extrapolation = scalar_bytes(ctx, x.dtype(), n.attr_float("extrapolation_value", 0.0f));
@@ -354,8 +403,27 @@ void resize(KernelContext& ctx) {
         return;
     }
 
-    if (x.dtype() != DType::Float32) throw Error(ctx.where() + "linear mode needs float input, got " + dtype_name(x.dtype()));
+    if (x.dtype() != DType::Float32) throw Error(ctx.where() + mode + " mode needs float input, got " + dtype_name(x.dtype()));
     Tensor y = x;
+    if (mode == "cubic") {
+        const float a = n.attr_float("cubic_coeff_a", -0.75f);
+        const bool exclude_outside = n.attr_int("exclude_outside", 0) != 0;
+        for (size_t ax = 0; ax < dims.size(); ++ax) {
+            const ResizeDim& d = dims[ax];
+            for (int64_t o = 0; o < d.out; ++o) maps[ax].push_back(o);
+            if (identity(d)) continue;
+            std::vector<int64_t> idx;
+            std::vector<float> w;
+            for (int64_t o = 0; o < d.out; ++o) {
+                const float c = coordinate(d, o);
+                if (outside(d, c)) maps[ax][o] = -1;
+                cubic_taps(c, d.in, a, exclude_outside, idx, w);
+            }
+            y = cubic_pass(y, ax, idx, w);
+        }
+        ctx.outputs[0] = crop ? gather_dims(ctx, y, maps, extrapolation) : std::move(y);
+        return;
+    }
     bool any_outside = false;
     for (size_t a = 0; a < dims.size(); ++a) {
         const ResizeDim& d = dims[a];
@@ -387,11 +455,114 @@ void resize(KernelContext& ctx) {
     ctx.outputs[0] = std::move(y);
 }
 
+// ---- GridSample (opset 16; 4-D) ----
+// Output (n, c, h, w) samples X[n, c] at grid[n, h, w] = (x, y) in [-1, 1], unnormalised with
+// align_corners, taps outside handled by padding_mode, as ONNX (and PyTorch's grid_sample) define.
+
+enum class GridPad { Zeros, Border, Reflection };
+
+float grid_reflect(float v, float twice_low, float twice_high) {
+    if (twice_low == twice_high) return 0;
+    const float lo = twice_low / 2, span = (twice_high - twice_low) / 2;
+    v = std::fabs(v - lo);
+    const float extra = std::fmod(v, span);
+    const auto flips = static_cast<int64_t>(std::floor(v / span));
+    return flips % 2 == 0 ? extra + lo : span - extra + lo;
+}
+
+// Coordinate into [0, len - 1] for border and reflection padding (bilinear and nearest).
+float grid_bound(float v, int64_t len, GridPad pad, bool align) {
+    const float hi = static_cast<float>(len - 1);
+    if (pad == GridPad::Border) return std::clamp(v, 0.0f, hi);
+    if (pad == GridPad::Reflection) {
+        v = align ? grid_reflect(v, 0, 2 * hi) : grid_reflect(v, -1, 2 * static_cast<float>(len) - 1);
+        return std::clamp(v, 0.0f, hi);
+    }
+    return v;
+}
+
+void grid_sample(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const Tensor& grid = float_input(ctx, 1);
+    if (x.rank() != 4 || grid.rank() != 4 || grid.dim(0) != x.dim(0) || grid.dim(3) != 2)
+        throw Error(ctx.where() + "X must be (N, C, H, W) and grid (N, H_out, W_out, 2), got " + shape_str(x.shape()) + " and " +
+                    shape_str(grid.shape()));
+    const std::string mode = ctx.node.attr_string("mode", "bilinear");
+    const std::string pad_name = ctx.node.attr_string("padding_mode", "zeros");
+    const bool align = ctx.node.attr_int("align_corners", 0) != 0;
+    if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") throw Error(ctx.where() + "mode '" + mode + "' is not supported");
+    const GridPad pad = pad_name == "border" ? GridPad::Border : pad_name == "reflection" ? GridPad::Reflection : GridPad::Zeros;
+    if (pad == GridPad::Zeros && pad_name != "zeros") throw Error(ctx.where() + "padding_mode '" + pad_name + "' is not supported");
+    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HO = grid.dim(1), WO = grid.dim(2);
+    Tensor y(DType::Float32, {N, C, HO, WO});
+    const float* xd = x.data<float>();
+    auto unnorm = [align](float g, int64_t len) {
+        return align ? (g + 1) / 2 * static_cast<float>(len - 1) : ((g + 1) * static_cast<float>(len) - 1) / 2;
+    };
+    // pixel (ix, iy) of plane p; taps outside read 0 (zeros) or the bounded tap (bicubic's border/reflection)
+    auto pixel = [&](const float* plane, int64_t ix, int64_t iy, bool bound_taps) -> float {
+        if (bound_taps && pad != GridPad::Zeros) {
+            ix = static_cast<int64_t>(grid_bound(static_cast<float>(ix), W, pad, align));
+            iy = static_cast<int64_t>(grid_bound(static_cast<float>(iy), H, pad, align));
+        }
+        if (ix < 0 || ix >= W || iy < 0 || iy >= H) return 0.0f;
+        return plane[iy * W + ix];
+    };
+    auto cubic = [](float t, float (&w)[4]) {
+        constexpr float a = -0.75f;
+        const float d[4] = {t + 1, t, 1 - t, 2 - t};
+        for (int k = 0; k < 4; ++k)
+            w[k] = d[k] <= 1 ? ((a + 2) * d[k] - (a + 3)) * d[k] * d[k] + 1 : ((a * d[k] - 5 * a) * d[k] + 8 * a) * d[k] - 4 * a;
+    };
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t oh = 0; oh < HO; ++oh)
+            for (int64_t ow = 0; ow < WO; ++ow) {
+                const float* g = grid.data<float>() + ((n * HO + oh) * WO + ow) * 2;
+                float fx = unnorm(g[0], W), fy = unnorm(g[1], H);
+                if (mode != "bicubic") fx = grid_bound(fx, W, pad, align), fy = grid_bound(fy, H, pad, align);
+                // far outside (or NaN): every tap would miss the input; also keeps the casts defined
+                const float far = static_cast<float>(std::max(H, W)) + 4;
+                if (!(std::fabs(fx) < far && std::fabs(fy) < far)) {
+                    if (pad == GridPad::Zeros || !std::isfinite(fx) || !std::isfinite(fy)) {
+                        for (int64_t c = 0; c < C; ++c) y.data<float>()[((n * C + c) * HO + oh) * WO + ow] = 0.0f;
+                        continue;
+                    }
+                    fx = std::clamp(fx, -far, far), fy = std::clamp(fy, -far, far);
+                }
+                for (int64_t c = 0; c < C; ++c) {
+                    const float* plane = xd + (n * C + c) * H * W;
+                    float v;
+                    if (mode == "nearest") {
+                        v = pixel(plane, static_cast<int64_t>(std::nearbyint(fx)), static_cast<int64_t>(std::nearbyint(fy)), false);
+                    } else if (mode == "bilinear") {
+                        const auto x0 = static_cast<int64_t>(std::floor(fx)), y0 = static_cast<int64_t>(std::floor(fy));
+                        const float tx = fx - static_cast<float>(x0), ty = fy - static_cast<float>(y0);
+                        v = (1 - ty) * ((1 - tx) * pixel(plane, x0, y0, false) + tx * pixel(plane, x0 + 1, y0, false)) +
+                            ty * ((1 - tx) * pixel(plane, x0, y0 + 1, false) + tx * pixel(plane, x0 + 1, y0 + 1, false));
+                    } else {
+                        const auto x0 = static_cast<int64_t>(std::floor(fx)), y0 = static_cast<int64_t>(std::floor(fy));
+                        float wx[4], wy[4];
+                        cubic(fx - static_cast<float>(x0), wx);
+                        cubic(fy - static_cast<float>(y0), wy);
+                        v = 0;
+                        for (int i = 0; i < 4; ++i)
+                            for (int j = 0; j < 4; ++j) v += wy[i] * wx[j] * pixel(plane, x0 - 1 + j, y0 - 1 + i, true);
+                    }
+                    y.data<float>()[((n * C + c) * HO + oh) * WO + ow] = v;
+                }
+            }
+    ctx.outputs[0] = std::move(y);
+}
+
 }  // namespace
 
 void register_resize_pad(KernelRegistry& r) {
     r.add("Pad", 1, 999, pad);
     r.add("Resize", 10, 999, resize);
+    // opset 9's Upsample is opset 10's Resize (scales as input 1, asymmetric coordinates); the
+    // scales attribute of opsets 7-8 is not handled
+    r.add("Upsample", 9, 9, resize);
+    r.add("GridSample", 16, 999, grid_sample);
 }
 
 }  // namespace qcp::engine::kernels

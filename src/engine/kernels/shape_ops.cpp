@@ -1,12 +1,16 @@
 // Shape and data-movement kernels: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Slice,
-// Expand, Concat, Split, Gather, Shape, Constant, ConstantOfShape.
+// Expand, Concat, Split, Gather, GatherElements, GatherND, ScatterElements, ScatterND, Tile,
+// Compress, DepthToSpace, SpaceToDepth, OneHot, ReverseSequence, Range, Shape, Size, Constant,
+// ConstantOfShape.
 //
 // None of them does arithmetic, so they copy whole elements of any byte-sized dtype. Transpose,
 // Slice and Expand are one strided copy: output element i reads input element
 // base + sum_d idx_d * stride_d.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
@@ -343,7 +347,7 @@ void split_kernel(KernelContext& ctx) {
         Tensor y(x.dtype(), shape);
         const int64_t chunk = sizes[p] * inner_bytes;
         const uint8_t* src = x.data<uint8_t>() + offset;
-        for (int64_t o = 0; o < outer; ++o)
+        for (int64_t o = 0; o < outer && chunk > 0; ++o)  // zero-size parts own no buffer to copy into
             std::memcpy(y.data<uint8_t>() + o * chunk, src + o * row_bytes, static_cast<size_t>(chunk));
         offset += chunk;
         ctx.outputs[p] = std::move(y);
@@ -383,6 +387,334 @@ void gather_kernel(KernelContext& ctx) {
     });
     ctx.outputs[0] = std::move(y);
 }
+
+// ---- index-driven gathers and scatters ----------------------------------------------------
+
+// Index values of an int32/int64 input, negatives wrapped by `dim` (0 = per-element dims below).
+std::vector<int64_t> index_values(const KernelContext& ctx, size_t i) {
+    const Tensor& t = ctx.in(i);
+    if (t.dtype() != DType::Int64 && t.dtype() != DType::Int32)
+        throw Error(ctx.where() + "indices must be int64 or int32, got " + dtype_name(t.dtype()));
+    return t.to_int64_vector();
+}
+
+int64_t checked_index(const KernelContext& ctx, int64_t i, int64_t dim) {
+    if (i < -dim || i >= dim)
+        throw Error(ctx.where() + "index " + std::to_string(i) + " out of range for dimension of size " + std::to_string(dim));
+    return i < 0 ? i + dim : i;
+}
+
+// Element offset in `shape` (row-major strides `strides`) of multi-index `idx` with dim `axis`
+// replaced by `at`.
+int64_t offset_with(const std::vector<int64_t>& idx, const std::vector<int64_t>& strides, size_t axis, int64_t at) {
+    int64_t off = 0;
+    for (size_t d = 0; d < idx.size(); ++d) off += (d == axis ? at : idx[d]) * strides[d];
+    return off;
+}
+
+void next_index(std::vector<int64_t>& idx, const Shape& shape) {
+    for (size_t d = shape.size(); d-- > 0;) {
+        if (++idx[d] < shape[d]) return;
+        idx[d] = 0;
+    }
+}
+
+void gather_elements_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> ind = index_values(ctx, 1);
+    const Shape& ishape = ctx.in(1).shape();
+    if (ishape.size() != x.rank() || x.rank() == 0) throw Error(ctx.where() + "indices must have the data's rank");
+    const size_t axis = axis_attr(ctx, x.rank());
+    for (size_t d = 0; d < x.rank(); ++d)
+        if (d != axis && ishape[d] > x.dim(d)) throw Error(ctx.where() + "indices shape exceeds the data's");
+    const size_t esize = element_size(ctx, x);
+    const auto strides = contiguous_strides(x.shape());
+    Tensor y(x.dtype(), ishape);
+    std::vector<int64_t> idx(ishape.size(), 0);
+    for (int64_t i = 0; i < y.numel(); ++i, next_index(idx, ishape)) {
+        const int64_t src = offset_with(idx, strides, axis, checked_index(ctx, ind[static_cast<size_t>(i)], x.dim(axis)));
+        std::memcpy(y.data<uint8_t>() + i * static_cast<int64_t>(esize), x.data<uint8_t>() + src * static_cast<int64_t>(esize), esize);
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+// reduction: none (assign), add, mul (opset 16+; max/min from 18)
+template <typename T>
+void scatter_combine(T* dst, const T* src, const std::string& reduction) {
+    if (reduction == "add") *dst = static_cast<T>(*dst + *src);
+    else if (reduction == "mul") *dst = static_cast<T>(*dst * *src);
+    else if (reduction == "max") *dst = std::max(*dst, *src);
+    else if (reduction == "min") *dst = std::min(*dst, *src);
+    else *dst = *src;
+}
+
+void scatter_element(const KernelContext& ctx, Tensor& y, int64_t dst, const Tensor& updates, int64_t src,
+                     const std::string& reduction) {
+    if (reduction == "none") {
+        const auto esize = static_cast<int64_t>(dtype_bytes(y.dtype(), 1));
+        std::memcpy(y.data<uint8_t>() + dst * esize, updates.data<uint8_t>() + src * esize, static_cast<size_t>(esize));
+        return;
+    }
+    switch (y.dtype()) {
+        case DType::Float32: return scatter_combine(y.data<float>() + dst, updates.data<float>() + src, reduction);
+        case DType::Int64: return scatter_combine(y.data<int64_t>() + dst, updates.data<int64_t>() + src, reduction);
+        case DType::Int32: return scatter_combine(y.data<int32_t>() + dst, updates.data<int32_t>() + src, reduction);
+        default: throw Error(ctx.where() + "reduction " + reduction + " on " + dtype_name(y.dtype()) + " is not supported");
+    }
+}
+
+std::string scatter_reduction(const KernelContext& ctx) {
+    const std::string r = ctx.node.attr_string("reduction", "none");
+    if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
+        throw Error(ctx.where() + "reduction '" + r + "' is not supported");
+    return r;
+}
+
+// ScatterElements, and Scatter (opset 9-10, the same without reduction).
+void scatter_elements_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> ind = index_values(ctx, 1);
+    const Tensor& updates = ctx.in(2);
+    const Shape& ishape = ctx.in(1).shape();
+    if (updates.shape() != ishape || ishape.size() != x.rank() || updates.dtype() != x.dtype() || x.rank() == 0)
+        throw Error(ctx.where() + "indices and updates must share one shape of the data's rank and dtype");
+    const size_t axis = axis_attr(ctx, x.rank());
+    for (size_t d = 0; d < x.rank(); ++d)
+        if (d != axis && ishape[d] > x.dim(d)) throw Error(ctx.where() + "indices shape exceeds the data's");
+    element_size(ctx, x);
+    const std::string reduction = scatter_reduction(ctx);
+    const auto strides = contiguous_strides(x.shape());
+    Tensor y = x;
+    std::vector<int64_t> idx(ishape.size(), 0);
+    for (int64_t i = 0; i < updates.numel(); ++i, next_index(idx, ishape))
+        scatter_element(ctx, y, offset_with(idx, strides, axis, checked_index(ctx, ind[static_cast<size_t>(i)], x.dim(axis))),
+                        updates, i, reduction);
+    ctx.outputs[0] = std::move(y);
+}
+
+// Offsets of the data slices that indices of shape (batch..., rows..., k) address: one per
+// row, in order, each counting whole slices of data.shape[batch_dims + k:].
+std::vector<int64_t> nd_offsets(const KernelContext& ctx, const Shape& data, const Shape& ishape,
+                                const std::vector<int64_t>& ind, size_t batch_dims, int64_t& slice) {
+    if (ishape.empty()) throw Error(ctx.where() + "indices must have rank >= 1");
+    const auto k = static_cast<size_t>(ishape.back());
+    if (batch_dims + k > data.size() || batch_dims >= ishape.size())
+        throw Error(ctx.where() + "indices' last dimension is too large for the data");
+    for (size_t d = 0; d < batch_dims; ++d)
+        if (data[d] != ishape[d]) throw Error(ctx.where() + "batch dimensions of data and indices differ");
+    slice = 1;
+    for (size_t d = batch_dims + k; d < data.size(); ++d) slice *= data[d];
+    int64_t batch = 1, rows_per_batch = 1;
+    for (size_t d = 0; d < batch_dims; ++d) batch *= ishape[d];
+    for (size_t d = batch_dims; d + 1 < ishape.size(); ++d) rows_per_batch *= ishape[d];
+    int64_t slices_per_batch = 1;
+    for (size_t d = batch_dims; d < batch_dims + k; ++d) slices_per_batch *= data[d];
+    std::vector<int64_t> out;
+    out.reserve(static_cast<size_t>(batch * rows_per_batch));
+    for (int64_t r = 0; r < batch * rows_per_batch; ++r) {
+        int64_t off = 0;
+        for (size_t j = 0; j < k; ++j)
+            off = off * data[batch_dims + j] + checked_index(ctx, ind[static_cast<size_t>(r) * k + j], data[batch_dims + j]);
+        out.push_back((r / rows_per_batch) * slices_per_batch + off);
+    }
+    return out;
+}
+
+void gather_nd_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> ind = index_values(ctx, 1);
+    const Shape& ishape = ctx.in(1).shape();
+    const auto batch_dims = static_cast<size_t>(ctx.node.attr_int("batch_dims", 0));
+    int64_t slice = 0;
+    const auto offsets = nd_offsets(ctx, x.shape(), ishape, ind, batch_dims, slice);
+    Shape shape(ishape.begin(), ishape.end() - 1);
+    shape.insert(shape.end(), x.shape().begin() + static_cast<std::ptrdiff_t>(batch_dims + static_cast<size_t>(ishape.back())),
+                 x.shape().end());
+    Tensor y(x.dtype(), shape);
+    const auto bytes = static_cast<int64_t>(element_size(ctx, x)) * slice;
+    for (size_t r = 0; r < offsets.size() && bytes > 0; ++r)
+        std::memcpy(y.data<uint8_t>() + static_cast<int64_t>(r) * bytes, x.data<uint8_t>() + offsets[r] * bytes, static_cast<size_t>(bytes));
+    ctx.outputs[0] = std::move(y);
+}
+
+void scatter_nd_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> ind = index_values(ctx, 1);
+    const Tensor& updates = ctx.in(2);
+    if (updates.dtype() != x.dtype()) throw Error(ctx.where() + "updates must have the data's dtype");
+    element_size(ctx, x);
+    int64_t slice = 0;
+    const auto offsets = nd_offsets(ctx, x.shape(), ctx.in(1).shape(), ind, 0, slice);
+    if (updates.numel() != static_cast<int64_t>(offsets.size()) * slice)
+        throw Error(ctx.where() + "updates shape " + shape_str(updates.shape()) + " does not match the indices");
+    const std::string reduction = scatter_reduction(ctx);
+    Tensor y = x;
+    for (size_t r = 0; r < offsets.size(); ++r)
+        for (int64_t e = 0; e < slice; ++e)
+            scatter_element(ctx, y, offsets[r] * slice + e, updates, static_cast<int64_t>(r) * slice + e, reduction);
+    ctx.outputs[0] = std::move(y);
+}
+
+// ---- repeating and rearranging --------------------------------------------------------------
+
+void tile_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> reps = int_input(ctx, 1);
+    if (reps.size() != x.rank()) throw Error(ctx.where() + "repeats must have one value per input dimension");
+    Shape shape(x.rank());
+    for (size_t d = 0; d < x.rank(); ++d) {
+        if (reps[d] < 0) throw Error(ctx.where() + "repeats must not be negative");
+        shape[d] = x.dim(d) * reps[d];
+    }
+    const size_t esize = element_size(ctx, x);
+    const auto strides = contiguous_strides(x.shape());
+    Tensor y(x.dtype(), shape);
+    std::vector<int64_t> idx(shape.size(), 0);
+    for (int64_t i = 0; i < y.numel(); ++i, next_index(idx, shape)) {
+        int64_t src = 0;
+        for (size_t d = 0; d < shape.size(); ++d) src += (idx[d] % x.dim(d)) * strides[d];
+        std::memcpy(y.data<uint8_t>() + i * static_cast<int64_t>(esize), x.data<uint8_t>() + src * static_cast<int64_t>(esize), esize);
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+// Keeps the slices along `axis` (or elements of the flattened input) whose condition is true.
+void compress_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const Tensor& cond = ctx.in(1);
+    if (cond.dtype() != DType::Bool || cond.rank() != 1) throw Error(ctx.where() + "condition must be a 1-D bool tensor");
+    const bool flat = ctx.node.attr("axis") == nullptr;
+    const Shape in_shape = flat ? Shape{x.numel()} : x.shape();
+    const size_t axis = flat ? 0 : axis_attr(ctx, x.rank());
+    const int64_t dim = in_shape[axis];
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < std::min(dim, cond.numel()); ++i)
+        if (cond.data<uint8_t>()[i]) keep.push_back(i);
+    Shape shape = in_shape;
+    shape[axis] = static_cast<int64_t>(keep.size());
+    Tensor y(x.dtype(), shape);
+    int64_t outer = 0, inner_bytes = 0;
+    split_at(in_shape, axis, element_size(ctx, x), outer, inner_bytes);
+    const auto n = static_cast<int64_t>(keep.size());
+    for (int64_t o = 0; o < outer && inner_bytes > 0; ++o)
+        for (int64_t j = 0; j < n; ++j)
+            std::memcpy(y.data<uint8_t>() + (o * n + j) * inner_bytes, x.data<uint8_t>() + (o * dim + keep[static_cast<size_t>(j)]) * inner_bytes,
+                        static_cast<size_t>(inner_bytes));
+    ctx.outputs[0] = std::move(y);
+}
+
+// (N, C, H, W) <-> (N, C / b^2, H * b, W * b). Output channel/position (c, h * b + i, w * b + j)
+// reads input channel (i * b + j) * C' + c in DCR mode (the default), c * b^2 + i * b + j in CRD.
+template <bool to_space>
+void depth_space_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    if (x.rank() != 4) throw Error(ctx.where() + "input must be (N, C, H, W), got " + shape_str(x.shape()));
+    const int64_t b = ctx.node.attr_int("blocksize", 0);
+    if (b < 1 || b > std::max(x.dim(1), std::max(x.dim(2), x.dim(3)))) throw Error(ctx.where() + "blocksize " + std::to_string(b) + " does not fit the input");
+    const bool crd = to_space && ctx.node.attr_string("mode", "DCR") == "CRD";
+    const int64_t n = x.dim(0);
+    // the space-side (deep = C / b^2 channels, H * b, W * b) and depth-side shapes
+    const int64_t deep_c = to_space ? x.dim(1) / (b * b) : x.dim(1);
+    const int64_t h = to_space ? x.dim(2) : x.dim(2) / b, w = to_space ? x.dim(3) : x.dim(3) / b;
+    if ((to_space && x.dim(1) % (b * b) != 0) || (!to_space && (x.dim(2) % b != 0 || x.dim(3) % b != 0)))
+        throw Error(ctx.where() + "shape " + shape_str(x.shape()) + " does not divide by blocksize " + std::to_string(b));
+    const Shape space{n, deep_c, h * b, w * b}, depth{n, deep_c * b * b, h, w};
+    const size_t esize = element_size(ctx, x);
+    Tensor y(x.dtype(), to_space ? space : depth);
+    const uint8_t* src = x.data<uint8_t>();
+    uint8_t* dst = y.data<uint8_t>();
+    for (int64_t in = 0; in < n; ++in)
+        for (int64_t c = 0; c < deep_c; ++c)
+            for (int64_t hh = 0; hh < h * b; ++hh)
+                for (int64_t ww = 0; ww < w * b; ++ww) {
+                    const int64_t i = hh % b, j = ww % b;
+                    const int64_t dc = crd ? c * b * b + i * b + j : (i * b + j) * deep_c + c;
+                    const int64_t space_at = ((in * deep_c + c) * h * b + hh) * w * b + ww;
+                    const int64_t depth_at = ((in * deep_c * b * b + dc) * h + hh / b) * w + ww / b;
+                    const int64_t from = to_space ? depth_at : space_at, to = to_space ? space_at : depth_at;
+                    std::memcpy(dst + to * static_cast<int64_t>(esize), src + from * static_cast<int64_t>(esize), esize);
+                }
+    ctx.outputs[0] = std::move(y);
+}
+
+// on/off values written along a new `axis` of size depth; negative indices count from depth.
+void one_hot_kernel(KernelContext& ctx) {
+    const Tensor& indices = ctx.in(0);
+    const Tensor& depth_t = ctx.in(1);
+    const Tensor& values = ctx.in(2);
+    if (depth_t.numel() != 1 || values.numel() != 2) throw Error(ctx.where() + "depth must be a scalar and values hold 2 elements");
+    const auto depth = static_cast<int64_t>(depth_t.get_as_double(0));
+    if (depth < 1) throw Error(ctx.where() + "depth must be positive");
+    const auto rank = static_cast<int64_t>(indices.rank()) + 1;
+    const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", -1), rank, ctx));
+    Shape shape = indices.shape();
+    shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(axis), depth);
+    const size_t esize = element_size(ctx, values);
+    Tensor y(values.dtype(), shape);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    const uint8_t* off = values.data<uint8_t>();
+    const uint8_t* on = off + esize;
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t k = 0; k < depth; ++k)
+            for (int64_t i = 0; i < inner; ++i) {
+                auto v = static_cast<int64_t>(indices.get_as_double(o * inner + i));
+                if (v < 0) v += depth;
+                std::memcpy(y.data<uint8_t>() + ((o * depth + k) * inner + i) * static_cast<int64_t>(esize), v == k ? on : off, esize);
+            }
+    ctx.outputs[0] = std::move(y);
+}
+
+template <typename T>
+void range_typed(KernelContext& ctx) {
+    const T start = ctx.in(0).data<T>()[0], limit = ctx.in(1).data<T>()[0], delta = ctx.in(2).data<T>()[0];
+    if (delta == T{0}) throw Error(ctx.where() + "delta must not be 0");
+    const auto n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(static_cast<double>(limit - start) / static_cast<double>(delta))));
+    Tensor y(ctx.in(0).dtype(), {n});
+    for (int64_t i = 0; i < n; ++i) y.data<T>()[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+    ctx.outputs[0] = std::move(y);
+}
+
+void range_kernel(KernelContext& ctx) {
+    const DType t = ctx.in(0).dtype();
+    for (size_t i = 0; i < 3; ++i)
+        if (ctx.in(i).dtype() != t || ctx.in(i).numel() != 1) throw Error(ctx.where() + "start, limit and delta must be scalars of one dtype");
+    switch (t) {
+        case DType::Float32: return range_typed<float>(ctx);
+        case DType::Int64: return range_typed<int64_t>(ctx);
+        case DType::Int32: return range_typed<int32_t>(ctx);
+        default: throw Error(ctx.where() + dtype_name(t) + " inputs are not supported");
+    }
+}
+
+// Reverses the first sequence_lens[b] steps along time_axis of every batch entry b.
+void reverse_sequence_kernel(KernelContext& ctx) {
+    const Tensor& x = ctx.in(0);
+    const std::vector<int64_t> lens = int_input(ctx, 1);
+    if (x.rank() < 2) throw Error(ctx.where() + "input must have rank >= 2");
+    const auto batch_axis = static_cast<size_t>(ctx.node.attr_int("batch_axis", 1));
+    const auto time_axis = static_cast<size_t>(ctx.node.attr_int("time_axis", 0));
+    if (batch_axis > 1 || time_axis > 1 || batch_axis == time_axis) throw Error(ctx.where() + "batch_axis and time_axis must be 0 and 1");
+    if (static_cast<int64_t>(lens.size()) != x.dim(batch_axis)) throw Error(ctx.where() + "sequence_lens must have one value per batch entry");
+    const int64_t steps = x.dim(time_axis);
+    const size_t esize = element_size(ctx, x);
+    int64_t inner = 1;
+    for (size_t d = 2; d < x.rank(); ++d) inner *= x.dim(d);
+    const auto row = static_cast<int64_t>(esize) * inner;
+    Tensor y = x;
+    for (int64_t b = 0; b < x.dim(batch_axis); ++b) {
+        const int64_t len = lens[static_cast<size_t>(b)];
+        if (len < 0 || len > steps) throw Error(ctx.where() + "sequence length " + std::to_string(len) + " is out of range");
+        for (int64_t t = 0; t < len && row > 0; ++t) {
+            auto at = [&](int64_t step) { return time_axis == 0 ? step * x.dim(1) + b : b * steps + step; };
+            std::memcpy(y.data<uint8_t>() + at(t) * row, x.data<uint8_t>() + at(len - 1 - t) * row, static_cast<size_t>(row));
+        }
+    }
+    ctx.outputs[0] = std::move(y);
+}
+
+void size_kernel(KernelContext& ctx) { ctx.outputs[0] = Tensor::from_int64s({}, {ctx.in(0).numel()}); }
 
 // ---- shapes and constants ------------------------------------------------------------------
 
@@ -438,7 +770,20 @@ void register_shape_ops(KernelRegistry& r) {
     r.add("Concat", 1, 999, concat_kernel);
     r.add("Split", 1, 999, split_kernel);
     r.add("Gather", 1, 999, gather_kernel);
+    r.add("GatherElements", 11, 999, gather_elements_kernel);
+    r.add("GatherND", 11, 999, gather_nd_kernel);
+    r.add("Scatter", 9, 10, scatter_elements_kernel);
+    r.add("ScatterElements", 11, 999, scatter_elements_kernel);
+    r.add("ScatterND", 11, 999, scatter_nd_kernel);
+    r.add("Tile", 6, 999, tile_kernel);
+    r.add("Compress", 9, 999, compress_kernel);
+    r.add("DepthToSpace", 1, 999, depth_space_kernel<true>);
+    r.add("SpaceToDepth", 1, 999, depth_space_kernel<false>);
+    r.add("OneHot", 9, 999, one_hot_kernel);
+    r.add("Range", 11, 999, range_kernel);
     r.add("Shape", 1, 999, shape_kernel);
+    r.add("Size", 1, 999, size_kernel);
+    r.add("ReverseSequence", 10, 999, reverse_sequence_kernel);
     r.add("Constant", 1, 999, constant_kernel);
     r.add("ConstantOfShape", 9, 999, constant_of_shape_kernel);
 }
