@@ -60,6 +60,8 @@ CompressOptions compress_options(const SweepOptions& o, const SweepCombo& c) {
     co.seed = o.seed;
     co.force = o.force;
     co.image = o.image;
+    co.input_shapes = o.input_shapes;
+    co.input_values = o.input_values;
     return co;
 }
 
@@ -183,7 +185,7 @@ SweepReport sweep(const SweepOptions& options) {
     static_cast<RunOptions&>(eo) = o;
     const auto t_ref = Clock::now();
     const EvalReport ref = evaluate(eo);
-    const InspectReport info = inspect(InspectOptions{o.model});
+    const InspectReport info = inspect(InspectOptions{o.model, o.input_shapes});
     report.reference = {o.model.string(), ref.samples, 100.0 * ref.top1.value_or(0), info.bytes, info.macs, info.params, since(t_ref)};
     spdlog::info("sweep: fp32 top-1 {:.2f}% on {} samples; {} combinations", report.reference.top1, ref.samples, combos.size());
 

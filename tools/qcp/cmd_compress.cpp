@@ -24,6 +24,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
+        InputFlags inputs;
+        std::vector<std::string> calib;
         GateOptions gate;  // --max-drop with --data/--labels/--count
     };
     auto st = std::make_shared<State>();
@@ -54,7 +56,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--pq-iters", o.pq_iters, "pq: k-means iterations (default 50)");
     cmd->add_flag("!--no-pq-metric", o.pq_metric, "pq: plain weight k-means instead of distances through the calibration inputs");
     cmd->add_flag("!--no-pq-refit", o.pq_refit, "pq: skip the joint least-squares refit of the codewords");
-    cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
+    add_sources_option(cmd, "--calib", st->calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--objective", o.objective,
                     "admm-cp: weight (||W - W'||, the default) or output (||X(W - W')|| on calibration inputs, needs --calib)");
@@ -89,6 +91,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop");
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, &exit_code] {
         auto& o = st->opts;
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
@@ -128,6 +131,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (st->correct) o.correct = true;
         if (st->no_correct) o.correct = false;
         o.image = st->image.resolve();
+        st->inputs.resolve(o);
+        o.calib = data::Sources{st->calib};
         const bool gate = max_drop_opt->count() > 0;
         if (gate) {
             validate_gate(st->gate, o);

@@ -26,15 +26,17 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     struct State {
         SweepOptions opts;
         ImageFlags image;
+        InputFlags inputs;
+        std::vector<std::string> data, calib;
         bool json = false, replot = false;
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to sweep (required unless --replot)");
-    cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
+    add_sources_option(cmd, "--data", st->data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
     cmd->add_option("--labels", o.labels, "Evaluation labels (IDX, .npy, text; required unless --replot)");
     cmd->add_option("-o,--out", o.out, "Output folder (models/ and the result files go there)")->required();
-    cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
+    add_sources_option(cmd, "--calib", st->calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--count", o.count, "Evaluate on the first N samples (default: all)");
     cmd->add_option("--methods", o.methods, "Comma-separated methods (default: " + method_names() +
@@ -57,6 +59,7 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--replot", st->replot,
                   "Only redraw the charts, results.csv and results.md of the finished sweep in --out from its results.json");
     add_image_flags(cmd, st->image);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, &exit_code] {
         if (st->replot) {
             const SweepReport r = sweep_replot(st->opts.out);
@@ -68,6 +71,9 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
         }
         if (st->opts.model.empty()) throw Error("sweep needs a MODEL");
         st->opts.image = st->image.resolve();
+        st->inputs.resolve(st->opts);
+        st->opts.data = data::Sources{st->data};
+        st->opts.calib = data::Sources{st->calib};
         const SweepReport r = sweep(st->opts);
         std::cout << (st->json ? sweep_to_json(r).dump(2) + "\n"
                                : sweep_to_table(r) + "wrote results.csv, results.json, results.md, pareto.svg, pareto_macs.svg to " +

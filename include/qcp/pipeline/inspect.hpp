@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qcp/data/inputs.hpp"
 #include "qcp/ir/graph.hpp"
 #include "qcp/ir/layers.hpp"
 
@@ -15,6 +16,7 @@ namespace qcp {
 
 struct InspectOptions {
     std::filesystem::path model;
+    std::vector<data::InputShape> input_shapes;  // --input-shape: fixes dynamic dims, so layer MACs are known
 };
 
 struct InspectReport {

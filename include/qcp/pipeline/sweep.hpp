@@ -44,8 +44,9 @@ inline const std::vector<int64_t> kSweepDefaultCentroids = {256, 64};
 
 struct SweepOptions : RunOptions {
     std::filesystem::path model;
-    std::filesystem::path data, labels;  // evaluation set (required)
-    std::filesystem::path calib;         // calibration data: correction, check, gptq/pq statistics
+    data::Sources data;                  // evaluation set (required); NAME=PATH per input
+    std::filesystem::path labels;
+    data::Sources calib;                 // calibration data: correction, check, gptq/pq statistics
     int64_t calib_count = 1000;
     int64_t count = 0;                   // evaluation samples (0: all)
     std::vector<std::string> methods;    // empty: every method of compress_methods() (gptq/pq skipped without calib)

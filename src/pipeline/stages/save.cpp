@@ -65,7 +65,7 @@ void check(Context& c) {
         engine::Session a(c.model), b(written);
         Metrics m;
         for (int64_t begin = 0; begin < c.calib_n; begin += o.batch) {
-            const Tensor x = c.calib->read(begin, std::min(o.batch, c.calib_n - begin));
+            const std::vector<Tensor> x = c.calib->read_inputs(begin, std::min(o.batch, c.calib_n - begin));
             const auto ya = a.run(x);
             const auto yb = b.run(x);
             m.add(yb.at(0), nullptr, &ya.at(0));
