@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,9 @@
 namespace qcp {
 
 struct InspectOptions {
+    InspectOptions() = default;
+    InspectOptions(std::filesystem::path m, std::vector<data::InputShape> shapes = {})  // NOLINT: implicit, inspect({path})
+        : model(std::move(m)), input_shapes(std::move(shapes)) {}
     std::filesystem::path model;
     std::vector<data::InputShape> input_shapes;  // --input-shape: fixes dynamic dims, so layer MACs are known
 };
