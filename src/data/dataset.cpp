@@ -106,11 +106,12 @@ void check_options(const ImageOptions& o, const std::string& what) {
         if (!std::isfinite(v)) throw Error(what + ": mean values must be finite");
     for (float v : o.std)
         if (!std::isfinite(v) || v == 0.0f) throw Error(what + ": std values must be finite and non-zero");
+    if (!std::isfinite(o.pad)) throw Error(what + ": the pad value must be finite");
 }
 
 // Pass-through samples are taken element by element: only one mean/std value can apply.
 void plan_flat_transform(SampleTransform& t, const ImageOptions& o, const std::string& what) {
-    if (o.height > 0 || o.channels > 0)
+    if (o.height > 0 || o.channels > 0 || o.bgr || o.fit)
         throw Error(what + ": resizing and channel conversion need image-shaped data, not samples " +
                     shape_str(t.sample_shape));
     if (o.mean.size() > 1 || o.std.size() > 1)
@@ -310,6 +311,20 @@ void parse_size(const std::string& text, int64_t& height, int64_t& width) {
     };
     height = number(hs);
     width = number(ws);
+}
+
+bool parse_channel_order(const std::string& text) {
+    std::string s = text;
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (s == "rgb") return false;
+    if (s == "bgr") return true;
+    throw Error("channel order '" + text + "': expected rgb or bgr");
+}
+
+bool parse_resize_mode(const std::string& text) {
+    if (text == "stretch") return false;
+    if (text == "fit") return true;
+    throw Error("resize mode '" + text + "': expected stretch or fit");
 }
 
 std::vector<float> parse_floats(const std::string& text) {

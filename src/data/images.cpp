@@ -184,16 +184,38 @@ void SampleTransform::apply(const float* src, float* dst) const {
         hwc = convert_channels_hwc(src, src_pixels, src_c, c);
         src = hwc.data();
     }
-    if (h != src_h || w != src_w) {
-        hwc = resize_hwc(src, src_h, src_w, c, h, w);
+    if (bgr && c == 3) {
+        if (src != hwc.data()) hwc.assign(src, src + src_pixels * c);
+        for (int64_t p = 0; p < src_pixels; ++p) std::swap(hwc[static_cast<size_t>(3 * p)], hwc[static_cast<size_t>(3 * p + 2)]);
+        src = hwc.data();
+    }
+    int64_t rh = h, rw = w;  // the resized image; the rest of h × w is padding
+    if (fit) fit_size(src_h, src_w, h, w, rh, rw);
+    if (rh != src_h || rw != src_w) {
+        hwc = resize_hwc(src, src_h, src_w, c, rh, rw);
         src = hwc.data();
     }
     const int64_t pixels = h * w;
-    for (int64_t p = 0; p < pixels; ++p)
-        for (int64_t ch = 0; ch < c; ++ch) {
-            const float v = normalise(src[p * c + ch], ch);
-            dst[layout == Layout::NCHW ? ch * pixels + p : p * c + ch] = v;
+    for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+            const int64_t p = y * w + x;
+            const bool inside = y < rh && x < rw;
+            for (int64_t ch = 0; ch < c; ++ch) {
+                const float v = inside ? normalise(src[(y * rw + x) * c + ch], ch) : pad;
+                dst[layout == Layout::NCHW ? ch * pixels + p : p * c + ch] = v;
+            }
         }
+}
+
+void fit_size(int64_t src_h, int64_t src_w, int64_t h, int64_t w, int64_t& rh, int64_t& rw) {
+    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    if (src_w * h <= w * src_h) {  // relatively narrower than h × w: the height fills
+        rh = h;
+        rw = std::max<int64_t>(1, std::min(w, ceil_div(h * src_w, src_h)));
+    } else {
+        rw = w;
+        rh = std::max<int64_t>(1, std::min(h, ceil_div(w * src_h, src_w)));
+    }
 }
 
 bool plan_image_transform(SampleTransform& t, const ImageOptions& options, const Shape& model_input,
@@ -236,6 +258,12 @@ bool plan_image_transform(SampleTransform& t, const ImageOptions& options, const
                         " channels");
     t.mean = options.mean;
     t.std = options.std;
+    t.bgr = options.bgr;
+    t.fit = options.fit;
+    t.pad = options.pad;
+    if (t.bgr && t.c != 3) throw Error(what + ": --channel-order bgr needs 3-channel images, not " + std::to_string(t.c));
+    if (t.fit && own_size && size_from_model)
+        throw Error(what + ": --resize fit needs a target size (--size, --input-shape, or the model's input)");
 
     if (rank == 2 && t.c == 1)
         t.sample_shape = {t.h, t.w};

@@ -27,6 +27,14 @@ std::string cache_key(const CompressOptions& o, const std::string& sha, const st
     for (int b : bits) k << b << ",";
     for (const auto& r : o.layer_rules) k << "|L" << r;
     for (const auto& r : o.excludes) k << "|X" << r;
+    // how the inputs are fed (issue 14); nothing is added at the defaults, so older keys still match
+    for (const auto& s : o.input_shapes) {
+        k << "|S" << s.name;
+        for (int64_t d : s.dims) k << "," << d;
+    }
+    for (const auto& v : o.input_values) k << "|V" << v.name << "=" << v.value;
+    if (o.image.bgr) k << "|bgr";
+    if (o.image.fit) k << "|fit" << o.image.pad;
     return k.str();
 }
 

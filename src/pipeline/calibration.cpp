@@ -65,7 +65,7 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
         session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
                                                   const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
     }
-    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
     return stats;
 }
 
@@ -101,7 +101,7 @@ std::vector<std::vector<Eigen::MatrixXd>> collect_hessians(const ir::Model& mode
             }
         });
     }
-    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read(begin, std::min(batch, count - begin)));
+    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
     std::vector<std::vector<Eigen::MatrixXd>> out;
     for (const auto& acc : accs) {
         out.emplace_back();

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 
+#include "inputs.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/fs.hpp"
 #include "qcp/core/log.hpp"
@@ -44,9 +45,9 @@ Tensor random_input(const ir::ValueInfo& vi, uint64_t& state) {
 }
 
 std::vector<Tensor> check_inputs(const ir::Model& model, const engine::Session& s, data::Dataset* calib, std::string& what) {
-    if (calib && s.input_names().size() == 1) {
+    if (calib) {
         what = "calibration data";
-        return {calib->read(0, std::min(kOpsetCheckSamples, calib->size()))};
+        return calib->read_inputs(0, std::min(kOpsetCheckSamples, calib->size()));
     }
     what = "random";
     uint64_t state = kRandomSeed;
@@ -135,17 +136,9 @@ OpsetUpgrade upgrade_opset(ir::Model& model, int64_t target, data::Dataset* cali
     return u;
 }
 
-std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const std::filesystem::path& calib,
-                                               const data::ImageOptions& image) {
+std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const data::Sources& calib, const RunOptions& o) {
     if (calib.empty()) return nullptr;
-    const ir::Graph& g = model.graph;
-    const auto in = std::find_if(g.inputs.begin(), g.inputs.end(), [&](const ir::ValueInfo& v) { return !g.find_initializer(v.name); });
-    if (in == g.inputs.end()) throw Error("the model has no inputs to feed --calib to");
-    const ir::ValueInfo* vi = g.shape_info(in->name);
-    const Shape shape = vi ? vi->concrete_shape(-1) : Shape{};
-    auto ds = data::open_dataset(calib, image, shape);
-    data::check_compatible(*ds, shape);
-    return ds;
+    return open_model_data(model, calib, o);
 }
 
 ConvertReport convert(const ConvertOptions& o) {
@@ -161,7 +154,7 @@ ConvertReport convert(const ConvertOptions& o) {
     r.options = o;
     ir::Model model = onnx_io::load_model(o.model);
     r.input_opset = model.opset("");
-    const std::unique_ptr<data::Dataset> calib = open_check_data(model, o.calib, o.image);
+    const std::unique_ptr<data::Dataset> calib = open_check_data(model, o.calib, o);
     r.upgrade = upgrade_opset(model, o.opset, calib.get());
     onnx_io::SaveOptions save;
     save.overwrite = o.force;

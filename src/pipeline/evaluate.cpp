@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "inputs.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/core/npy.hpp"
@@ -21,15 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// The model's (single) input shape with unknown dims as -1.
-Shape model_input_shape(const ir::Model& m, const engine::Session& s) {
-    if (s.input_names().size() != 1)
-        throw Error("qcp evaluates models with one input; this one has " + std::to_string(s.input_names().size()));
-    const ir::ValueInfo* vi = m.graph.shape_info(s.input_names()[0]);
-    if (!vi) return {};
-    return vi->concrete_shape(-1);
-}
 
 void check_batch(int64_t batch) {
     if (batch < 1) throw Error("--batch must be at least 1");
@@ -51,12 +43,26 @@ std::string opt_num(const std::optional<double>& v, int d) {
 struct Loaded {
     ir::Model model;
     std::unique_ptr<engine::Session> session;
-    Shape input;
     explicit Loaded(const std::filesystem::path& path) : model(onnx_io::load_model(path)) {
         session = std::make_unique<engine::Session>(model);
-        input = model_input_shape(model, *session);
     }
 };
+
+// Both models take the same inputs, of shapes the data fits (checked through the first model).
+void check_same_inputs(const ir::Model& a, const ir::Model& b, const RunOptions& o) {
+    const auto ia = model_inputs(a, {}), ib = model_inputs(b, {});
+    bool same = ia.size() == ib.size();
+    for (size_t i = 0; same && i < ia.size(); ++i) same = ia[i].name == ib[i].name;
+    if (!same) {
+        auto names = [](const std::vector<data::ModelInput>& v) {
+            std::string s;
+            for (const auto& m : v) s += (s.empty() ? "" : ", ") + m.name;
+            return s;
+        };
+        throw Error("the models take different inputs (" + names(ia) + " vs " + names(ib) + ")");
+    }
+    (void)model_inputs(b, o.input_shapes);  // its static dims against --input-shape
+}
 
 std::vector<int64_t> load_checked_labels(const std::filesystem::path& path, const data::Dataset& ds) {
     if (path.empty()) return {};
@@ -135,8 +141,8 @@ EvalReport evaluate(const EvalOptions& o) {
     if (!o.ref.empty()) ref = std::make_unique<Loaded>(o.ref);
     const std::vector<std::string>& names = model.session->output_names();
     ModelFidelity fidelity(names, o.fidelity);
-    auto ds = data::open_dataset(o.data, o.image, model.input);
-    data::check_compatible(*ds, model.input);
+    auto ds = open_model_data(model.model, o.data, o);
+    if (ref) check_same_inputs(model.model, ref->model, o);
     const std::vector<int64_t> labels = load_checked_labels(o.labels, *ds);
     const int64_t total = o.count > 0 ? std::min(o.count, ds->size()) : ds->size();
     spdlog::debug("evaluating {} on {} samples of {}", o.model.string(), total, ds->describe());
@@ -147,7 +153,7 @@ EvalReport evaluate(const EvalOptions& o) {
     Shape dump_shape;
     for (int64_t begin = 0; begin < total; begin += o.batch) {
         const int64_t n = std::min(o.batch, total - begin);
-        const Tensor x = ds->read(begin, n);
+        const std::vector<Tensor> x = ds->read_inputs(begin, n);
         const auto t0 = Clock::now();
         const std::vector<Tensor> y = model.session->run(x);
         run_seconds += since(t0);
@@ -215,9 +221,8 @@ CompareReport compare(const CompareOptions& o) {
     Loaded a(o.model_a), b(o.model_b);
     check_declared_outputs(a.model, o.fidelity);
     ModelFidelity fidelity(b.session->output_names(), o.fidelity);
-    auto ds = data::open_dataset(o.data, o.image, a.input);
-    data::check_compatible(*ds, a.input);
-    data::check_compatible(*ds, b.input);
+    auto ds = open_model_data(a.model, o.data, o);
+    check_same_inputs(a.model, b.model, o);
     const std::vector<int64_t> labels = load_checked_labels(o.labels, *ds);
     const int64_t total = o.count > 0 ? std::min(o.count, ds->size()) : ds->size();
 
@@ -225,7 +230,7 @@ CompareReport compare(const CompareOptions& o) {
     std::vector<double> ta, tb;
     for (int64_t begin = 0; begin < total; begin += o.batch) {
         const int64_t n = std::min(o.batch, total - begin);
-        const Tensor x = ds->read(begin, n);
+        const std::vector<Tensor> x = ds->read_inputs(begin, n);
         auto t0 = Clock::now();
         const auto ya = a.session->run(x);
         const double da = since(t0);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "inputs.hpp"
 #include "methods/method.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
@@ -35,6 +36,20 @@ nlohmann::ordered_json value_json(const ir::ValueInfo& v) {
 
 std::string macs_str(int64_t macs) { return macs < 0 ? "?" : human_count(macs); }
 
+// Layer MACs count unknown dims as 1; past the batch that is a guess, so such a layer's MACs are
+// unknown (fix the dims with --input-shape).
+bool spatial_dims_known(const ir::Graph& g, const ir::Layer& l) {
+    const ir::Node& n = g.nodes.at(static_cast<size_t>(l.node));
+    if (n.op_type == "Gemm") return true;  // rows = the batch
+    const ir::ValueInfo* vi = g.shape_info(n.op_type == "Conv" ? n.outputs.at(0) : n.input(0));
+    if (!vi || !vi->has_shape) return false;
+    // MatMul: the rows are every dim but the last (K, fixed by the weight)
+    const size_t end = n.op_type == "MatMul" && !vi->dims.empty() ? vi->dims.size() - 1 : vi->dims.size();
+    for (size_t d = 1; d < end; ++d)
+        if (!vi->dims[d].known()) return false;
+    return true;
+}
+
 }  // namespace
 
 InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_t bytes) {
@@ -45,6 +60,8 @@ InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_
     r.opset = m.opset("");
     r.producer = m.producer_name + (m.producer_version.empty() ? "" : " " + m.producer_version);
     r.layers = ir::find_layers(m.graph);
+    for (auto& l : r.layers)
+        if (!spatial_dims_known(m.graph, l)) l.macs = -1;
     for (const auto& l : r.layers) {
         r.layer_methods.emplace_back();
         bool factorize = false, quantize = false;
@@ -78,7 +95,8 @@ InspectReport inspect_model(const ir::Model& m, const std::string& path, uint64_
 }
 
 InspectReport inspect(const InspectOptions& options) {
-    const ir::Model m = onnx_io::load_model(options.model);
+    ir::Model m = onnx_io::load_model(options.model);
+    fix_input_shapes(m, options.input_shapes);
     return inspect_model(m, options.model.string(), model_bytes(options.model, m));
 }
 

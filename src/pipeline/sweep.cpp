@@ -61,6 +61,8 @@ CompressOptions compress_options(const SweepOptions& o, const SweepCombo& c) {
     co.force = o.force;
     co.image = o.image;
     co.fidelity = o.fidelity;
+    co.input_shapes = o.input_shapes;
+    co.input_values = o.input_values;
     return co;
 }
 
@@ -186,7 +188,7 @@ SweepReport sweep(const SweepOptions& options) {
     static_cast<RunOptions&>(eo) = o;
     const auto t_ref = Clock::now();
     const EvalReport ref = evaluate(eo);
-    const InspectReport info = inspect(InspectOptions{o.model});
+    const InspectReport info = inspect(InspectOptions{o.model, o.input_shapes});
     report.reference = {o.model.string(), ref.samples, 100.0 * ref.top1.value_or(0), info.bytes, info.macs, info.params, since(t_ref)};
     if (o.labels.empty()) {
         report.reference.metric.clear();  // the first evaluated run tells which fidelity the model has

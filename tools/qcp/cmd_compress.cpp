@@ -26,6 +26,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         double rank_ratio = 0;
         ImageFlags image;
         FidelityFlags fidelity;
+        InputFlags inputs;
+        std::vector<std::string> calib;
         GateOptions gate;  // --max-drop with --data/--labels/--count
     };
     auto st = std::make_shared<State>();
@@ -56,7 +58,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--pq-iters", o.pq_iters, "pq: k-means iterations (default 50)");
     cmd->add_flag("!--no-pq-metric", o.pq_metric, "pq: plain weight k-means instead of distances through the calibration inputs");
     cmd->add_flag("!--no-pq-refit", o.pq_refit, "pq: skip the joint least-squares refit of the codewords");
-    cmd->add_option("--calib", o.calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
+    add_sources_option(cmd, "--calib", st->calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--objective", o.objective,
                     "admm-cp: weight (||W - W'||, the default) or output (||X(W - W')|| on calibration inputs, needs --calib)");
@@ -99,6 +101,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
     add_fidelity_flags(cmd, st->fidelity);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, rank_opt, ratio_opt, tr_opt, ts_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
                    lat_batch_opt, &exit_code] {
         auto& o = st->opts;
@@ -143,6 +146,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         o.image = st->image.resolve();
         o.fidelity = st->fidelity.resolve();
         if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);
+        st->inputs.resolve(o);
+        o.calib = data::Sources{st->calib};
         const bool gate = max_drop_opt->count() > 0;
         if (gate) {
             validate_gate(st->gate, o);

@@ -16,12 +16,14 @@ void set_eval_command(CLI::App& app, int& exit_code) {
         EvalOptions opts;
         ImageFlags image;
         FidelityFlags fidelity;
+        InputFlags inputs;
+        std::vector<std::string> data;
         bool json = false;
         double min_top1 = 0;
     };
     auto st = std::make_shared<State>();
     cmd->add_option("model", st->opts.model, "ONNX model")->required();
-    cmd->add_option("--data", st->opts.data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
+    add_sources_option(cmd, "--data", st->data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
     cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text (one integer per line)");
     cmd->add_option("--ref", st->opts.ref,
                     "Reference model: per output rel. error, SQNR, cosine, and top-1 agreement (N, C), position/sequence/CTC "
@@ -36,9 +38,12 @@ void set_eval_command(CLI::App& app, int& exit_code) {
                                          "Accuracy gate: exit 1 when top-1 is below A percent (0-100; needs --labels)");
     add_image_flags(cmd, st->image);
     add_fidelity_flags(cmd, st->fidelity);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, min_top1_opt, &exit_code] {
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();
+        st->inputs.resolve(st->opts);
+        st->opts.data = data::Sources{st->data};
         const bool gate = min_top1_opt->count() > 0;
         if (gate && st->opts.labels.empty()) throw Error("--min-top1 needs --labels");
         if (gate && !(st->min_top1 >= 0 && st->min_top1 <= 100)) throw Error("--min-top1 is a percentage between 0 and 100");
@@ -65,12 +70,14 @@ void set_compare_command(CLI::App& app, int& exit_code) {
         CompareOptions opts;
         ImageFlags image;
         FidelityFlags fidelity;
+        InputFlags inputs;
+        std::vector<std::string> data;
         bool json = false;
     };
     auto st = std::make_shared<State>();
     cmd->add_option("model_a", st->opts.model_a, "First (reference) model")->required();
     cmd->add_option("model_b", st->opts.model_b, "Second model")->required();
-    cmd->add_option("--data", st->opts.data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
+    add_sources_option(cmd, "--data", st->data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
     cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text");
     cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
     cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
@@ -78,9 +85,12 @@ void set_compare_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--json", st->json, "Print one JSON object");
     add_image_flags(cmd, st->image);
     add_fidelity_flags(cmd, st->fidelity);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, &exit_code] {
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();
+        st->inputs.resolve(st->opts);
+        st->opts.data = data::Sources{st->data};
         const CompareReport r = compare(st->opts);
         std::cout << (st->json ? compare_to_json(r).dump(2) + "\n" : compare_to_text(r));
         exit_code = 0;

@@ -29,17 +29,19 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
         SweepOptions opts;
         ImageFlags image;
         FidelityFlags fidelity;
+        InputFlags inputs;
+        std::vector<std::string> data, calib;
         bool json = false, replot = false;
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
     cmd->add_option("model", o.model, "ONNX model to sweep (required unless --replot)");
-    cmd->add_option("--data", o.data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
+    add_sources_option(cmd, "--data", st->data, "Evaluation images (IDX, .npy, image folder; required unless --replot)");
     cmd->add_option("--labels", o.labels,
                     "Evaluation labels (IDX, .npy, text): rank by top-1; without, by the first output's fidelity to fp32 "
                     "(top-1 agreement, position agreement, mask IoU or SQNR)");
     cmd->add_option("-o,--out", o.out, "Output folder (models/ and the result files go there)")->required();
-    cmd->add_option("--calib", o.calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
+    add_sources_option(cmd, "--calib", st->calib, "Calibration data: statistics correction and check for every run; gptq and pq need it");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
     cmd->add_option("--count", o.count, "Evaluate on the first N samples (default: all)");
     cmd->add_option("--methods", o.methods, "Comma-separated methods (default: " + method_names() +
@@ -63,6 +65,7 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
                   "Only redraw the charts, results.csv and results.md of the finished sweep in --out from its results.json");
     add_image_flags(cmd, st->image);
     add_fidelity_flags(cmd, st->fidelity);
+    add_input_flags(cmd, st->inputs);
     cmd->callback([st, &exit_code] {
         if (st->replot) {
             const SweepReport r = sweep_replot(st->opts.out);
@@ -76,6 +79,9 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();
         if (st->opts.fidelity.class_axis) check_fidelity_options(st->opts.model, st->opts.fidelity);
+        st->inputs.resolve(st->opts);
+        st->opts.data = data::Sources{st->data};
+        st->opts.calib = data::Sources{st->calib};
         const SweepReport r = sweep(st->opts);
         std::cout << (st->json ? sweep_to_json(r).dump(2) + "\n"
                                : sweep_to_table(r) + "wrote results.csv, results.json, results.md, pareto.svg, pareto_macs.svg to " +

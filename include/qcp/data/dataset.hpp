@@ -30,6 +30,18 @@
 // height/width) uses a triangle filter whose support widens when shrinking: plain bilinear with
 // half-pixel centres when enlarging, area-weighted when shrinking (PIL's Image.resize(BILINEAR),
 // torchvision's Resize(antialias=True)).
+// Channel order (ImageOptions::bgr): image files decode as RGB; with bgr the first and third
+// channels are swapped after channel conversion, so the model sees B, G, R (OpenCV's order, as
+// PaddleOCR and Caffe models expect). --mean/--std are per channel in the order the model sees.
+// Resize mode (ImageOptions::resize, only where a resize happens):
+//   stretch  the image is resized to h × w (aspect ratio not kept)
+//   fit      the image is resized to rh × rw keeping its aspect ratio, as large as fits in h × w:
+//            rh = h, rw = min(w, ceil(h · src_w / src_h)) when the image is relatively narrower
+//            than h × w (PaddleOCR rec's resize_norm_img: height h, width ceil(h·ratio) capped at w),
+//            else rw = w, rh = min(h, ceil(w · src_h / src_w)); it sits at the top-left corner and
+//            the rest (right columns, bottom rows) is set to ImageOptions::pad *after*
+//            normalisation — pad is in the units the model sees (PaddleOCR pads with 0 after
+//            (x/255 − 0.5)/0.5, i.e. --mean 0.5 --std 0.5 --pad 0).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +63,9 @@ struct ImageOptions {
     Layout layout = Layout::NCHW;   // layout the model expects
     int64_t channels = 0;           // 0: from the data (image folders: from the model if known); 1 or 3 to force
     std::optional<Layout> data_layout;  // layout of 4-D .npy data; unset: the same as `layout`
+    bool bgr = false;               // --channel-order bgr: swap channels 0 and 2 of 3-channel images
+    bool fit = false;               // --resize fit: keep the aspect ratio and pad (see above)
+    float pad = 0.0f;               // --pad: value of the padded area, after normalisation
 };
 
 // A sequence of samples, read in order in batches.
@@ -65,6 +80,10 @@ public:
     virtual Tensor read(int64_t begin, int64_t count) = 0;
     virtual std::string describe() const = 0;  // "IDX images (10000, 28, 28) from <path>"
     virtual Layout layout() const = 0;         // layout of sample_shape() when it has rank 3
+    // One tensor per model input, in the model's input order, for samples [begin, begin + count).
+    // A dataset feeding one input returns {read(begin, count)}; one built by open_inputs()
+    // (inputs.hpp) returns every input's tensor, constants included.
+    virtual std::vector<Tensor> read_inputs(int64_t begin, int64_t count) { return {read(begin, count)}; }
 };
 
 // Opens `path` (file or folder) and fixes the sample shape for `model_input` (may be empty).
@@ -86,6 +105,9 @@ void check_labels(const Dataset& data, const std::vector<int64_t>& labels);
 // "0.485,0.456,0.406". Throw qcp::Error naming the bad text.
 Layout parse_layout(const std::string& text);
 void parse_size(const std::string& text, int64_t& height, int64_t& width);
+// "rgb" / "bgr" (any case): true for bgr. "stretch" / "fit": true for fit.
+bool parse_channel_order(const std::string& text);
+bool parse_resize_mode(const std::string& text);
 std::vector<float> parse_floats(const std::string& text);
 
 }  // namespace qcp::data

@@ -80,6 +80,9 @@ struct SampleTransform {
     int64_t h = 0, w = 0, c = 0;
     Layout layout = Layout::NCHW;
     std::vector<float> mean, std;  // empty, one value, or one per output channel
+    bool bgr = false;              // swap channels 0 and 2 (3 channels) before normalisation
+    bool fit = false;              // keep the aspect ratio inside h × w, pad the rest (dataset.hpp)
+    float pad = 0.0f;              // padded value, after normalisation
     Shape sample_shape;
 
     int64_t src_numel() const;
@@ -98,6 +101,9 @@ bool plan_image_transform(SampleTransform& t, const ImageOptions& options, const
 // The float32 batch (count, sample_shape…) for samples [begin, begin + count) of `data`;
 // throws naming the dataset when the range is outside it.
 Tensor allocate_batch(const Dataset& data, const Shape& sample_shape, int64_t begin, int64_t count);
+
+// The size an image of src_h × src_w takes inside h × w under --resize fit (dataset.hpp).
+void fit_size(int64_t src_h, int64_t src_w, int64_t h, int64_t w, int64_t& rh, int64_t& rw);
 
 // Resizes an HWC image with the triangle filter described in dataset.hpp.
 std::vector<float> resize_hwc(const float* src, int64_t src_h, int64_t src_w, int64_t c, int64_t h, int64_t w);

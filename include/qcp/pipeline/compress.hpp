@@ -59,7 +59,7 @@ struct CompressOptions : RunOptions {
     std::optional<double> target_macs;
     bool bits_auto = false;
     std::filesystem::path cache;        // damage curves cached here (--cache DIR)
-    std::filesystem::path calib;        // calibration data (enables correction and the check)
+    data::Sources calib;                // calibration data (enables correction and the check); NAME=PATH per input
     int64_t calib_count = 1000;
     FidelityOptions fidelity;           // how the check (and --max-drop) measures each output
     std::optional<bool> correct;        // default: on when calib is given

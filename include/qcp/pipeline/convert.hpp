@@ -46,10 +46,9 @@ struct OpsetUpgrade {
 // throws a one-line qcp::Error naming the first such output. When the engine cannot run the
 // original the check is skipped with a warning (check.skipped says why).
 OpsetUpgrade upgrade_opset(ir::Model& model, int64_t target, data::Dataset* calib);
-// The calibration data for upgrade_opset's check, shaped for the model's first input and checked
-// against it; nullptr when `calib` is empty.
-std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const std::filesystem::path& calib,
-                                               const data::ImageOptions& image);
+// The calibration data for upgrade_opset's check, fed to the model's inputs as the options say
+// (data/inputs.hpp) and checked against them; nullptr when `calib` is empty.
+std::unique_ptr<data::Dataset> open_check_data(const ir::Model& model, const data::Sources& calib, const RunOptions& o);
 
 struct ConvertOptions : RunOptions {
     std::filesystem::path model, output;

@@ -18,7 +18,7 @@ namespace qcp {
 
 struct EvalOptions : RunOptions {
     std::filesystem::path model;
-    std::filesystem::path data;
+    data::Sources data;            // PATH, or NAME=PATH per input (data/inputs.hpp)
     std::filesystem::path labels;  // empty: no accuracy
     std::filesystem::path ref;     // empty: no agreement/fidelity
     FidelityOptions fidelity;      // --class-axis, --mask-threshold, --ctc-blank (metrics.hpp)
@@ -46,7 +46,8 @@ std::string eval_to_text(const EvalReport& r);
 
 struct CompareOptions : RunOptions {
     std::filesystem::path model_a, model_b;
-    std::filesystem::path data, labels;
+    data::Sources data;
+    std::filesystem::path labels;
     int64_t count = 0;
     FidelityOptions fidelity;
 };

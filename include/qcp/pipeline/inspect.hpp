@@ -4,17 +4,23 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "qcp/data/inputs.hpp"
 #include "qcp/ir/graph.hpp"
 #include "qcp/ir/layers.hpp"
 
 namespace qcp {
 
 struct InspectOptions {
+    InspectOptions() = default;
+    InspectOptions(std::filesystem::path m, std::vector<data::InputShape> shapes = {})  // NOLINT: implicit, inspect({path})
+        : model(std::move(m)), input_shapes(std::move(shapes)) {}
     std::filesystem::path model;
+    std::vector<data::InputShape> input_shapes;  // --input-shape: fixes dynamic dims, so layer MACs are known
 };
 
 struct InspectReport {

@@ -49,9 +49,10 @@ inline const std::vector<int64_t> kSweepDefaultCentroids = {256, 64};
 
 struct SweepOptions : RunOptions {
     std::filesystem::path model;
-    std::filesystem::path data, labels;  // evaluation set (data required; labels: top-1, else fidelity)
+    data::Sources data;                  // evaluation set (required); NAME=PATH per input
+    std::filesystem::path labels;        // labels: top-1, else fidelity to the original
     FidelityOptions fidelity;            // --class-axis, --mask-threshold, --ctc-blank
-    std::filesystem::path calib;         // calibration data: correction, check, gptq/pq statistics
+    data::Sources calib;                 // calibration data: correction, check, gptq/pq statistics
     int64_t calib_count = 1000;
     int64_t count = 0;                   // evaluation samples (0: all)
     std::vector<std::string> methods;    // empty: every method of compress_methods() (gptq/pq skipped without calib)

@@ -68,7 +68,7 @@ std::vector<quant::ActHistogram> site_histograms(Context& c, const std::vector<r
         session.observe(r, [add, k](const ir::Node&, const std::vector<const Tensor*>& in, const std::vector<Tensor>&) { add(*in[k]); });
     }
     for (int64_t begin = 0; begin < c.calib_n; begin += c.options.batch)
-        (void)session.run(c.calib->read(begin, std::min(c.options.batch, c.calib_n - begin)));
+        (void)session.run(c.calib->read_inputs(begin, std::min(c.options.batch, c.calib_n - begin)));
     return hists;
 }
 

@@ -1,6 +1,7 @@
 // calibrate: the calibration data opened and checked against the model's input, the CP
 // objective resolved, and (on demand) the input Hessians the budget and the solve read.
 #include "../calibration.hpp"
+#include "../inputs.hpp"
 #include "../methods/method.hpp"
 #include "context.hpp"
 #include "qcp/core/error.hpp"
@@ -22,11 +23,7 @@ std::string resolved_objective(const CompressOptions& o) { return o.objective.em
 void calibrate(Context& c) {
     const CompressOptions& o = c.options;
     if (!o.calib.empty()) {
-        engine::Session probe(c.model);
-        const ir::ValueInfo* vi = c.model.graph.shape_info(probe.input_names().at(0));
-        const Shape input = vi ? vi->concrete_shape(-1) : Shape{};
-        c.calib = data::open_dataset(o.calib, o.image, input);
-        data::check_compatible(*c.calib, input);
+        c.calib = open_model_data(c.model, o.calib, o);
         c.calib_n = std::min(o.calib_count, c.calib->size());
     }
     c.objective = resolved_objective(o);

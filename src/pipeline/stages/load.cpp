@@ -17,7 +17,7 @@ namespace {
 
 // --opset: the model upgraded before anything reads it, checked on the first calibration samples.
 void upgrade(Context& c) {
-    const std::unique_ptr<data::Dataset> calib = open_check_data(c.model, c.options.calib, c.options.image);
+    const std::unique_ptr<data::Dataset> calib = open_check_data(c.model, c.options.calib, c.options);
     c.report.opset_upgrade = upgrade_opset(c.model, *c.options.opset, calib.get());
 }
 

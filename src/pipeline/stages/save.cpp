@@ -76,7 +76,7 @@ void check(Context& c) {
         engine::Session a(c.model), b(written);
         ModelFidelity m(a.output_names(), o.fidelity);
         for (int64_t begin = 0; begin < c.calib_n; begin += o.batch) {
-            const Tensor x = c.calib->read(begin, std::min(o.batch, c.calib_n - begin));
+            const std::vector<Tensor> x = c.calib->read_inputs(begin, std::min(o.batch, c.calib_n - begin));
             m.add(b.run(x), a.run(x));
         }
         c.report.check_outputs = m.results();
