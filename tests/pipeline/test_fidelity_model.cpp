@@ -94,7 +94,7 @@ TEST_F(ThreeOutputs, CheckMeasuresEveryOutputByItsKind) {
 
 TEST_F(ThreeOutputs, GateWithoutLabelsUsesTheFirstOutputsIou) {
     CompressOptions o = options();
-    o.calib.clear();
+    o.calib = {};
     GateOptions g;
     g.data = data;
     g.max_drop = 100;

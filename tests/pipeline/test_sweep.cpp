@@ -105,7 +105,7 @@ TEST(SweepOptions, BadSettingsThrowOneLine) {
     o.centroids = {1};
     expect_error(o, "--centroids");
     o = base_options();
-    o.data.clear();
+    o.data = {};
     expect_error(o, "--data");
     o = base_options();
     o.labels.clear();  // no labels: ranked by fidelity to fp32
