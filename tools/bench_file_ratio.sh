@@ -14,7 +14,7 @@
 #                 the file ratio a format with no overhead would reach (layers left alone count)
 #   file ratio  = input bytes / output bytes, and its shortfall against the ideal one
 #   tools/bench_file_ratio.sh PATH/TO/qcp [WORKDIR] [OCR_DIR]      (ONLY_OCR=1: the PP-OCRv4 models only;
-#   METHODS="rtn4 pq256": those cases only)
+#   METHODS="rtn4 pq256": those cases only; ONLY_CONVERTED=1 with OPSETS: the converted models only)
 set -euo pipefail
 QCP=$1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +48,7 @@ models=()
 if [ -n "${OPSETS:-}" ]; then
   [ -n "${ONLY_OCR:-}" ] || /usr/bin/python3 "$ROOT/tools/opset_variants.py" "$WORK/op" >/dev/null
   base=("${models[@]}")
+  [ -z "${ONLY_CONVERTED:-}" ] || models=()
   for entry in "${base[@]}"; do
     IFS=: read -r name model input calib <<<"$entry"
     own=$("$QCP" -q compress "$model" --dry-run --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["input"]["opset"])')
