@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A model with two inputs (tests/data/fixtures/two_inputs.onnx, tools/fixtures/gen_two_inputs.py)
-# compressed with calibration data for each input (--calib x=… --calib s=…), once with rtn and once
-# with admm-cp; qcp's engine (eval --data x=… --data s=… --dump-outputs) and ONNX Runtime
+# compressed with calibration data for each input (--calib x=… --calib s=…) by every method (rtn,
+# gptq, pq, admm-cp, cp-als); qcp's engine (eval --data x=… --data s=… --dump-outputs) and ONNX Runtime
 # (tools/ort/ort_run.js --input x=… --input s=…) must give the same outputs (rtol 1e-5 per sample).
 # The same with s left to its constant (--input-value s=0.5) on the engine and a file of 0.5 in ORT.
 # Used by CTest (ort_two_inputs, label unit); needs `tools/install_deps.sh --ort`.
@@ -27,7 +27,7 @@ check() {  # name, compressed model, qcp eval data args..., -- ort input args...
   rm -rf "$WORK/$name.ort" && node "$ROOT/tools/ort/ort_run.js" "$model" "$WORK/$name.ort" "${oargs[@]}" >/dev/null
   echo -n "$name: " && node "$ROOT/tools/ort/compare_npy.js" "$WORK/$name.qcp.npy" "$WORK/$name.ort/y.npy" --rtol 1e-5
 }
-for method in "rtn --bits 4" "admm-cp --bits 4 --rank 3 --layer .=rank=3"; do
+for method in "rtn --bits 4" "gptq --bits 4" "pq --centroids 16" "admm-cp --bits 4 --rank 3 --layer .=rank=3" "cp-als --bits 4 --rank 3 --layer .=rank=3"; do
   name=${method%% *}
   # shellcheck disable=SC2086
   "$QCP" -q compress "$MODEL" -o "$WORK/$name.onnx" --force --threads 1 --method $method \
