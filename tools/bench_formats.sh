@@ -2,8 +2,8 @@
 # Weight formats in ONNX Runtime (a benchmark, run on demand; needs tools/install_deps.sh --ort):
 # compresses MODEL with rtn 8-bit, gptq 4-bit, pq (256 codewords) and admm-cp (rank ratio 2, 4 bits),
 # each written packed and qdq, and times the input and all eight outputs in one node process
-# (tools/ort/bench_latency.js: 1 thread, default options, interleaved rounds, median) at batch 1
-# and 64 on the 64 fixture images. Prints one JSON line per model and batch (the input first and
+# (tools/ort/latency.js: 1 thread, default options, interleaved rounds, median) at batch 1
+# and 64 on the 64 fixture images. Prints one line per model and batch (the input first and
 # again last, as a control), then the file sizes.
 #   tools/bench_formats.sh PATH/TO/qcp [MODEL] [WORKDIR]
 set -euo pipefail
@@ -28,6 +28,12 @@ pq256  --method pq --centroids 256
 admm4  --method admm-cp --rank-ratio 2 --bits 4
 CASES
 models+=("$MODEL")  # the input again, last: the spread between its two rows is the noise
-node "$ROOT/tools/ort/bench_latency.js" "$INPUT" --batch 1 --runs 100 --rounds 10 "${models[@]}"
-node "$ROOT/tools/ort/bench_latency.js" "$INPUT" --batch 64 --runs 5 --rounds 10 "${models[@]}"
+for spec in "1 100" "64 5"; do
+  read -r batch runs <<<"$spec"
+  node "$ROOT/tools/ort/latency.js" --input "$INPUT" --batch "$batch" --runs "$runs" --reps 10 "${models[@]}" |
+    /usr/bin/python3 -c 'import json, sys
+r = json.load(sys.stdin)
+for m in r["models"]:
+    print("batch %3d  %9.3f ms  ratio %5.2f  load %6.1f ms  %s" % (r["batch"], m["median_ms"], m["ratio"], m["load_ms"], m["path"]))'
+done
 for m in "${models[@]:0:${#models[@]}-1}"; do echo "$(stat -c %s "$m") $m"; done
