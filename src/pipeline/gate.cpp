@@ -5,6 +5,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/table.hpp"
+#include "inputs.hpp"
 
 namespace qcp {
 
@@ -21,11 +22,12 @@ void validate_gate(const GateOptions& g, const CompressOptions& o) {
     if (g.data.empty()) throw Error("--max-drop needs --data (the evaluation set; with --labels it gates on top-1)");
     if (!(g.max_drop >= 0) || !std::isfinite(g.max_drop)) throw Error("--max-drop must be a non-negative number of points");
     if (o.dry_run) throw Error("--max-drop evaluates the written model; it cannot be combined with --dry-run");
-    for (const auto* p : {&g.data, &g.labels})
-        if (!p->empty() && !std::filesystem::exists(*p)) throw Error(p->string() + ": no such file or folder");
+    if (!g.labels.empty() && !std::filesystem::exists(g.labels)) throw Error(g.labels.string() + ": no such file or folder");
     if (g.count < 0) throw Error("--count must be 0 (all) or positive");
     validate_fidelity_options(o.fidelity);
     const ir::Model m = onnx_io::load_model(o.model);
+    for (const auto& [input, path] : data::resolve_sources(g.data, model_inputs(m, o.input_shapes)))
+        if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or folder");
     if (m.graph.outputs.empty() || !m.graph.outputs[0].has_shape) return;  // decided when it runs
     const ir::ValueInfo& first = m.graph.outputs[0];
     const OutputLayout l = output_layout(first.concrete_shape(-1), o.fidelity, first.name);

@@ -35,6 +35,9 @@ TEST(CliInputs, BadInputsAreOneLineAndWriteNothing) {
     expect_refused(compress + kData + " --channel-order grb", "rgb or bgr");
     expect_refused(compress + kData + " --resize crop", "stretch or fit");
     expect_refused("eval " + kModel + " --data s=" + kFix + "two_inputs_x.npy", "model input");
+    // the gate's data is checked per input before any work
+    expect_refused(compress + kData + " --max-drop 5 --data x=" + kFix + "two_inputs_x.npy --data s=" + kFix + "missing.npy",
+                   "missing.npy: no such file");
     EXPECT_FALSE(std::filesystem::exists(out));
 }
 
@@ -47,6 +50,12 @@ TEST(CliInputs, TwoInputModelCompressesAndEvaluates) {
     const test::CliResult e = test::run_qcp("-q eval " + out + " --data x=" + kFix + "two_inputs_x.npy --input-value s=0.5 --json");
     ASSERT_EQ(e.code, 0) << e.err;
     EXPECT_NE(e.out.find("\"samples\": 24"), std::string::npos);
+    // --max-drop on a two-input model: its --data per input, gating on the output's agreement
+    const test::CliResult g = test::run_qcp("-q compress " + kModel + " -o " + out + " --force --method rtn --bits 8 --json" + kData +
+                                            " --max-drop 50 --data x=" + kFix + "two_inputs_x.npy --data s=" + kFix + "two_inputs_s.npy");
+    ASSERT_EQ(g.code, 0) << g.err;
+    EXPECT_NE(g.out.find("\"passed\": true"), std::string::npos) << g.out;
+    EXPECT_NE(g.out.find("\"samples\": 24"), std::string::npos) << g.out;
 }
 
 }  // namespace

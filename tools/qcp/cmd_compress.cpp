@@ -27,7 +27,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         ImageFlags image;
         FidelityFlags fidelity;
         InputFlags inputs;
-        std::vector<std::string> calib;
+        std::vector<std::string> calib, gate_data;
         GateOptions gate;  // --max-drop with --data/--labels/--count
     };
     auto st = std::make_shared<State>();
@@ -96,7 +96,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                     "Accuracy gate: after writing, evaluate original and output on --data; exit 1 (output kept) when top-1 "
                     "(with --labels) or else the first output's agreement with the original (top-1 agreement, position "
                     "agreement or mask IoU, by its shape) fell by more than P percentage points");
-    cmd->add_option("--data", st->gate.data, "Evaluation images for --max-drop (IDX, .npy, image folder)");
+    add_sources_option(cmd, "--data", st->gate_data, "Evaluation images for --max-drop (IDX, .npy, image folder)");
     cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop (without: gate on agreement with the original)");
     auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_image_flags(cmd, st->image);
@@ -148,6 +148,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);
         st->inputs.resolve(o);
         o.calib = data::Sources{st->calib};
+        st->gate.data = data::Sources{st->gate_data};
         const bool gate = max_drop_opt->count() > 0;
         if (gate) {
             validate_gate(st->gate, o);

@@ -24,7 +24,8 @@ namespace qcp {
 inline constexpr double kGateSlack = 1e-9;
 
 struct GateOptions {
-    std::filesystem::path data, labels;  // the evaluation set; labels may be empty (fidelity gate)
+    data::Sources data;                  // the evaluation set: PATH, or NAME=PATH per model input
+    std::filesystem::path labels;        // may be empty (fidelity gate)
     int64_t count = 0;                   // first N samples; 0: all
     double max_drop = 0;                 // percentage points
 };
