@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -13,22 +12,13 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/log.hpp"
 #include "qcp/core/parallel.hpp"
-#include "qcp/engine/kernel.hpp"
+#include "qcp/engine/fold.hpp"
 #include "qcp/engine/session.hpp"
 #include "stages/context.hpp"
 
 namespace qcp {
 
 namespace {
-
-// engine/fold.cpp's rule: what ONNX Runtime folds at load.
-bool foldable_op(const ir::Node& n) {
-    if (!n.domain.empty() && n.domain != "ai.onnx") return false;
-    if (n.op_type == "DequantizeLinear") return false;
-    for (const auto& a : n.attributes)
-        if (a.type == ir::AttrType::Graph || a.type == ir::AttrType::Graphs) return false;
-    return true;
-}
 
 bool is_compute_op(const std::string& op) { return op == "Conv" || op == "Gemm" || op == "MatMul"; }
 
@@ -93,50 +83,6 @@ ir::Model extract_region(const ir::Model& model, const std::string& input, const
     return m;
 }
 
-void fold_constants(ir::Model& model) {
-    ir::Graph& g = model.graph;
-    const int64_t opset = model.opset("");
-    const bool overridable = model.ir_version >= 4;
-    std::map<std::string, Tensor> folded;
-    auto constant = [&](const std::string& name) -> const Tensor* {
-        if (auto it = folded.find(name); it != folded.end()) return &it->second;
-        const ir::Initializer* init = g.find_initializer(name);
-        return init && !(overridable && g.is_graph_input(name)) ? &init->tensor : nullptr;
-    };
-    std::vector<char> dropped(g.nodes.size(), 0);
-    for (const int n : g.topological_order()) {
-        const ir::Node& node = g.nodes[static_cast<size_t>(n)];
-        if (!foldable_op(node)) continue;
-        bool all_constant = true;
-        for (const auto& in : node.inputs) all_constant = all_constant && (in.empty() || constant(in));
-        const engine::KernelDef* def = all_constant ? engine::cpu_kernels().find(node.op_type, opset) : nullptr;
-        if (!def) continue;
-        engine::KernelContext ctx(node, opset);
-        for (const auto& in : node.inputs) ctx.inputs.push_back(in.empty() ? nullptr : constant(in));
-        ctx.outputs.resize(node.outputs.size());
-        try {
-            def->fn(ctx);
-        } catch (const Error&) {  // a kernel that refuses these inputs: left to run, as ORT leaves it
-            continue;
-        }
-        for (size_t o = 0; o < node.outputs.size(); ++o)
-            if (!node.outputs[o].empty()) folded[node.outputs[o]] = std::move(ctx.outputs[o]);
-        dropped[static_cast<size_t>(n)] = 1;
-    }
-    std::vector<ir::Node> kept;
-    std::set<std::string> read;
-    for (size_t n = 0; n < g.nodes.size(); ++n) {
-        if (dropped[n]) continue;
-        for (const auto& in : g.nodes[n].inputs) read.insert(in);
-        kept.push_back(std::move(g.nodes[n]));
-    }
-    for (const auto& out : g.outputs) read.insert(out.name);
-    g.nodes = std::move(kept);
-    for (auto& [name, t] : folded)
-        if (read.count(name) && !g.find_initializer(name)) g.initializers.push_back({name, std::move(t), ""});
-    g.rebuild_index();
-}
-
 std::vector<Timing> time_interleaved(const std::vector<TimedRun>& runs, int reps) {
     if (reps < 1) throw Error("latency: repetitions must be at least 1, got " + std::to_string(reps));
     using Clock = std::chrono::steady_clock;
@@ -158,7 +104,7 @@ std::vector<Timing> time_interleaved(const std::vector<TimedRun>& runs, int reps
 LayerLatency measure_layer_latency(const ir::Model& before, const ir::Model& after_written, const Tensor& x, int reps,
                                    bool chain_stages) {
     ir::Model after = after_written;
-    fold_constants(after);
+    engine::fold_constants(after);
     std::vector<const ir::Node*> compute;
     if (chain_stages)
         for (const int n : after.graph.topological_order())
@@ -281,7 +227,7 @@ void measure_latency(Context& c) {
         }
     }
     ir::Model folded = c.out;
-    fold_constants(folded);
+    engine::fold_constants(folded);
     const ir::Model& original = c.calib ? c.model : c.latency_original;
     const std::vector<Timing> ms = time_interleaved({{&original, &c.latency_input}, {&folded, &c.latency_input}}, o.latency_reps);
     ModelLatency m;

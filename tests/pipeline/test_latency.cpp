@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.hpp"
 #include "qcp/core/error.hpp"
+#include "qcp/engine/fold.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/latency.hpp"
@@ -168,7 +169,7 @@ TEST(MeasureLatency, RegionsFoldDecoders) {
     const ir::Node& node = original.graph.nodes[static_cast<size_t>(conv)];
     ir::Model region = extract_region(written, node.inputs[0], node.outputs[0]);
     EXPECT_GT(region.graph.nodes.size(), 1u);  // Conv and its weight decoder
-    fold_constants(region);
+    engine::fold_constants(region);
     ASSERT_EQ(region.graph.nodes.size(), 1u);
     EXPECT_EQ(region.graph.nodes[0].op_type, "Conv");
     EXPECT_THROW(extract_region(written, "no such value", node.outputs[0]), Error);

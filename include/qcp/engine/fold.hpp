@@ -17,4 +17,8 @@ namespace qcp::engine {
 // A packed or pq weight thus counts as its float32 values, a qdq one as its integers and scales.
 int64_t runtime_weight_bytes(const ir::Model& model);
 
+// Replaces every node that runtime_weight_bytes folds by initializers holding its outputs (the
+// same rule), as ONNX Runtime's graph looks after load; what --measure-latency times.
+void fold_constants(ir::Model& model);
+
 }  // namespace qcp::engine

@@ -57,11 +57,6 @@ struct ModelLatency {
 // be current (Graph::rebuild_index).
 ir::Model extract_region(const ir::Model& model, const std::string& input, const std::string& output);
 
-// Replaces every node whose inputs are all constant by initializers holding its outputs, computed
-// with qcp's kernels, the same rule as engine::runtime_weight_bytes (DequantizeLinear, nodes with
-// subgraphs, other domains and ops without a kernel are left to run).
-void fold_constants(ir::Model& model);
-
 // One model to time on its input tensor (both must outlive the call).
 struct TimedRun {
     const ir::Model* model = nullptr;
