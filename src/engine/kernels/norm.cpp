@@ -135,12 +135,14 @@ void layer_norm(KernelContext& ctx) {
     if (output_wanted(ctx, 2)) ctx.outputs[2] = std::move(inv_std_out);
 }
 
-// Softmax/LogSoftmax over `n` values spaced `inner` apart, for every (outer, inner) pair.
-// Opset < 13 flattens x to 2-D at `axis` (n = prod(shape[axis:]), inner = 1); opset 13+ reduces
-// the single dimension `axis`.
-template <bool log_softmax>
-void softmax(KernelContext& ctx) {
-    const Tensor& x = float_input(ctx, 0);
+// The `n` values spaced `inner` apart that Softmax, LogSoftmax and Hardmax reduce, for each of
+// outer × inner positions. Opset < 13 flattens x to 2-D at `axis` (n = prod(shape[axis:]),
+// inner = 1); opset 13+ reduces the single dimension `axis`.
+struct SoftmaxAxis {
+    int64_t outer, n, inner;
+};
+
+SoftmaxAxis softmax_axis(const KernelContext& ctx, const Tensor& x) {
     const int64_t rank = static_cast<int64_t>(x.rank());
     const bool coerce_2d = ctx.opset < 13;
     const size_t axis = static_cast<size_t>(
@@ -148,6 +150,14 @@ void softmax(KernelContext& ctx) {
     const int64_t outer = prod(x.shape(), 0, std::min(axis, x.rank()));
     const int64_t n = coerce_2d ? prod(x.shape(), axis, x.rank()) : (rank == 0 ? 1 : x.dim(axis));
     const int64_t inner = coerce_2d ? 1 : prod(x.shape(), axis + 1, x.rank());
+    return {outer, n, inner};
+}
+
+// Softmax/LogSoftmax over the values softmax_axis() names.
+template <bool log_softmax>
+void softmax(KernelContext& ctx) {
+    const Tensor& x = float_input(ctx, 0);
+    const auto [outer, n, inner] = softmax_axis(ctx, x);
 
     ctx.outputs[0] = Tensor(DType::Float32, x.shape());
     const float* xd = x.data<float>();
@@ -175,16 +185,10 @@ void softmax(KernelContext& ctx) {
     });
 }
 
-// 1 at the first largest of the `n` values along the axis (same axis rules as Softmax), 0 elsewhere.
+// 1 at the first largest of the values softmax_axis() names, 0 elsewhere.
 void hardmax(KernelContext& ctx) {
     const Tensor& x = float_input(ctx, 0);
-    const int64_t rank = static_cast<int64_t>(x.rank());
-    const bool coerce_2d = ctx.opset < 13;
-    const size_t axis = static_cast<size_t>(
-        normalize_axis(ctx.node.attr_int("axis", coerce_2d ? 1 : -1), std::max<int64_t>(rank, 1), ctx));
-    const int64_t outer = prod(x.shape(), 0, std::min(axis, x.rank()));
-    const int64_t n = coerce_2d ? prod(x.shape(), axis, x.rank()) : (rank == 0 ? 1 : x.dim(axis));
-    const int64_t inner = coerce_2d ? 1 : prod(x.shape(), axis + 1, x.rank());
+    const auto [outer, n, inner] = softmax_axis(ctx, x);
     ctx.outputs[0] = Tensor(DType::Float32, x.shape());
     const float* xd = x.data<float>();
     float* yd = ctx.outputs[0].data<float>();
