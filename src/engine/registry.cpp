@@ -15,6 +15,7 @@ const KernelRegistry& cpu_kernels() {
         kernels::register_reduce(r);
         kernels::register_resize_pad(r);
         kernels::register_quant(r);
+        kernels::register_control_flow(r);
         return r;
     }();
     return registry;

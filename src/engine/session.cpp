@@ -17,10 +17,12 @@ Session::~Session() {
     for (const auto& [op, s] : profile_seconds_) std::fprintf(stderr, "qcp profile: %-20s %8.3f s\n", op.c_str(), s);
 }
 
-Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")) {
+Session::Session(const ir::Model& model) : Session(model.graph, model.opset(""), {}) {}
+
+Session::Session(const ir::Graph& graph, int64_t opset, const std::vector<std::string>& outer) : graph_(graph), opset_(opset) {
     const char* profile = std::getenv("QCP_PROFILE");
     profile_ = profile && std::string(profile) == "1";
-    const ir::Graph& g = model.graph;
+    const ir::Graph& g = graph;
     const KernelRegistry& registry = cpu_kernels();
     kernels_.resize(g.nodes.size(), nullptr);
     for (size_t n = 0; n < g.nodes.size(); ++n) {
@@ -33,7 +35,7 @@ Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")
                         std::to_string(opset_));
         kernels_[n] = def->fn;
     }
-    order_ = g.topological_order();
+    order_ = g.topological_order(outer);
     for (const auto& in : g.inputs)
         if (!g.find_initializer(in.name)) input_names_.push_back(in.name);
     for (const auto& out : g.outputs) output_names_.push_back(out.name);
@@ -41,9 +43,13 @@ Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")
     // last reader of every computed value, so it can be freed right after
     std::set<std::string> keep(output_names_.begin(), output_names_.end());
     std::map<std::string, size_t> last_use;
-    for (size_t pos = 0; pos < order_.size(); ++pos)
-        for (const auto& in : g.nodes[static_cast<size_t>(order_[pos])].inputs)
+    for (size_t pos = 0; pos < order_.size(); ++pos) {
+        const ir::Node& node = g.nodes[static_cast<size_t>(order_[pos])];
+        for (const auto& in : node.inputs)
             if (!in.empty() && !g.find_initializer(in)) last_use[in] = pos;
+        for (const auto& in : node.implicit_inputs())  // read by its sub-graphs while it runs
+            if (!g.find_initializer(in)) last_use[in] = pos;
+    }
     relu_after_.assign(g.nodes.size(), -1);
     for (size_t n = 0; n < g.nodes.size(); ++n) {
         const ir::Node& node = g.nodes[n];
@@ -59,8 +65,8 @@ Session::Session(const ir::Model& model) : model_(model), opset_(model.opset("")
 
 void Session::observe(int node_index, Observer observer) { observers_.emplace_back(node_index, std::move(observer)); }
 
-std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
-    const ir::Graph& g = model_.graph;
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const Scope* outer) const {
+    const ir::Graph& g = graph_;
     if (inputs.size() != input_names_.size())
         throw Error("model expects " + std::to_string(input_names_.size()) + " input(s), got " +
                     std::to_string(inputs.size()));
@@ -71,13 +77,18 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
     };
     std::vector<char> passthrough(g.nodes.size(), 0);  // Relus folded into the Conv before them
 
-    auto lookup = [&](const std::string& name, const ir::Node& node) -> const Tensor* {
-        if (name.empty()) return nullptr;
+    auto find = [&](const std::string& name) -> const Tensor* {
         auto it = values.find(name);
         if (it != values.end()) return &it->second;
         if (const ir::Initializer* init = g.find_initializer(name)) return &init->tensor;
+        return outer ? (*outer)(name) : nullptr;
+    };
+    auto lookup = [&](const std::string& name, const ir::Node& node) -> const Tensor* {
+        if (name.empty()) return nullptr;
+        if (const Tensor* t = find(name)) return t;
         throw Error(node.describe() + ": input '" + name + "' has no value");
     };
+    const Scope scope = find;  // what the nodes' sub-graphs see of this graph
 
     for (size_t pos = 0; pos < order_.size(); ++pos) {
         const int n = order_[pos];
@@ -90,6 +101,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
             continue;
         }
         KernelContext ctx(node, opset_);
+        ctx.scope = &scope;
         const int relu = relu_after_[static_cast<size_t>(n)];
         if (relu >= 0 && !observed(n) && !observed(relu)) {
             ctx.fused_relu = true;
@@ -113,14 +125,9 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) const {
     }
     std::vector<Tensor> outputs;
     for (const auto& name : output_names_) {
-        auto it = values.find(name);
-        if (it != values.end()) {
-            outputs.push_back(it->second);
-        } else if (const ir::Initializer* init = g.find_initializer(name)) {
-            outputs.push_back(init->tensor);
-        } else {
-            throw Error("graph output '" + name + "' was not computed");
-        }
+        const Tensor* t = find(name);
+        if (!t) throw Error("graph output '" + name + "' was not computed");
+        outputs.push_back(*t);
     }
     return outputs;
 }

@@ -109,6 +109,32 @@ std::string Node::describe() const {
     return op_type + " '" + (name.empty() ? (outputs.empty() ? std::string("?") : outputs[0]) : name) + "'";
 }
 
+std::vector<std::string> Node::implicit_inputs() const {
+    std::vector<std::string> reads;
+    for (const auto& a : attributes)
+        if (a.graph)
+            for (auto& v : a.graph->outer_reads())
+                if (std::find(reads.begin(), reads.end(), v) == reads.end()) reads.push_back(std::move(v));
+    return reads;
+}
+
+std::vector<std::string> Graph::outer_reads() const {
+    std::set<std::string> defined;
+    for (const auto& in : inputs) defined.insert(in.name);
+    for (const auto& init : initializers) defined.insert(init.name);
+    for (const auto& n : nodes) defined.insert(n.outputs.begin(), n.outputs.end());
+    std::vector<std::string> reads;
+    auto add = [&](const std::string& v) {
+        if (!v.empty() && !defined.count(v) && std::find(reads.begin(), reads.end(), v) == reads.end()) reads.push_back(v);
+    };
+    for (const auto& n : nodes) {
+        for (const auto& in : n.inputs) add(in);
+        for (const auto& in : n.implicit_inputs()) add(in);
+    }
+    for (const auto& out : outputs) add(out.name);  // a body may pass an outer value straight out
+    return reads;
+}
+
 Shape ValueInfo::concrete_shape(int64_t unknown_as) const {
     Shape s;
     for (const auto& d : dims) s.push_back(d.known() ? d.value : unknown_as);
@@ -233,15 +259,17 @@ const ValueInfo* Graph::shape_info(const std::string& value) const {
     return nullptr;
 }
 
-std::vector<int> Graph::topological_order() const {
-    std::set<std::string> available;
+std::vector<int> Graph::topological_order(const std::vector<std::string>& outer) const {
+    std::set<std::string> available(outer.begin(), outer.end());
     for (const auto& in : inputs) available.insert(in.name);
     for (const auto& init : initializers) available.insert(init.name);
     std::vector<int> indegree(nodes.size(), 0);
     std::map<std::string, std::vector<int>> waiting;
     for (size_t n = 0; n < nodes.size(); ++n) {
         std::set<std::string> seen;
-        for (const auto& in : nodes[n].inputs) {
+        std::vector<std::string> reads = nodes[n].inputs;
+        for (auto& v : nodes[n].implicit_inputs()) reads.push_back(std::move(v));
+        for (const auto& in : reads) {
             if (in.empty() || available.count(in) || !seen.insert(in).second) continue;
             if (producer(in) < 0)
                 throw Error(nodes[n].describe() + ": input '" + in + "' is not produced by any node, input or initializer");

@@ -74,6 +74,8 @@ std::vector<Layer> find_layers(const Graph& g) {
         if (b) layer.bias = bias;
         layer.params = w->numel() + (b ? b->numel() : 0);
         layer.macs = layer_macs(g, node, w->shape());
+        layer.in_shape = known_shape(g, node.input(0));
+        layer.out_shape = known_shape(g, node.outputs.at(0));
 
         // Why the weight cannot be rewritten, most fundamental reason first.
         std::string why;

@@ -88,6 +88,14 @@ ir::Attribute attribute_from_proto(onnx::AttributeProto& p, const stdfs::path& b
         case onnx::AttributeProto::TENSORS:
             for (auto& t : *p.mutable_tensors()) a.tensors.push_back(take_tensor(&t, base_dir, files));
             break;
+        case onnx::AttributeProto::GRAPH:
+            // kept serialized for saving; decoded from a copy, since decoding takes the tensors' bytes
+            a.opaque = p.SerializeAsString();
+            if (p.has_g()) {
+                onnx::GraphProto body = p.g();
+                a.graph = std::make_shared<const ir::Graph>(detail::graph_from_proto(body, base_dir, files));
+            }
+            break;
         case onnx::AttributeProto::UNDEFINED:
             if (!p.ref_attr_name().empty()) break;  // function attribute reference
             throw Error(node + ": attribute '" + p.name() + "' has no type");

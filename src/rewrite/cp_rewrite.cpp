@@ -81,11 +81,6 @@ void copy_attrs(const ir::Node& from, ir::Node& to, std::initializer_list<const 
         if (const ir::Attribute* a = from.attr(name)) to.attributes.push_back(*a);
 }
 
-Shape shape_at_batch1(const ir::Graph& g, const std::string& value) {
-    const ir::ValueInfo* vi = g.shape_info(value);
-    return vi && vi->has_shape ? vi->concrete_shape(1) : Shape{};
-}
-
 int64_t spatial(const Shape& s) {
     int64_t n = 1;
     for (size_t d = 2; d < s.size(); ++d) n *= s[d];
@@ -96,8 +91,9 @@ int64_t spatial(const Shape& s) {
 
 int64_t factorized_macs(const ir::Graph& g, const ir::Layer& layer, int rank_in) {
     const ir::Node& node = g.nodes.at(static_cast<size_t>(layer.node));
-    const Shape in_shape = shape_at_batch1(g, node.input(0));
-    const Shape out_shape = shape_at_batch1(g, node.outputs.at(0));
+    if (layer.macs < 0) return -1;  // the original's spatial dims are unknown: so are the chain's
+    const Shape& in_shape = layer.in_shape;
+    const Shape& out_shape = layer.out_shape;
     const int64_t rank = rank_in;
     const Shape& w = layer.weight_shape;
     if (layer.op == "Conv") {

@@ -70,8 +70,7 @@ const Reasoned kExcludedTests[] = {
 
 // Ops the engine does not have yet: a refusal naming one of these is reported, not a failure.
 const Reasoned kKnownGaps[] = {
-    // qcp's IR keeps graph attributes serialized (ir::Attribute), so the engine cannot run them
-    {"Loop", "control flow (sub-graphs)"}, {"Scan", "control flow (sub-graphs)"}, {"If", "control flow (sub-graphs)"},
+    {"", ""},  // none today
 };
 
 // Tests the engine refuses with a qcp::Error although it has the op (an attribute or mode it

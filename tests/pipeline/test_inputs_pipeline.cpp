@@ -9,6 +9,7 @@
 #include "qcp/core/npy.hpp"
 #include "qcp/ir/layers.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/inspect.hpp"
 
 namespace qcp {
@@ -32,6 +33,34 @@ TEST(InputsInspect, MacsAtInputShapeMatchHandCount) {
     EXPECT_EQ(fixed.layers[3].macs, 80);
     EXPECT_TRUE(fixed.macs_complete);
     EXPECT_EQ(fixed.macs, 20736 + 55296 + 32 + 80);
+}
+
+// compress reads the same MACs as inspect under --input-shape, and counts a CP chain's from the
+// fixed shapes too: R·Cin·HW (1×1 in) + R·k·HW (depthwise) + Cout·R·HW (1×1 out), stride 1, same
+// padding, so every HW is 8·12 here.
+TEST(InputsCompress, MacsAtInputShapeMatchHandCount) {
+    CompressOptions o;
+    o.model = kModel;
+    o.dry_run = true;
+    o.method = "admm-cp";
+    o.rank = 2;
+    const CompressReport dynamic = compress(o);
+    ASSERT_GE(dynamic.layers.size(), 2u);
+    EXPECT_EQ(dynamic.layers[0].macs_before, -1);
+    EXPECT_EQ(dynamic.layers[0].macs_after, -1);
+    o.input_shapes = {{"x", {1, 3, 8, 12}}};
+    const CompressReport fixed = compress(o);
+    const int64_t hw = 8 * 12;
+    EXPECT_EQ(fixed.input_macs, 20736 + 55296 + 32 + 80);
+    EXPECT_EQ(fixed.layers[0].macs_before, hw * 8 * 27);
+    EXPECT_EQ(fixed.layers[1].macs_before, hw * 8 * 72);
+    // c1 is the stem (Cin 3), left as it is by default; c2 and g1 are factorized
+    ASSERT_TRUE(fixed.layers[1].selected && fixed.layers[2].selected);
+    EXPECT_EQ(fixed.layers[1].macs_after, 2 * 8 * hw + 2 * 9 * hw + 8 * 2 * hw);
+    EXPECT_EQ(fixed.layers[2].macs_after, 2 * (4 + 8));  // Gemm (8, 4) at batch 1: R·(Cin + Cout)
+    int64_t want = fixed.input_macs;
+    for (const LayerPlan& p : fixed.layers) want += p.macs_after - p.macs_before;
+    EXPECT_EQ(fixed.output_macs, want);
 }
 
 TEST(InputsCalibration, EachLayerSeesItsOwnInput) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct KernelContext {
     // Set by the session for a Conv whose only consumer is a Relu: apply max(·, 0) to the output
     // (the Relu node then passes its input through). Other kernels ignore it.
     bool fused_relu = false;
+    // The running graph's values (and its enclosing graphs'), by name, for kernels that run a
+    // sub-graph (Loop, Scan, If). Set by the session.
+    const std::function<const Tensor*(const std::string&)>* scope = nullptr;
 
     KernelContext(const ir::Node& n, int64_t op) : node(n), opset(op) {}
     bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }

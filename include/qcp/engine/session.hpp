@@ -19,12 +19,18 @@ namespace qcp::engine {
 
 using Observer = std::function<void(const ir::Node& node, const std::vector<const Tensor*>& inputs,
                                     const std::vector<Tensor>& outputs)>;
+// The values of enclosing graphs that a sub-graph (a Loop/Scan/If body) may read: the value of a
+// name, or nullptr when no enclosing scope has it.
+using Scope = std::function<const Tensor*(const std::string& name)>;
 
 class Session {
 public:
     // Binds every node to a kernel; throws qcp::Error naming the first node whose op (at the
     // model's opset) has none, before any work. `model` must outlive the session.
     explicit Session(const ir::Model& model);
+    // A sub-graph's session: every graph input is an input, and the values named in `outer`
+    // (Graph::outer_reads) come from the scope given to run().
+    Session(const ir::Graph& graph, int64_t opset, const std::vector<std::string>& outer);
     // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr.
     ~Session();
 
@@ -33,7 +39,9 @@ public:
     const std::vector<std::string>& output_names() const { return output_names_; }
 
     // Runs with one tensor per input (by position); returns the graph outputs in order.
-    std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+    std::vector<Tensor> run(const std::vector<Tensor>& inputs) const { return run(inputs, nullptr); }
+    // With the enclosing scopes' values (a sub-graph's session).
+    std::vector<Tensor> run(const std::vector<Tensor>& inputs, const Scope* outer) const;
     std::vector<Tensor> run(const Tensor& input) const { return run(std::vector<Tensor>{input}); }
 
     // Calls `observer` after node `node_index` runs. Several observers may watch one node.
@@ -41,7 +49,7 @@ public:
     void clear_observers() { observers_.clear(); }
 
 private:
-    const ir::Model& model_;
+    const ir::Graph& graph_;
     int64_t opset_ = 0;
     std::vector<int> order_;
     std::vector<KernelFn> kernels_;  // by node index

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,6 +26,8 @@ enum class AttrType : int32_t {
     TypeProtos = 14,
 };
 
+class Graph;
+
 struct Attribute {
     std::string name;
     AttrType type = AttrType::Undefined;
@@ -40,6 +43,9 @@ struct Attribute {
     std::string ref_attr_name;
     // Serialized onnx::AttributeProto for Graph/Graphs/Sparse*/TypeProto* attributes.
     std::string opaque;
+    // A Graph attribute (Loop/Scan/If bodies) decoded, for the engine to run; read-only and
+    // shared by copies. Saving writes `opaque`, so load -> save stays lossless.
+    std::shared_ptr<const Graph> graph;
 
     static Attribute make_int(std::string name, int64_t v);
     static Attribute make_float(std::string name, float v);
@@ -68,6 +74,9 @@ struct Node {
     const std::string& input(size_t i) const;
     // "Conv 'layer1.conv1'" for error messages.
     std::string describe() const;
+    // What the node's sub-graphs (Graph attributes) read from enclosing scopes: values the node
+    // depends on without naming them as inputs. Empty for nodes without sub-graphs.
+    std::vector<std::string> implicit_inputs() const;
 };
 
 // A dimension: a known size, a symbolic name ("batch"), or unknown.
@@ -141,11 +150,17 @@ public:
     // writes back exactly the value_info it came with.
     std::map<std::string, ValueInfo> inferred;
 
-    // Node indices in an order where every producer precedes its consumers. Throws qcp::Error
-    // naming a node on a cycle or a value that nobody produces.
-    std::vector<int> topological_order() const;
+    // Node indices in an order where every producer precedes its consumers (a sub-graph's
+    // reads of this graph's values count as its node's inputs). Throws qcp::Error naming a node
+    // on a cycle or a value that nobody produces. `outer`: values of enclosing graphs, which a
+    // sub-graph may read as given.
+    std::vector<int> topological_order(const std::vector<std::string>& outer = {}) const;
     // Reorders `nodes` topologically (ONNX requires it in files); rebuilds the index.
     void sort_topologically();
+
+    // Values this graph reads but does not define (not an input, initializer or node output of
+    // it), its nested sub-graphs' included: for a sub-graph, what it takes from enclosing scopes.
+    std::vector<std::string> outer_reads() const;
 
     // A value name not yet used in this graph, starting from `stem`.
     std::string unique_name(const std::string& stem) const;

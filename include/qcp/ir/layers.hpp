@@ -21,6 +21,10 @@ struct Layer {
     int64_t groups = 1;
     int64_t params = 0;       // weight + bias elements
     int64_t macs = -1;        // multiply-accumulates at batch 1; -1 when shapes are unknown
+    // The data input's and the output's shapes at batch 1 as the graph knew them when the layer
+    // was found (unknown dims as 1; empty when unknown): rewrites read them, so the MACs of a
+    // replacement follow the shapes the layer was measured with (e.g. under --input-shape).
+    Shape in_shape, out_shape;
     // Why the weight cannot be rewritten by any pass, most fundamental first: not float (already
     // quantized), shared by several nodes, Gemm with transA, not a matrix, a conv weight of
     // rank < 3, empty. "" when it can.

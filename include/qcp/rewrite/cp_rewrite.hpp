@@ -33,7 +33,8 @@ FactorTarget factor_target(const ir::Graph& g, const ir::Layer& layer);
 int rank_for_ratio(const FactorTarget& t, double ratio);
 // Weights of the factorized layer: R · Σ mode sizes.
 int64_t factorized_params(const FactorTarget& t, int rank);
-// MACs at batch 1 of the replacement chain of `layer` at `rank`; -1 when shapes are unknown.
+// MACs at batch 1 of the replacement chain of `layer` at `rank`, from the layer's own shapes
+// (Layer::in_shape/out_shape); -1 when its MACs are unknown (Layer::macs < 0).
 int64_t factorized_macs(const ir::Graph& g, const ir::Layer& layer, int rank);
 
 // What the pass wrote for one layer, so a later correction can rescale its last weight.

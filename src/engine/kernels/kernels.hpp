@@ -15,5 +15,6 @@ void register_norm(KernelRegistry& r);          // norm.cpp: BatchNormalization,
 void register_reduce(KernelRegistry& r);        // reduce.cpp: Reduce*, ArgMax/ArgMin, TopK, NonMaxSuppression, Unique
 void register_resize_pad(KernelRegistry& r);    // resize_pad.cpp: Resize (nearest, linear, cubic), Upsample (9), Pad, GridSample
 void register_quant(KernelRegistry& r);         // quant.cpp: DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear
+void register_control_flow(KernelRegistry& r);  // control_flow.cpp: If, Loop, Scan (sub-graphs)
 
 }  // namespace qcp::engine::kernels

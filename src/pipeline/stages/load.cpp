@@ -10,6 +10,7 @@
 #include "qcp/engine/fold.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/inspect.hpp"
+#include "../inputs.hpp"
 
 namespace qcp::stages {
 
@@ -19,6 +20,18 @@ namespace {
 void upgrade(Context& c) {
     const std::unique_ptr<data::Dataset> calib = open_check_data(c.model, c.options.calib, c.options);
     c.report.opset_upgrade = upgrade_opset(c.model, *c.options.opset, calib.get());
+}
+
+// The model's sizes and layers. With --input-shape, measured on a copy whose dynamic dims are
+// fixed, as `qcp inspect --input-shape` measures them: the layers' MACs (and the shapes the CP
+// chains' MACs are counted from) are then known. The copy is only for counting; the written
+// model keeps its dynamic dims (fixing shapes touches value infos only, never the nodes).
+InspectReport inspect_shaped(const ir::Model& model, const CompressOptions& o) {
+    const uint64_t bytes = std::filesystem::file_size(o.model);
+    if (o.input_shapes.empty()) return inspect_model(model, o.model.string(), bytes);
+    ir::Model shaped = model;
+    fix_input_shapes(shaped, o.input_shapes);
+    return inspect_model(shaped, o.model.string(), bytes);
 }
 
 }  // namespace
@@ -39,7 +52,7 @@ void load(Context& c) {
     c.model = onnx_io::load_model(o.model);
     c.report.input_opset = c.model.opset("");
     if (o.opset) upgrade(c);
-    const InspectReport info = inspect_model(c.model, o.model.string(), std::filesystem::file_size(o.model));
+    const InspectReport info = inspect_shaped(c.model, o);
     c.report.input_bytes = info.bytes;
     c.report.input_params = info.params;
     c.report.input_macs = info.macs;
