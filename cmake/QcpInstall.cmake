@@ -3,6 +3,9 @@
 #   dev component:     the static libraries, include/qcp, the CMake package -> qcp-dev_<ver>_<arch>.deb
 # `cmake --install build [--prefix DIR]` installs both; `cpack -G DEB` in build/ makes both packages.
 include(GNUInstallDirs)
+# `make install` and cpack install what is built instead of first building every target (the test
+# suites included): the package holds only qcp, its libraries and files, all built by default.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 include(CMakePackageConfigHelpers)
 
 set(QCP_MODULES core ir onnx_io engine decomp quant rewrite data pipeline)
