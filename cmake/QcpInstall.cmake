@@ -18,12 +18,12 @@ foreach(module ${QCP_MODULES})
   add_library(qcp::${module} ALIAS qcp_${module})
 endforeach()
 set_target_properties(qcp_library PROPERTIES EXPORT_NAME qcp)
+add_library(qcp::qcp ALIAS qcp_library)
 # A -march=native build (QCP_NATIVE) must be used with the same flag: Eigen's inline code in the
 # headers otherwise differs (alignment, vector width) between the libraries and the user's code.
 if(QCP_NATIVE AND QCP_HAS_MARCH_NATIVE)
   target_compile_options(qcp_core INTERFACE $<INSTALL_INTERFACE:-march=native>)
 endif()
-add_library(qcp::qcp ALIAS qcp_library)
 
 install(TARGETS qcp RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 list(TRANSFORM QCP_MODULES PREPEND qcp_ OUTPUT_VARIABLE qcp_module_targets)
