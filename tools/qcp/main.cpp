@@ -35,6 +35,14 @@ int main(int argc, char** argv) {
     std::optional<uint64_t> max_memory;
     qcp::cli::add_size_option(&app, "--max-memory", max_memory,
                               "Most memory for tensors, e.g. 8G or 512M (default: the memory available at start; 0: no limit)");
+    int exit_code = kExitOk;
+    qcp::cli::set_inspect_command(app, exit_code);
+    qcp::cli::set_eval_command(app, exit_code);
+    qcp::cli::set_compress_command(app, exit_code);
+    qcp::cli::set_compare_command(app, exit_code);
+    qcp::cli::set_sweep_command(app, exit_code);
+    qcp::cli::set_convert_command(app, exit_code);
+    // after the commands: each copies its parent's footer when added
     app.footer(
         "Examples:\n"
         "  qcp inspect model.onnx\n"
@@ -43,13 +51,6 @@ int main(int argc, char** argv) {
         "  qcp eval small.onnx --data images/ --labels labels.txt --ref model.onnx\n"
         "  qcp -v --color never --max-memory 8G sweep model.onnx --data images/ --labels labels.txt -o sweep/\n"
         "Global options go before the command; qcp COMMAND --help lists a command's own, by topic.");
-    int exit_code = kExitOk;
-    qcp::cli::set_inspect_command(app, exit_code);
-    qcp::cli::set_eval_command(app, exit_code);
-    qcp::cli::set_compress_command(app, exit_code);
-    qcp::cli::set_compare_command(app, exit_code);
-    qcp::cli::set_sweep_command(app, exit_code);
-    qcp::cli::set_convert_command(app, exit_code);
     app.parse_complete_callback([&] {
         qcp::log::init(quiet ? qcp::log::Verbosity::Quiet
                              : verbose ? qcp::log::Verbosity::Verbose : qcp::log::Verbosity::Normal,
