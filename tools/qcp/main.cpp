@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "always", "never"}));
     std::optional<uint64_t> max_memory;
     qcp::cli::add_size_option(&app, "--max-memory", max_memory,
-                              "Most memory for tensors, e.g. 8G or 512M (default: the memory available at start; 0: no limit)");
+                              "Most memory for tensors; default: the memory available at start, 0 or none: no limit");
     int exit_code = kExitOk;
     qcp::cli::set_inspect_command(app, exit_code);
     qcp::cli::set_eval_command(app, exit_code);
