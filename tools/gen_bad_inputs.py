@@ -215,7 +215,7 @@ def huge_tensor_cases():
     add("run_over_max_memory", "--max-memory 64M eval {case}/model.onnx --data {case}/images.idx",
         "limit 64.0 MiB: --max-memory")
     write("max_memory_bad_value", "images.idx", images)
-    add("max_memory_bad_value", "--max-memory lots eval " + MLP + " --data {case}/images.idx", "memory size 'lots'")
+    add("max_memory_bad_value", "--max-memory lots eval " + MLP + " --data {case}/images.idx", "--max-memory 'lots'")
 
 
 # ---- datasets ----------------------------------------------------------------------------

@@ -112,12 +112,18 @@ uint64_t available_system_memory() {
     return cgroup == 0 ? meminfo : std::min(meminfo, cgroup);
 }
 
-uint64_t parse_size(const std::string& text) {
-    const auto bad = [&]() { return Error("memory size '" + text + "': expected e.g. 512M, 4G, 1.5GiB or 0 for no limit"); };
+uint64_t parse_size(const std::string& text, const std::string& option) {
+    const auto bad = [&]() {
+        return Error((option.empty() ? std::string("size") : option) + " '" + text +
+                     "': expected bytes, or a number with K, M, G or T (powers of 1024), e.g. 800K, 5M, 1.5G" +
+                     (option == "--max-memory" ? ", or 0 for no limit" : ""));
+    };
     std::string s;
     for (char c : text)
         if (!std::isspace(static_cast<unsigned char>(c))) s += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (s == "NONE") return 0;
+    // digits first: stod alone would also take "+5", "0x1F", "inf" and leading spaces
+    if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '.')) throw bad();
     size_t used = 0;
     double value = 0;
     try {
@@ -125,16 +131,13 @@ uint64_t parse_size(const std::string& text) {
     } catch (const std::exception&) {
         throw bad();
     }
-    if (s[0] == '-' || s[0] == '+' || !std::isfinite(value) || value < 0) throw bad();
+    if (!std::isfinite(value) || value < 0 || s.substr(0, used).find('X') != std::string::npos) throw bad();  // no hex
     std::string unit = s.substr(used);
-    if (unit.size() >= 2 && unit.compare(unit.size() - 2, 2, "IB") == 0) unit.resize(unit.size() - 2);
-    else if (!unit.empty() && unit.back() == 'B') unit.pop_back();
-    const std::string units = "KMGT";
-    double scale = 1;
-    if (unit.size() == 1 && units.find(unit[0]) != std::string::npos)
-        scale = std::pow(1024.0, static_cast<double>(units.find(unit[0]) + 1));
-    else if (!unit.empty())
-        throw bad();
+    if (unit.size() == 3 && unit.compare(1, 2, "IB") == 0) unit.resize(1);  // KiB
+    else if (unit.size() == 2 && unit[1] == 'B') unit.resize(1);           // KB (still 1024)
+    const std::string units = "BKMGT";
+    if (!unit.empty() && (unit.size() != 1 || units.find(unit[0]) == std::string::npos)) throw bad();
+    const double scale = unit.empty() ? 1.0 : std::pow(1024.0, static_cast<double>(units.find(unit[0])));
     const double bytes = value * scale;
     if (bytes >= 18446744073709551615.0) throw bad();
     return static_cast<uint64_t>(bytes);

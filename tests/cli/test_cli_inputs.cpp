@@ -32,8 +32,8 @@ TEST(CliInputs, BadInputsAreOneLineAndWriteNothing) {
     expect_refused(compress + kData + " --input-shape x=2,3,9", "rank 4");
     expect_refused(compress + " --calib s=" + kFix + "two_inputs_s.npy", "input 'x'");
     expect_refused(compress + kData + " --input-value s=1", "already has data");
-    expect_refused(compress + kData + " --channel-order grb", "rgb or bgr");
-    expect_refused(compress + kData + " --resize crop", "stretch or fit");
+    expect_refused(compress + kData + " --channel-order grb", "--channel-order: grb not in {rgb,bgr}");
+    expect_refused(compress + kData + " --resize crop", "--resize: crop not in {stretch,fit}");
     expect_refused("eval " + kModel + " --data s=" + kFix + "two_inputs_x.npy", "model input");
     // the gate's data is checked per input before any work
     expect_refused(compress + kData + " --max-drop 5 --data x=" + kFix + "two_inputs_x.npy --data s=" + kFix + "missing.npy",

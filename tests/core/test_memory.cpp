@@ -32,9 +32,27 @@ TEST(MemoryBudget, ParsesSizes) {
     EXPECT_EQ(memory::parse_size("64K"), 64u * 1024);
     EXPECT_EQ(memory::parse_size("0"), 0u);
     EXPECT_EQ(memory::parse_size("none"), 0u);
-    for (const char* bad : {"", "lots", "-1G", "4X", "G", "1e30T", "nan", "inf"}) {
+    EXPECT_EQ(memory::parse_size("800K"), 800u * 1024);
+    EXPECT_EQ(memory::parse_size("800kb"), 800u * 1024);
+    EXPECT_EQ(memory::parse_size("5M"), 5 * kMiB);
+    EXPECT_EQ(memory::parse_size("1.5G"), 1536 * kMiB);
+    EXPECT_EQ(memory::parse_size("200000B"), 200000u);
+    EXPECT_EQ(memory::parse_size("2.5"), 2u);  // fractions of a byte dropped
+    EXPECT_EQ(memory::parse_size("15.99999999T"), uint64_t(15.99999999 * 1099511627776.0));
+    for (const char* bad : {"", " ", "lots", "-1G", "-1M", "+5M", "4X", "5Q", "G", "1e30T", "nan", "inf", "0x10", "5iB",
+                            "5MM", "18446744073709551616", "16777216T", "1,5G"}) {
         SCOPED_TRACE(bad);
         EXPECT_THROW(memory::parse_size(bad), Error);
+    }
+}
+
+TEST(MemoryBudget, SizeErrorNamesTheOptionAndTheText) {
+    try {
+        memory::parse_size("5Q", "--target-size");
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("--target-size '5Q': expected", 0), 0u) << e.what();
+        EXPECT_NE(std::string(e.what()).find("powers of 1024"), std::string::npos) << e.what();
     }
 }
 

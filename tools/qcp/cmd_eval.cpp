@@ -22,23 +22,28 @@ void set_eval_command(CLI::App& app, int& exit_code) {
         double min_top1 = 0;
     };
     auto st = std::make_shared<State>();
+    start_group(cmd, kGroupModel);
     cmd->add_option("model", st->opts.model, "ONNX model")->required();
-    add_sources_option(cmd, "--data", st->data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
-    cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text (one integer per line)");
     cmd->add_option("--ref", st->opts.ref,
                     "Reference model: per output rel. error, SQNR, cosine, and top-1 agreement (N, C), position/sequence/CTC "
                     "agreement (N, T, C) or mask IoU (N, 1, H, W)");
+    add_input_flags(cmd, st->inputs);
+    start_group(cmd, kGroupData);
+    add_sources_option(cmd, "--data", st->data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
+    cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text (one integer per line)");
     cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
     cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
-    cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
+    add_image_flags(cmd, st->image);
+    start_group(cmd, kGroupCheck);
+    auto* min_top1_opt = cmd->add_option("--min-top1", st->min_top1,
+                                         "Accuracy gate: exit 1 when top-1 is below A percent (0-100; needs --labels)");
+    add_fidelity_flags(cmd, st->fidelity);
+    start_group(cmd, kGroupOutput);
     cmd->add_flag("--json", st->json, "Print one JSON object");
     cmd->add_option("--dump-outputs", st->opts.dump_outputs, "Write the model's outputs for every sample to FILE.npy");
     cmd->add_flag("--force", st->opts.force, "Overwrite an existing --dump-outputs file");
-    auto* min_top1_opt = cmd->add_option("--min-top1", st->min_top1,
-                                         "Accuracy gate: exit 1 when top-1 is below A percent (0-100; needs --labels)");
-    add_image_flags(cmd, st->image);
-    add_fidelity_flags(cmd, st->fidelity);
-    add_input_flags(cmd, st->inputs);
+    start_group(cmd, kGroupRun);
+    add_threads_option(cmd, st->opts.threads);
     cmd->callback([st, min_top1_opt, &exit_code] {
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();
@@ -75,17 +80,22 @@ void set_compare_command(CLI::App& app, int& exit_code) {
         bool json = false;
     };
     auto st = std::make_shared<State>();
+    start_group(cmd, kGroupModel);
     cmd->add_option("model_a", st->opts.model_a, "First (reference) model")->required();
     cmd->add_option("model_b", st->opts.model_b, "Second model")->required();
+    add_input_flags(cmd, st->inputs);
+    start_group(cmd, kGroupData);
     add_sources_option(cmd, "--data", st->data, "IDX images, .npy, or a folder of PNG/JPEG")->required();
     cmd->add_option("--labels", st->opts.labels, "IDX labels, .npy, or text");
     cmd->add_option("--count", st->opts.count, "Use the first N samples (default: all)");
     cmd->add_option("--batch", st->opts.batch, "Batch size (default 256)");
-    cmd->add_option("--threads", st->opts.threads, "Threads (default: all cores)");
-    cmd->add_flag("--json", st->json, "Print one JSON object");
     add_image_flags(cmd, st->image);
+    start_group(cmd, kGroupCheck);
     add_fidelity_flags(cmd, st->fidelity);
-    add_input_flags(cmd, st->inputs);
+    start_group(cmd, kGroupOutput);
+    cmd->add_flag("--json", st->json, "Print one JSON object");
+    start_group(cmd, kGroupRun);
+    add_threads_option(cmd, st->opts.threads);
     cmd->callback([st, &exit_code] {
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();

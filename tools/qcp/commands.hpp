@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
+
+#include "qcp/core/memory.hpp"
 #include "qcp/data/dataset.hpp"
 #include "qcp/data/inputs.hpp"
 #include "qcp/pipeline/run_options.hpp"
@@ -33,17 +36,54 @@ struct ImageFlags {
     }
 };
 
+// --help sections, in this order where a command has them (CLI11 lists groups by first use).
+inline const std::string kGroupModel = "Model";
+inline const std::string kGroupMethod = "Method";
+inline const std::string kGroupBudget = "Budget";
+inline const std::string kGroupCalibration = "Calibration";
+inline const std::string kGroupData = "Data";
+inline const std::string kGroupCheck = "Check";
+inline const std::string kGroupOutput = "Output";
+inline const std::string kGroupRun = "Run";
+
+// Options added to `cmd` from here on go into the --help section `group` (the add_*_flags helpers too).
+inline void start_group(CLI::App* cmd, const std::string& group) { cmd->option_defaults()->group(group); }
+
 inline void add_image_flags(CLI::App* cmd, ImageFlags& f) {
+    const auto layouts = CLI::IsMember({"nchw", "nhwc"}, CLI::ignore_case);
     cmd->add_option("--size", f.size, "Resize images to HxW (image folders)");
     cmd->add_option("--mean", f.mean, "Per-channel mean subtracted after /255 scaling, e.g. 0.485,0.456,0.406");
     cmd->add_option("--std", f.std, "Per-channel std divided after the mean");
-    cmd->add_option("--layout", f.layout, "Layout the model expects: nchw or nhwc");
-    cmd->add_option("--data-layout", f.data_layout, "Layout of 4-D .npy data when it differs from --layout");
-    cmd->add_option("--channels", f.channels, "Force 1 or 3 channels for images");
-    cmd->add_option("--channel-order", f.channel_order, "rgb (default) or bgr: the channel order the model takes (images decode as RGB)");
+    cmd->add_option("--layout", f.layout, "Layout the model expects (default nchw)")->check(layouts);
+    cmd->add_option("--data-layout", f.data_layout, "Layout of 4-D .npy data when it differs from --layout")->check(layouts);
+    cmd->add_option("--channels", f.channels, "Force 1 or 3 channels for images")->check(CLI::IsMember({1, 3}));
+    cmd->add_option("--channel-order", f.channel_order, "The channel order the model takes (default rgb; images decode as RGB)")
+        ->check(CLI::IsMember({"rgb", "bgr"}, CLI::ignore_case));
     cmd->add_option("--resize", f.resize,
-                    "stretch (default: to HxW) or fit (keep the aspect ratio inside HxW, top-left, pad the rest; PaddleOCR rec)");
+                    "stretch (default: to HxW) or fit (keep the aspect ratio inside HxW, top-left, pad the rest; PaddleOCR rec)")
+        ->check(CLI::IsMember({"stretch", "fit"}));
     cmd->add_option("--pad", f.pad, "--resize fit: value of the padded area, in model units (after --mean/--std; default 0)");
+}
+
+// --threads, the same on every command (qcp/core/parallel.hpp has the default's rules).
+inline CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
+    return cmd->add_option("--threads", threads,
+                           "Threads (default: OMP_NUM_THREADS if set, else the cgroup CPU quota, else the CPUs this process "
+                           "may run on; -v logs which). Outputs are identical at any count")
+        ->check(CLI::Range(0, 1 << 16));
+}
+
+// An option taking a size in bytes: 200000, 800K, 5M, 1.5G (memory::parse_size, the one parser
+// of every size the CLI takes; K is 1024). Bad text is the usual one-line error, exit 2.
+inline CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::optional<uint64_t>& bytes,
+                                    const std::string& what) {
+    std::optional<uint64_t>* target = &bytes;
+    const std::string flag = name.substr(name.rfind(',') + 1);
+    return cmd
+        ->add_option_function<std::string>(
+            name, [target, flag](const std::string& text) { *target = memory::parse_size(text, flag); },
+            what + " (bytes, or K, M, G, T: powers of 1024, e.g. 800K, 5M, 1.5G)")
+        ->type_name("SIZE");
 }
 
 // --input-shape / --input-value (repeatable), parsed when the command runs.

@@ -33,9 +33,12 @@ void require(uint64_t bytes, const std::string& what);
 // Memory the system can give this process now (see the default limit above); 0 if unknown.
 uint64_t available_system_memory();
 
-// "4G", "512M", "1.5GiB", "800MB", "1000000" (bytes); K/M/G/T are powers of 1024 with or
-// without "iB"/"B"; "0" or "none" means unlimited. Throws qcp::Error naming the text.
-uint64_t parse_size(const std::string& text);
+// Every size the CLI takes (--max-memory, --target-size): "4G", "512M", "1.5GiB", "800MB",
+// "1000000" (bytes); K/M/G/T are powers of 1024 (K = 1024 bytes, as --max-memory always had),
+// case-insensitive, with or without "iB"/"B"; fractions of a byte are dropped; "none" is 0
+// (for --max-memory: unlimited). Throws qcp::Error "OPTION 'TEXT': expected ..." for anything
+// else: a sign, an unknown suffix, no number, an empty text, or a size of 2^64 bytes or more.
+uint64_t parse_size(const std::string& text, const std::string& option = "");
 // 1536 -> "1.5 KiB", 3 * 2^30 -> "3.0 GiB".
 std::string format_size(uint64_t bytes);
 
