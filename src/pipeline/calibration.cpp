@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "qcp/core/error.hpp"
+#include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/ir/conv_pads.hpp"
 #include "qcp/quant/hessian.hpp"
@@ -86,9 +87,16 @@ void add_layer_input(std::vector<quant::HessianAccumulator>& acc, const ir::Node
             acc[0].add_conv_input(x.data<float>(), x.dim(0), c, x.dim(2), x.dim(3), geo);
             return;
         }
-        for (int64_t b = 0; b < x.dim(0); ++b)
-            for (int64_t g = 0; g < groups; ++g)
-                acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2), x.dim(3), geo);
+        // Groups in parallel, each accumulator on one thread (its own parallel_for runs nested,
+        // inline): a depthwise layer's accumulators are too small to split, and waking threads
+        // for each of their n·groups calls cost more than the sums. Rows reach each accumulator
+        // in the same order whatever the thread count.
+        parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
+            for (int64_t g = g0; g < g1; ++g)
+                for (int64_t b = 0; b < x.dim(0); ++b)
+                    acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2), x.dim(3),
+                                                               geo);
+        });
     } else {
         if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": data-aware methods need transA = 0");
         acc[0].add_rows(x.data<float>(), x.numel() / acc[0].cols());
