@@ -12,6 +12,25 @@
 
 namespace qcp::engine {
 
+KernelFn bind_kernel(const ir::Node& node, int64_t opset) {
+    if (!node.domain.empty() && node.domain != "ai.onnx")
+        throw Error(node.describe() + ": op domain '" + node.domain + "' is not supported by qcp's engine");
+    const KernelDef* def = cpu_kernels().find(node.op_type, opset);
+    if (!def)
+        throw Error(node.describe() + ": qcp's engine has no kernel for " + node.op_type + " at opset " + std::to_string(opset));
+    return def->fn;
+}
+
+std::vector<Tensor> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs, bool fused_relu) {
+    const KernelFn fn = bind_kernel(node, opset);
+    KernelContext ctx(node, opset);
+    ctx.fused_relu = fused_relu && node.op_type == "Conv";
+    ctx.inputs = inputs;
+    ctx.outputs.resize(node.outputs.size());
+    fn(ctx);
+    return std::move(ctx.outputs);
+}
+
 Session::~Session() {
     if (!profile_) return;
     for (const auto& [op, s] : profile_seconds_) std::fprintf(stderr, "qcp profile: %-20s %8.3f s\n", op.c_str(), s);
@@ -23,18 +42,8 @@ Session::Session(const ir::Graph& graph, int64_t opset, const std::vector<std::s
     const char* profile = std::getenv("QCP_PROFILE");
     profile_ = profile && std::string(profile) == "1";
     const ir::Graph& g = graph;
-    const KernelRegistry& registry = cpu_kernels();
     kernels_.resize(g.nodes.size(), nullptr);
-    for (size_t n = 0; n < g.nodes.size(); ++n) {
-        const ir::Node& node = g.nodes[n];
-        if (!node.domain.empty() && node.domain != "ai.onnx")
-            throw Error(node.describe() + ": op domain '" + node.domain + "' is not supported by qcp's engine");
-        const KernelDef* def = registry.find(node.op_type, opset_);
-        if (!def)
-            throw Error(node.describe() + ": qcp's engine has no kernel for " + node.op_type + " at opset " +
-                        std::to_string(opset_));
-        kernels_[n] = def->fn;
-    }
+    for (size_t n = 0; n < g.nodes.size(); ++n) kernels_[n] = bind_kernel(g.nodes[n], opset_);
     order_ = g.topological_order(outer);
     for (const auto& in : g.inputs)
         if (!g.find_initializer(in.name)) input_names_.push_back(in.name);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "qcp/core/error.hpp"
+#include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/ir/conv_pads.hpp"
 #include "qcp/quant/hessian.hpp"
@@ -29,9 +30,10 @@ quant::HessianAccumulator::ConvGeometry conv_geometry(const ir::Node& n, const i
 
 }  // namespace
 
-void ChannelStats::add(const Tensor& y) {
+void ChannelStats::add(const Tensor& y, int64_t samples) {
     if (y.rank() < 2) throw Error("statistics correction needs a layer output with a channel axis");
-    const int64_t n = y.dim(0), c = y.dim(1), inner = y.numel() / std::max<int64_t>(n * c, 1);
+    const int64_t c = y.dim(1), inner = y.numel() / std::max<int64_t>(y.dim(0) * c, 1);
+    const int64_t n = samples < 0 ? y.dim(0) : std::min(samples, y.dim(0));
     if (sum.empty()) {
         sum.assign(static_cast<size_t>(c), 0.0);
         sum2.assign(static_cast<size_t>(c), 0.0);
@@ -69,36 +71,48 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
     return stats;
 }
 
+std::vector<quant::HessianAccumulator> hessian_accumulators(const ir::Graph& g, const ir::Layer& layer) {
+    const int64_t groups = std::max<int64_t>(layer.groups, 1);
+    return std::vector<quant::HessianAccumulator>(static_cast<size_t>(groups),
+                                                  quant::HessianAccumulator(rewrite::quant_target(g, layer).cols));
+}
+
+void add_layer_input(std::vector<quant::HessianAccumulator>& acc, const ir::Node& n, const ir::Layer& layer, const Tensor& x) {
+    const int64_t groups = static_cast<int64_t>(acc.size());
+    if (n.op_type == "Conv") {
+        if (x.rank() != 4) throw Error(n.describe() + ": data-aware methods support 2-D convs");
+        const auto geo = conv_geometry(n, layer, x);
+        const int64_t c = x.dim(1), cg = c / groups, plane = x.dim(2) * x.dim(3);
+        if (groups == 1) {
+            acc[0].add_conv_input(x.data<float>(), x.dim(0), c, x.dim(2), x.dim(3), geo);
+            return;
+        }
+        // Groups in parallel, each accumulator on one thread (its own parallel_for runs nested,
+        // inline): a depthwise layer's accumulators are too small to split, and waking threads
+        // for each of their n·groups calls cost more than the sums. Rows reach each accumulator
+        // in the same order whatever the thread count.
+        parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
+            for (int64_t g = g0; g < g1; ++g)
+                for (int64_t b = 0; b < x.dim(0); ++b)
+                    acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2), x.dim(3),
+                                                               geo);
+        });
+    } else {
+        if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": data-aware methods need transA = 0");
+        acc[0].add_rows(x.data<float>(), x.numel() / acc[0].cols());
+    }
+}
+
 std::vector<std::vector<Eigen::MatrixXd>> collect_hessians(const ir::Model& model, const std::vector<ir::Layer>& targets,
                                                           data::Dataset& ds, int64_t count, int64_t batch) {
     std::vector<std::vector<quant::HessianAccumulator>> accs(targets.size());  // sized once: observers keep references
     engine::Session session(model);
     for (size_t t = 0; t < targets.size(); ++t) {
         const ir::Layer& layer = targets[t];
-        const int64_t groups = std::max<int64_t>(layer.groups, 1);
-        const rewrite::QuantTarget shape = rewrite::quant_target(model.graph, layer);
-        accs[t].assign(static_cast<size_t>(groups), quant::HessianAccumulator(shape.cols));
+        accs[t] = hessian_accumulators(model.graph, layer);
         auto& acc = accs[t];
-        const int64_t cols = shape.cols;
-        session.observe(layer.node, [&acc, &layer, groups, cols](const ir::Node& n, const std::vector<const Tensor*>& in,
-                                                                 const std::vector<Tensor>&) {
-            const Tensor& x = *in.at(0);
-            if (n.op_type == "Conv") {
-                if (x.rank() != 4) throw Error(n.describe() + ": data-aware methods support 2-D convs");
-                const auto geo = conv_geometry(n, layer, x);
-                const int64_t c = x.dim(1), cg = c / groups, plane = x.dim(2) * x.dim(3);
-                if (groups == 1) {
-                    acc[0].add_conv_input(x.data<float>(), x.dim(0), c, x.dim(2), x.dim(3), geo);
-                    return;
-                }
-                for (int64_t b = 0; b < x.dim(0); ++b)
-                    for (int64_t g = 0; g < groups; ++g)
-                        acc[static_cast<size_t>(g)].add_conv_input(x.data<float>() + (b * c + g * cg) * plane, 1, cg, x.dim(2),
-                                                                   x.dim(3), geo);
-            } else {
-                if (n.op_type == "Gemm" && n.attr_int("transA", 0)) throw Error(n.describe() + ": data-aware methods need transA = 0");
-                acc[0].add_rows(x.data<float>(), x.numel() / cols);
-            }
+        session.observe(layer.node, [&acc, &layer](const ir::Node& n, const std::vector<const Tensor*>& in, const std::vector<Tensor>&) {
+            add_layer_input(acc, n, layer, *in.at(0));
         });
     }
     for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read_inputs(begin, std::min(batch, count - begin)));

@@ -14,6 +14,7 @@
 #include "qcp/data/dataset.hpp"
 #include "qcp/ir/graph.hpp"
 #include "qcp/ir/layers.hpp"
+#include "qcp/quant/hessian.hpp"
 
 namespace qcp::calibration {
 
@@ -21,7 +22,8 @@ namespace qcp::calibration {
 struct ChannelStats {
     std::vector<double> sum, sum2;
     double count = 0;
-    void add(const Tensor& y);
+    // Adds the first `samples` items of y's batch axis (all of them when negative).
+    void add(const Tensor& y, int64_t samples = -1);
     double mean(size_t ch) const { return sum[ch] / count; }
     double stddev(size_t ch) const;
 };
@@ -34,6 +36,11 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
 // rows for convs, one H per group of a grouped conv (cols = Cin/groups·kh·kw each), one otherwise.
 std::vector<std::vector<Eigen::MatrixXd>> collect_hessians(const ir::Model& model, const std::vector<ir::Layer>& targets,
                                                           data::Dataset& ds, int64_t count, int64_t batch);
+// One layer's input Hessians as they are built: one accumulator per group of a grouped conv.
+std::vector<quant::HessianAccumulator> hessian_accumulators(const ir::Graph& g, const ir::Layer& layer);
+// Adds the rows the layer's node `n` makes of its data input `x` (a batch) to `acc`.
+void add_layer_input(std::vector<quant::HessianAccumulator>& acc, const ir::Node& n, const ir::Layer& layer, const Tensor& x);
+
 // The Hessians (one per group) of one layer.
 std::vector<Eigen::MatrixXd> layer_hessians(const ir::Model& model, const ir::Layer& layer, data::Dataset& ds, int64_t count,
                                             int64_t batch);

@@ -88,3 +88,78 @@ TEST(Session, FusedConvReluMatchesUnfusedAndObserversSeePreActivation) {
 
 }  // namespace
 }  // namespace qcp
+
+namespace qcp {
+namespace {
+
+// run_node: one node outside a Session gives what the Session computes for it, fused Relu and
+// multi-output nodes included.
+TEST(RunNode, MatchesSessionForFusedConvAndMultiOutputSplit) {
+    ir::Model m;
+    m.opset_import = {{"", 13}};
+    ir::ValueInfo x;
+    x.name = "x";
+    x.dtype = DType::Float32;
+    m.graph.inputs.push_back(x);
+    for (const char* name : {"a", "b"}) {
+        ir::ValueInfo o = x;
+        o.name = name;
+        m.graph.outputs.push_back(o);
+    }
+    Tensor w(DType::Float32, {4, 3, 3, 3});
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>((i * 29) % 13) - 6.0f;
+    m.graph.initializers.push_back({"w", w, ""});
+    ir::Node conv;
+    conv.op_type = "Conv";
+    conv.name = "conv";
+    conv.inputs = {"x", "w"};
+    conv.outputs = {"c"};
+    ir::Node relu;
+    relu.op_type = "Relu";
+    relu.inputs = {"c"};
+    relu.outputs = {"r"};
+    ir::Node split;
+    split.op_type = "Split";
+    split.inputs = {"r", "sizes"};
+    split.outputs = {"a", "b"};
+    split.attributes.push_back(ir::Attribute::make_int("axis", 1));
+    Tensor sizes(DType::Int64, {2});
+    sizes.data<int64_t>()[0] = 1, sizes.data<int64_t>()[1] = 3;
+    m.graph.initializers.push_back({"sizes", sizes, ""});
+    m.graph.nodes = {conv, relu, split};
+    m.graph.rebuild_index();
+    Tensor in(DType::Float32, {2, 3, 5, 5});
+    for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = static_cast<float>((i * 17) % 9) - 4.0f;
+
+    const std::vector<Tensor> want = engine::Session(m).run(in);
+    const std::vector<Tensor> c = engine::run_node(m.graph.nodes[0], 13, {&in, &w}, true);  // Conv with the Relu fused
+    ASSERT_EQ(c.size(), 1u);
+    const std::vector<Tensor> ab = engine::run_node(m.graph.nodes[2], 13, {&c[0], &sizes});
+    ASSERT_EQ(ab.size(), 2u);
+    for (size_t o = 0; o < 2; ++o) {
+        ASSERT_EQ(ab[o].shape(), want[o].shape());
+        for (int64_t i = 0; i < want[o].numel(); ++i) ASSERT_EQ(ab[o].data<float>()[i], want[o].data<float>()[i]) << o << " " << i;
+    }
+    // unfused: the Conv's own output keeps its negatives
+    const std::vector<Tensor> raw = engine::run_node(m.graph.nodes[0], 13, {&in, &w});
+    bool negative = false;
+    for (int64_t i = 0; i < raw[0].numel(); ++i) negative |= raw[0].data<float>()[i] < 0;
+    EXPECT_TRUE(negative);
+}
+
+TEST(RunNode, UnknownOpIsRefusedNamingNodeAndOp) {
+    ir::Node n;
+    n.op_type = "NoSuchOp";
+    n.name = "odd";
+    try {
+        (void)engine::bind_kernel(n, 13);
+        FAIL() << "accepted";
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("odd"), std::string::npos) << what;
+        EXPECT_NE(what.find("NoSuchOp"), std::string::npos) << what;
+    }
+}
+
+}  // namespace
+}  // namespace qcp

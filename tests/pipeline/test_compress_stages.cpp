@@ -10,6 +10,7 @@
 
 #include "methods/method.hpp"
 #include "qcp/core/error.hpp"
+#include "qcp/core/memory.hpp"
 #include "qcp/core/npy.hpp"
 #include "qcp/core/sha256.hpp"
 #include "qcp/engine/session.hpp"
@@ -18,6 +19,7 @@
 #include "qcp/pipeline/gate.hpp"
 #include "stages/context.hpp"
 #include "calibration.hpp"
+#include "stream.hpp"
 #include "test_util.hpp"
 
 namespace qcp {
@@ -292,6 +294,46 @@ TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {
     for (size_t ch = 0; ch < want.sum.size(); ++ch)
         EXPECT_NEAR(have.mean(ch), want.mean(ch), kMeanTol * std::max(1.0, want.stddev(ch))) << "channel " << ch;
     EXPECT_TRUE(c.report.layers[0].corrected);
+}
+
+// The solve on the calibration stream writes the very file the per-layer network runs write (the
+// path it falls back to when the live set would not fit): same kernels on the same batches.
+TEST_F(CompressStages, StreamedSolveWritesWhatPerLayerRunsWrite) {
+    for (const std::string method : {"gptq", "pq", "cp-als"}) {
+        std::string bytes[2];
+        for (int fallback = 0; fallback < 2; ++fallback) {
+            CompressOptions o = options(method);
+            o.batch = 24;  // three batches, the last one partial
+            o.bits = method == "cp-als" ? 3 : 4;
+            o.rank = 4;
+            o.output = dir / (method + std::to_string(fallback) + ".onnx");
+            stages::Context c(o);
+            prepare(c);
+            if (fallback) c.stream_max_live_bytes = 0;
+            stages::solve(c);
+            EXPECT_TRUE(c.calib_streamed != bool(fallback)) << method;
+            EXPECT_EQ(c.stream_stopped.empty(), !fallback) << method << ": " << c.stream_stopped;
+            if (method == "cp-als") {
+                ASSERT_EQ(c.correctable.size(), 3u);
+                for (const auto& d : c.correctable) EXPECT_TRUE(c.report.layers[d.plan_index].corrected);  // in the solve
+            }
+            stages::correct(c);
+            stages::save(c);
+            bytes[fallback] = test::read_text(o.output);
+        }
+        EXPECT_FALSE(bytes[0].empty());
+        EXPECT_TRUE(bytes[0] == bytes[1]) << method << ": streamed and per-layer outputs differ";
+    }
+}
+
+TEST(CalibrationStreamMemory, TakesHalfOfWhatTheLimitLeaves) {
+    const uint64_t before = memory::limit();
+    constexpr uint64_t kLeft = 64u << 20;
+    memory::set_limit(memory::in_use() + kLeft);
+    EXPECT_EQ(calibration::Stream::default_max_live_bytes(), kLeft / 2);
+    memory::set_limit(0);
+    EXPECT_EQ(calibration::Stream::default_max_live_bytes(), std::numeric_limits<uint64_t>::max());
+    memory::set_limit(before);
 }
 
 TEST_F(CompressStages, ActivationsGetRangesFromTheCompressedNetwork) {

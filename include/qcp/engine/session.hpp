@@ -23,6 +23,18 @@ using Observer = std::function<void(const ir::Node& node, const std::vector<cons
 // name, or nullptr when no enclosing scope has it.
 using Scope = std::function<const Tensor*(const std::string& name)>;
 
+// The kernel for `node` at the default-domain `opset`; throws qcp::Error naming the node and its op
+// when qcp's engine has none (or the node is in another domain).
+KernelFn bind_kernel(const ir::Node& node, int64_t opset);
+
+// Runs one node outside a Session, as Session::run runs it: `inputs` by position (nullptr for an
+// omitted optional input; initializers are passed in place by the caller), `fused_relu` as in
+// KernelContext (only a Conv honours it). Returns one tensor per node output ("" outputs included,
+// left empty by kernels that skip them). For callers that carry their own values between nodes
+// (calibration streamed layer by layer).
+std::vector<Tensor> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs,
+                             bool fused_relu = false);
+
 class Session {
 public:
     // Binds every node to a kernel; throws qcp::Error naming the first node whose op (at the

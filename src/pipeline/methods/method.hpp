@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../budget.hpp"
+#include "../stream.hpp"
 #include "qcp/data/dataset.hpp"
 #include "qcp/ir/layers.hpp"
 #include "qcp/pipeline/compress.hpp"
@@ -50,8 +51,10 @@ struct BudgetInput {
 };
 
 // What apply() gets: the output model with the layer's node at `layer.node` (resolved by its
-// output name, which no rewrite changes), calibration data, and the Hessians the calibrate stage
-// collected for methods that asked (uses_input_hessian), by plan index.
+// output name, which no rewrite changes), calibration data, the Hessians the calibrate stage
+// collected for methods that asked (uses_input_hessian), by plan index, and the calibration
+// stream over the output model (null without data): the layer inputs of the partly compressed
+// network, read through calibration::streamed_layer_hessians.
 struct SolveInput {
     ir::Model& out;
     const ir::Layer& layer;
@@ -61,6 +64,7 @@ struct SolveInput {
     data::Dataset* calib = nullptr;
     int64_t calib_n = 0;
     std::map<size_t, Eigen::MatrixXd>& hessians;
+    calibration::Stream* stream = nullptr;
 };
 
 // A solved layer. The method fills its own LayerPlan fields (scheme, errors, sizes); these are

@@ -4,7 +4,7 @@
 // (rewrite/pq_rewrite.hpp).
 #include <algorithm>
 
-#include "../calibration.hpp"
+#include "../stream.hpp"
 #include "common.hpp"
 #include "method.hpp"
 #include "qcp/core/log.hpp"
@@ -72,7 +72,8 @@ public:
         const CompressOptions& o = in.options;
         const rewrite::QuantTarget t = rewrite::quant_target(in.out.graph, in.layer);
         std::vector<Eigen::MatrixXd> hs;
-        if (in.calib && o.pq_metric) hs = calibration::layer_hessians(in.out, in.layer, *in.calib, in.calib_n, o.batch);
+        if (in.calib && o.pq_metric)
+            hs = calibration::streamed_layer_hessians(in.stream, in.out, in.layer, *in.calib, in.calib_n, o.batch);
         quant::PqOptions po;
         po.d = p.subvector;
         po.k = p.centroids;

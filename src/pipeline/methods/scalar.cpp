@@ -1,7 +1,7 @@
 // The scalar quantizers: rtn (round-to-nearest, MSE-chosen clipping) and gptq (data-aware, with
 // the layer-input Hessian). Both keep the op and replace its weight by integer codes
 // (rewrite/quant_rewrite.hpp).
-#include "../calibration.hpp"
+#include "../stream.hpp"
 #include "common.hpp"
 #include "method.hpp"
 #include "qcp/core/log.hpp"
@@ -118,7 +118,7 @@ protected:
             r.status = LayerStatus::RtnFallback;
             return quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme);
         }
-        const auto hs = calibration::layer_hessians(in.out, in.layer, *in.calib, in.calib_n, in.options.batch);
+        const auto hs = calibration::streamed_layer_hessians(in.stream, in.out, in.layer, *in.calib, in.calib_n, in.options.batch);
         quant::GptqOptions go;
         go.scheme = scheme;
         go.damp = in.options.damp;

@@ -8,12 +8,14 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include <Eigen/Core>
 
+#include "../calibration.hpp"
 #include "../plan.hpp"
 #include "qcp/data/dataset.hpp"
 #include "qcp/ir/graph.hpp"
@@ -64,6 +66,10 @@ struct Context {
     // solve, correct
     ir::Model out;                          // the rewritten copy
     std::vector<Correctable> correctable;
+    std::map<std::string, calibration::ChannelStats> original_stats;  // of layer outputs in `model`, for correction
+    std::optional<uint64_t> stream_max_live_bytes;  // the stream's memory (unset: Stream::default_max_live_bytes())
+    bool calib_streamed = false;            // the solve read the calibration stream (not per-layer re-runs) ...
+    std::string stream_stopped;             // ... until it stopped for this reason ("" if it never did)
 
     // --target-size: bits the budget holds back for what its per-layer counts miss (graph nodes,
     // names, headers), measured on an earlier attempt's serialized output
@@ -96,6 +102,14 @@ void solve(Context& c);
 void correct(Context& c);
 // --correct / --no-correct, else on with calibration data.
 bool correction_enabled(const Context& c);
+// Samples the correction measures statistics on.
+int64_t correction_samples(const Context& c);
+// The original network's statistics of `value`, collected on first use together with those of
+// `more` (one run of c.model) and kept in c.original_stats.
+const calibration::ChannelStats& original_stats(Context& c, const std::string& value, const std::vector<std::string>& more);
+// Re-matches d's output statistics, `have` as measured on c.out, to the original's: folds the
+// per-channel affine map into d's last weight and bias and marks the layer corrected.
+void correct_layer(Context& c, Correctable& d, const calibration::ChannelStats& have);
 // activations (--activations 8): calibrated uint8 Q/DQ on the inputs and outputs of every
 // compressed Conv/Gemm/MatMul of c.out, ranges measured on c.out itself; per layer the fusion
 // ORT will apply.

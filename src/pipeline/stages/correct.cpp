@@ -1,6 +1,9 @@
 // correct: the per-channel output statistics (mean, std) of each factorized layer re-matched to
 // the original network's, layer by layer in network order, each measured on the network with
 // the earlier corrections in place; the affine map folds into the layer's last weight and bias.
+// The solve corrects each layer right after rewriting it, on the calibration stream (so later
+// layers are solved on corrected inputs); correct() re-matches whatever it left, one network run
+// per layer.
 #include <algorithm>
 
 #include "../calibration.hpp"
@@ -19,32 +22,48 @@ constexpr int64_t kCorrectionSamples = 512;
 
 bool correction_enabled(const Context& c) { return c.options.correct.value_or(c.calib != nullptr); }
 
+int64_t correction_samples(const Context& c) { return std::min(c.calib_n, kCorrectionSamples); }
+
+const calibration::ChannelStats& original_stats(Context& c, const std::string& value, const std::vector<std::string>& more) {
+    if (!c.original_stats.count(value)) {
+        std::vector<std::string> values{value};
+        for (const auto& v : more)
+            if (v != value && !c.original_stats.count(v)) values.push_back(v);
+        auto stats = calibration::collect_stats(c.model, *c.calib, correction_samples(c), c.options.batch, values);
+        for (auto& [v, s] : stats) c.original_stats.emplace(v, std::move(s));
+    }
+    return c.original_stats.at(value);
+}
+
+void correct_layer(Context& c, Correctable& d, const calibration::ChannelStats& have) {
+    const calibration::ChannelStats& w = original_stats(c, d.output, {});
+    std::vector<float> scale(w.sum.size()), shift(w.sum.size());
+    for (size_t ch = 0; ch < scale.size(); ++ch) {
+        const double sd = have.stddev(ch);
+        const double a = sd > 1e-12 ? w.stddev(ch) / sd : 1.0;
+        scale[ch] = static_cast<float>(a);
+        shift[ch] = static_cast<float>(w.mean(ch) - a * have.mean(ch));
+    }
+    rewrite::apply_channel_affine(c.out, d.rw, scale, shift, resolved_format(c.options));
+    c.out.graph.rebuild_index();
+    LayerPlan& p = c.report.layers[d.plan_index];
+    p.weight_bits_after = d.rw.storage_bits;
+    p.corrected = true;
+}
+
 void correct(Context& c) {
-    const CompressOptions& o = c.options;
     if (!correction_enabled(c) || c.correctable.empty()) return;
     const auto t0 = Clock::now();
-    const int64_t n = std::min(c.calib_n, kCorrectionSamples);
     std::vector<std::string> outputs;
     for (const auto& d : c.correctable)
-        if (d.rw.supports_correction) outputs.push_back(d.output);
-    const auto want = calibration::collect_stats(c.model, *c.calib, n, o.batch, outputs);
+        if (d.rw.supports_correction && !c.report.layers[d.plan_index].corrected) outputs.push_back(d.output);
+    if (outputs.empty()) return;
+    (void)original_stats(c, outputs[0], outputs);  // the original's statistics of all of them, in one pass
     for (auto& d : c.correctable) {
-        if (!d.rw.supports_correction) continue;
+        if (!d.rw.supports_correction || c.report.layers[d.plan_index].corrected) continue;
         c.out.graph.rebuild_index();
-        const auto have = calibration::collect_stats(c.out, *c.calib, n, o.batch, {d.output});
-        const calibration::ChannelStats& w = want.at(d.output);
-        const calibration::ChannelStats& h = have.at(d.output);
-        std::vector<float> scale(w.sum.size()), shift(w.sum.size());
-        for (size_t ch = 0; ch < scale.size(); ++ch) {
-            const double sd = h.stddev(ch);
-            const double a = sd > 1e-12 ? w.stddev(ch) / sd : 1.0;
-            scale[ch] = static_cast<float>(a);
-            shift[ch] = static_cast<float>(w.mean(ch) - a * h.mean(ch));
-        }
-        rewrite::apply_channel_affine(c.out, d.rw, scale, shift, resolved_format(o));
-        LayerPlan& p = c.report.layers[d.plan_index];
-        p.weight_bits_after = d.rw.storage_bits;
-        p.corrected = true;
+        const auto have = calibration::collect_stats(c.out, *c.calib, correction_samples(c), c.options.batch, {d.output});
+        correct_layer(c, d, have.at(d.output));
     }
     spdlog::debug("statistics correction: {:.1f} s", since(t0));
 }
