@@ -22,6 +22,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         double target_ratio = 0, target_macs = 0;
         uint64_t target_size = 0;
         bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
+        bool sensitivity = false, no_sensitivity = false;
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
@@ -42,9 +43,15 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                     "Round ranks from --rank-ratio or a budget down to a multiple of N (default 4: ORT's fast conv paths; 1: exact)");
     cmd->add_option("--bits", st->bits, "Bits of the factor (or weight) grid, 2 to 8 (default 4); 'auto' with a --target-*: per layer from {2,3,4,6,8}");
     auto* tr_opt = cmd->add_option("--target-ratio", st->target_ratio,
-                                   "Budget: weights of the compressible layers X times smaller; ranks (and bits) chosen per layer by measured damage");
+                                   "Budget: weights of the compressible layers X times smaller (the compression ratio: weight bits "
+                                   "before / after over the layers the method may compress, those a budget leaves as they are included); "
+                                   "ranks (and bits; with --method mixed, the method) chosen per layer by measured damage");
     auto* ts_opt = cmd->add_option("--target-size", st->target_size, "Budget: output file of at most N bytes");
-    auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "Budget: MACs at most F (0-1] times the input's (CP methods)");
+    auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "Budget: MACs at most F (0-1] times the input's (CP methods, mixed)");
+    cmd->add_flag("--sensitivity", st->sensitivity,
+                  "Budget: scale each layer's damage by its measured network-output sensitivity (needs --calib; default on for "
+                  "--method mixed with --calib)");
+    cmd->add_flag("--no-sensitivity", st->no_sensitivity, "Budget: compare layers by their own output error only");
     cmd->add_option("--cache", o.cache, "Folder caching the budget's per-layer damage curves (reused by later targets)");
     cmd->add_option("--granularity", st->granularity,
                     "tensor or channel: one scale per factor / weight (default for CP methods) or per output channel (default for rtn/gptq)");
@@ -110,6 +117,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (ts_opt->count()) o.target_size = st->target_size;
         if (tm_opt->count()) o.target_macs = st->target_macs;
+        if (st->sensitivity && st->no_sensitivity) throw Error("give --sensitivity or --no-sensitivity, not both");
+        if (st->sensitivity || st->no_sensitivity) o.sensitivity = st->sensitivity;
         if (st->bits == "auto") {
             if (!o.target_ratio && !o.target_size && !o.target_macs) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
             o.bits_auto = true;
