@@ -20,7 +20,7 @@ namespace {
 
 std::string cache_key(const CompressOptions& o, const std::string& sha, const std::vector<int>& bits) {
     std::ostringstream k;
-    k << "qcp-budget-v1|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
+    k << "qcp-budget-v2|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
       << "|" << static_cast<int>(o.granularity.value_or(decomp::Granularity::Tensor)) << "|" << o.symmetric << "|"
       << o.block_size << "|" << o.seed << "|" << o.correct.value_or(!o.calib.empty()) << "|"
       << static_cast<int>(resolved_format(o)) << "|";
@@ -45,11 +45,15 @@ const std::vector<int>& auto_bits() {
     return bits;
 }
 
+bool reduces(const Candidate& k, int64_t params_before, int64_t weight_bits_before, int64_t macs_before) {
+    return k.weight_bits_after < weight_bits_before && k.stored_bits_after < weight_bits_before && k.params_after <= params_before &&
+           (macs_before < 0 || k.macs_after <= macs_before);
+}
+
 std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir::Layer>& layers,
                                        const std::vector<LayerPlan>& plans, const CompressOptions& o,
                                        const std::map<size_t, Eigen::MatrixXd>& hessians, const std::string& model_sha256,
                                        int64_t opset) {
-    const methods::Method& method = methods::find(o.method);
     const std::vector<int> bits = o.bits_auto ? auto_bits() : std::vector<int>{o.bits};
     std::filesystem::path cache_file;
     nlohmann::json cached;
@@ -74,23 +78,31 @@ std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir:
     for (size_t i = 0; i < plans.size(); ++i) {
         const LayerPlan& p = plans[i];
         if (!p.selected) continue;
+        const methods::Method& method = methods::find(p.method);
         LayerCurve c;
         c.layer = i;
+        c.params_before = p.params_before;
         c.weight_bits_before = p.weight_bits_before;
         c.macs_before = p.macs_before;
         const auto it = hessians.find(i);
-        const Eigen::MatrixXd* h = it == hessians.end() ? nullptr : &it->second;
+        const Eigen::MatrixXd* h = it == hessians.end() || !method.budget_uses_hessian(o.objective) ? nullptr : &it->second;
         if (!cached.is_null() && cached["layers"].contains(p.name)) {
             for (const auto& e : cached["layers"][p.name])
-                c.options.push_back({e.at("rank"), e.at("bits"), e.at("params_after"), e.at("weight_bits_after"),
-                                     e.at("macs_after"), e.at("stored_bits_after"), e.at("damage")});
+                c.options.push_back({e.at("method"), e.at("rank"), e.at("bits"), e.at("centroids"), e.at("subvector"),
+                                     e.at("params_after"), e.at("weight_bits_after"), e.at("macs_after"), e.at("stored_bits_after"),
+                                     e.at("damage")});
         } else {
-            c.options = method.candidates({g, layers[i], p, o, bits, h, opset});
+            const std::vector<int> layer_bits = o.bits_auto || method.budget_chooses_bits() ? auto_bits() : std::vector<int>{p.bits};
+            for (budget::Candidate& k : method.candidates({g, layers[i], p, o, layer_bits, h, opset})) {
+                if (k.method.empty()) k.method = p.method;
+                if (reduces(k, p.params_before, p.weight_bits_before, p.macs_before)) c.options.push_back(std::move(k));
+            }
             if (log::progress_enabled()) spdlog::info("budget: {} settings measured for {}", c.options.size(), p.name);
         }
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& k : c.options)
-            arr.push_back({{"rank", k.rank}, {"bits", k.bits}, {"params_after", k.params_after},
+            arr.push_back({{"method", k.method}, {"rank", k.rank}, {"bits", k.bits}, {"centroids", k.centroids},
+                           {"subvector", k.subvector}, {"params_after", k.params_after},
                            {"weight_bits_after", k.weight_bits_after}, {"macs_after", k.macs_after},
                            {"stored_bits_after", k.stored_bits_after}, {"damage", k.damage}});
         store[p.name] = arr;

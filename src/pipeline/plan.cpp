@@ -131,7 +131,11 @@ void validate_options(const CompressOptions& o) {
     if (o.target_size && *o.target_size == 0) throw Error("--target-size must be positive");
     if (o.target_macs && !(*o.target_macs > 0 && *o.target_macs <= 1.0)) throw Error("--target-macs is a fraction in (0, 1]");
     if (targets && (o.rank || o.rank_ratio)) throw Error("a --target-* budget chooses the ranks; drop --rank/--rank-ratio");
-    if (o.target_macs && !method.factorizes) throw Error("--target-macs needs a factorizing method (" + method_names(true) + ")");
+    if (o.method == "mixed" && !targets) throw Error("--method mixed needs a --target-ratio, --target-size or --target-macs");
+    if (o.target_macs && !method.factorizes && o.method != "mixed")
+        throw Error("--target-macs needs a factorizing method (" + method_names(true) + ") or mixed");
+    if (o.sensitivity.value_or(false) && (!targets || o.calib.empty()))
+        throw Error("--sensitivity needs a --target-* budget and calibration data (--calib)");
     if (!o.objective.empty() && o.objective != "weight" && o.objective != "output")
         throw Error("--objective is weight or output, got '" + o.objective + "'");
     if (o.objective == "output" && o.calib.empty() && !o.dry_run) throw Error("--objective output needs calibration data (--calib)");

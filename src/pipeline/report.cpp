@@ -16,14 +16,17 @@ namespace {
 
 const char* granularity_name(decomp::Granularity g) { return g == decomp::Granularity::Tensor ? "tensor" : "channel"; }
 
-// Σ weight bits before and after over the layers with `flag` set (selected, budgeted).
+// Σ weight bits before and after over the layers the method may compress: those the plan
+// selected, including those a budget then left as they are. Their ratio is the compression ratio,
+// one definition for the budget, the totals, the table and sweep (budget.hpp).
 struct BitTotals {
     int64_t before = 0, after = 0;
+    double ratio() const { return after > 0 ? double(before) / double(after) : 0.0; }
 };
-BitTotals weight_bits(const std::vector<LayerPlan>& layers, bool LayerPlan::*flag) {
+BitTotals weight_bits(const std::vector<LayerPlan>& layers) {
     BitTotals t;
     for (const auto& p : layers)
-        if (p.*flag) t.before += p.weight_bits_before, t.after += p.weight_bits_after;
+        if (p.selected || p.budgeted) t.before += p.weight_bits_before, t.after += p.weight_bits_after;
     return t;
 }
 
@@ -136,10 +139,10 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                      {"latency_batch", o.measure_latency ? json(o.latency_batch) : json(nullptr)}};
     method.report_settings(settings, o);
     json layers = json::array();
-    const BitTotals bits = weight_bits(r.layers, &LayerPlan::selected), budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
+    const BitTotals bits = weight_bits(r.layers);
     int64_t ideal_after = 0;
     for (const auto& p : r.layers) {
-        if (p.selected) ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
+        if (p.selected || p.budgeted) ideal_after += p.ideal_bits_after.value_or(p.weight_bits_after);
         json row = {{"name", p.name},
                           {"op", p.op},
                           {"weight_shape", p.weight_shape},
@@ -162,6 +165,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                           {"objective", p.objective.empty() ? json(nullptr) : json(p.objective)},
                           {"output_rel_error", opt(p.output_rel_error)},
                           {"predicted_damage", opt(p.predicted_damage)},
+                          {"sensitivity", opt(p.sensitivity)},
                           {"centroids", nullptr},
                           {"subvector", nullptr},
                           {"ideal_weight_bits_after", opt(p.ideal_bits_after)},
@@ -179,12 +183,12 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
     json budget = nullptr;
     if (r.budget_target) {
         json achieved = nullptr;
-        if (*r.budget_target == "ratio") achieved = ratio(double(budgeted.before), double(budgeted.after));
+        if (*r.budget_target == "ratio") achieved = ratio(double(bits.before), double(bits.after));
         else if (*r.budget_target == "size" && r.written) achieved = r.output_bytes;
         else if (*r.budget_target == "macs") achieved = ratio(double(r.output_macs), double(r.input_macs));
         budget = {{"target", *r.budget_target}, {"value", r.budget_value}, {"achieved", achieved},
-                  {"weight_bits_before", budgeted.before}, {"weight_bits_after", budgeted.after},
-                  {"predicted_damage", r.budget_predicted_damage}};
+                  {"weight_bits_before", bits.before}, {"weight_bits_after", bits.after},
+                  {"predicted_damage", r.budget_predicted_damage}, {"sensitivity", r.budget_sensitivity}};
     }
     json report = {{"qcp_version", kVersion},
                    {"method", o.method},
@@ -221,6 +225,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
 
 std::string compress_to_table(const CompressReport& r) {
     std::vector<std::string> columns{"layer", "op", "weight shape", "method", "rank", "bits", "storage", "params", "MACs", "rel. error"};
+    if (r.budget_sensitivity) columns.push_back("sensitivity");
     if (r.options.measure_latency) columns.push_back("latency (engine)");
     columns.push_back("status");
     Table t(columns);
@@ -239,11 +244,12 @@ std::string compress_to_table(const CompressReport& r) {
                    p.selected && p.rank > 0 ? std::to_string(p.rank) : "-", p.selected && p.bits > 0 ? std::to_string(p.bits) : "-",
                    p.selected && !p.storage.empty() ? p.storage : "-", params, macs,
                    p.rel_error ? fixed(*p.rel_error, 4) : "-"};
+        if (r.budget_sensitivity) row.push_back(p.sensitivity ? fixed(*p.sensitivity, 3) : "-");
         if (r.options.measure_latency) row.push_back(latency_cell(p.latency));
         row.push_back(status);
         t.add_row(row);
     }
-    const auto [before, after] = weight_bits(r.layers, &LayerPlan::selected);
+    const BitTotals bits = weight_bits(r.layers);
     std::string s = t.render() + "\n";
     const size_t selected = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) { return p.selected; }));
     const size_t fell_back = static_cast<size_t>(std::count_if(r.layers.begin(), r.layers.end(), [](const LayerPlan& p) {
@@ -252,16 +258,16 @@ std::string compress_to_table(const CompressReport& r) {
     s += std::to_string(selected) + " of " + std::to_string(r.layers.size()) + " conv/FC layers compressed (" +
          std::to_string(r.layers.size() - selected) + " left as they were" +
          (fell_back ? ", " + std::to_string(fell_back) + " fell back to rtn" : std::string()) + ")\n";
-    s += "compressed layers: " + human_bytes(static_cast<uint64_t>(before / 8)) + " -> " +
-         human_bytes(static_cast<uint64_t>(after / 8)) + (after > 0 ? " (" + fixed(double(before) / after, 2) + "x)" : "") + "\n";
+    s += "compressible layers' weights: " + human_bytes(static_cast<uint64_t>(bits.before / 8)) + " -> " +
+         human_bytes(static_cast<uint64_t>(bits.after / 8)) + (bits.after > 0 ? " (" + fixed(bits.ratio(), 2) + "x)" : "") + "\n";
     if (r.budget_target) {
-        const BitTotals budgeted = weight_bits(r.layers, &LayerPlan::budgeted);
         std::string achieved;
-        if (*r.budget_target == "ratio") achieved = fixed(double(budgeted.before) / std::max<int64_t>(budgeted.after, 1), 2) + "x";
+        if (*r.budget_target == "ratio") achieved = fixed(bits.ratio(), 2) + "x";
         else if (*r.budget_target == "size") achieved = r.written ? std::to_string(r.output_bytes) + " bytes" : "(not written)";
         else achieved = fixed(double(r.output_macs) / std::max<int64_t>(r.input_macs, 1), 3) + " of the MACs";
         s += "budget: target " + *r.budget_target + " " + fixed(r.budget_value, *r.budget_target == "size" ? 0 : 3) +
-             ", planned " + achieved + " (predicted damage " + fixed(r.budget_predicted_damage, 4) + ")\n";
+             ", planned " + achieved + " (predicted damage " + fixed(r.budget_predicted_damage, 4) +
+             (r.budget_sensitivity ? ", weighted by measured sensitivity" : "") + ")\n";
     }
     if (r.opset_upgrade) s += opset_upgrade_line(*r.opset_upgrade);
     s += "params: " + human_count(r.input_params) + " -> " + human_count(r.output_params) + "; MACs: " +

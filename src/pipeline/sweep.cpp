@@ -95,6 +95,7 @@ SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>
     if (o.methods.empty()) {
         for (const auto& info : compress_methods()) {
             const std::string m = info.name;
+            if (info.sweep == SweepAxes::None) continue;  // mixed: a budget's choice, not a grid
             if (needs_calib(m) && o.calib.empty()) {
                 if (skipped) skipped->push_back(m + ": needs --calib");
                 continue;
@@ -108,6 +109,8 @@ SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>
             } catch (const Error& e) {
                 throw Error(std::string("--methods: ") + e.what());
             }
+            if (methods::find(m).info().sweep == SweepAxes::None)
+                throw Error("--methods " + m + ": not swept (it needs a --target-*; run qcp compress --method " + m + " --target-ratio R)");
             if (needs_calib(m) && o.calib.empty()) throw Error("--methods " + m + " needs calibration data (--calib)");
         }
         std::set<std::string> seen;

@@ -135,7 +135,9 @@ TEST(CliMethods, BudgetCacheIsReusedAndBadTargetsRefused) {
     auto strip = [](const std::string& s) { return std::regex_replace(s, std::regex("\"seconds\": [0-9.e+-]+"), ""); };
     EXPECT_EQ(strip(first.out), strip(second.out));
     for (const std::string bad : {"--bits auto", "--target-ratio 0.5", "--target-ratio 4 --target-macs 0.5", "--target-macs 2",
-                                  "--target-ratio 4 --rank 3", "--target-ratio 1e9"}) {
+                                  "--target-ratio 4 --rank 3", "--target-ratio 1e9", "--method mixed",
+                                  "--method mixed --target-ratio 8 --sensitivity", "--target-ratio 8 --sensitivity --no-sensitivity",
+                                  "--layer fc1=method=mixed"}) {
         SCOPED_TRACE(bad);
         const Result r = qcp_run("compress " + kMlp + " --dry-run " + bad);
         EXPECT_EQ(r.code, 2);

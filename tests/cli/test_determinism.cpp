@@ -22,6 +22,7 @@ const MethodRun kMethods[] = {
     {"gptq", "--bits 4 --act-order"},
     {"pq", "--centroids 64 --pq-iters 10"},
     {"admm-cp", "--target-ratio 12 --bits auto --objective output"},
+    {"mixed", "--target-ratio 8"},  // every method's candidates, the sensitivity probe, per-layer solves
     {"rtn", "--bits 8 --activations 8 --act-calib mse"},
     {"admm-cp", "--rank 8 --activations 8 --act-calib entropy"},
 };

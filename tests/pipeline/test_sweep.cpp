@@ -92,6 +92,8 @@ TEST(SweepOptions, BadSettingsThrowOneLine) {
     expect_error(o, "gptq needs calibration data");
     o.methods = {"rtn", "rtn"};
     expect_error(o, "listed twice");
+    o.methods = {"mixed"};  // a budget's choice, not a grid
+    expect_error(o, "--methods mixed: not swept");
     o = base_options();
     o.bits = {4, 9};
     expect_error(o, "between 2 and 8");

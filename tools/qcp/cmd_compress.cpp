@@ -22,6 +22,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         double act_percentile = 0;
         double target_ratio = 0, target_macs = 0;
         bool json = false, correct = false, no_correct = false, asymmetric = false, symmetric = false;
+        bool sensitivity = false, no_sensitivity = false;
         int rank = 0;
         double rank_ratio = 0;
         ImageFlags image;
@@ -84,11 +85,16 @@ void set_compress_command(CLI::App& app, int& exit_code) {
 
     start_group(cmd, kGroupBudget);
     auto* tr_opt = cmd->add_option("--target-ratio", st->target_ratio,
-                                   "Weights of the compressible layers X times smaller; ranks (and bits) chosen per layer by measured damage");
+                                   "Weights of the compressible layers X times smaller (the compression ratio: weight bits before / "
+                                   "after over the layers the method may compress, those a budget leaves as they are included); "
+                                   "ranks (and bits; with --method mixed, the method) chosen per layer by measured damage");
     add_size_option(cmd, "--target-size", o.target_size, "Output file of at most SIZE");
-    auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "MACs at most F (0-1] times the input's (CP methods)");
+    auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "MACs at most F (0-1] times the input's (CP methods, mixed)");
+    cmd->add_flag("--sensitivity", st->sensitivity,
+                  "Scale each layer's damage by its measured network-output sensitivity (needs --calib; default on for "
+                  "--method mixed with --calib)");
+    cmd->add_flag("--no-sensitivity", st->no_sensitivity, "Compare layers by their own output error only");
     cmd->add_option("--cache", o.cache, "Folder caching the budget's per-layer damage curves (reused by later targets)");
-
     start_group(cmd, kGroupCalibration);
     add_sources_option(cmd, "--calib", st->calib, "Calibration data (IDX, .npy, image folder): enables correction and the check");
     cmd->add_option("--calib-count", o.calib_count, "Calibration samples to use (default 1000)");
@@ -145,6 +151,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
             throw Error("--latency-reps and --latency-batch are for --measure-latency: give it too");
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (tm_opt->count()) o.target_macs = st->target_macs;
+        if (st->sensitivity && st->no_sensitivity) throw Error("give --sensitivity or --no-sensitivity, not both");
+        if (st->sensitivity || st->no_sensitivity) o.sensitivity = st->sensitivity;
         if (st->bits == "auto") {
             if (!o.target_ratio && !o.target_size && !o.target_macs) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
             o.bits_auto = true;

@@ -51,13 +51,17 @@ struct CompressOptions : RunOptions {
     int rank_align = 4;
     // admm-cp/cp-als: "weight" (‖W − Ŵ‖) or "output" (‖X(W − Ŵ)‖ on calibration inputs)
     std::string objective;            // empty: weight, with or without --calib (why: docs/RESULTS.md, issue 7)
-    // global budget (at most one): weights X× smaller over the layers the method may compress,
-    // output file of at most N bytes, or MACs at most F × the input's; per-layer ranks (CP) and,
-    // with bits_auto (--bits auto) or a quantizer, bits are chosen by budget::allocate
+    // global budget (at most one): weights X× smaller over the layers the method may compress (the
+    // compression ratio, one definition everywhere: budget.hpp), output file of at most N bytes, or
+    // MACs at most F × the input's; per-layer ranks (CP) and, with bits_auto (--bits auto) or a
+    // quantizer, bits are chosen by budget::allocate; with --method mixed, the method as well
     std::optional<double> target_ratio;
     std::optional<uint64_t> target_size;
     std::optional<double> target_macs;
     bool bits_auto = false;
+    // budget: each layer's damage scaled by its measured network-output sensitivity (needs --calib;
+    // default: on for --method mixed with --calib, off otherwise)
+    std::optional<bool> sensitivity;
     std::filesystem::path cache;        // damage curves cached here (--cache DIR)
     data::Sources calib;                // calibration data (enables correction and the check); NAME=PATH per input
     int64_t calib_count = 1000;
@@ -125,6 +129,7 @@ struct LayerPlan {
     std::optional<double> output_rel_error; // admm-cp, output objective: ‖W − Ŵ‖_M / ‖W‖_M (Kronecker metric)
     std::optional<double> predicted_damage; // budget: the relative output error² the plan expected
     bool budgeted = false;                  // its setting was chosen by a --target-* budget
+    std::optional<double> sensitivity;      // budget: network-output error² / layer damage of an rtn 4-bit probe
     // pq: codewords, sub-vector length, and the bits an entropy-free packed index stream would take
     int64_t centroids = 0, subvector = 0;
     std::optional<int64_t> ideal_bits_after;
@@ -162,6 +167,7 @@ struct CompressReport {
     // global budget (--target-*): which target, its value, the summed predicted damage
     std::optional<std::string> budget_target;
     double budget_value = 0, budget_predicted_damage = 0;
+    bool budget_sensitivity = false;        // the damage was scaled by measured per-layer sensitivity
     std::optional<ModelLatency> latency;    // --measure-latency: the whole model
 };
 
@@ -172,7 +178,8 @@ std::string compress_to_table(const CompressReport& r);
 // What a method needs of calibration data: none, better with it (runs without, weaker), or refused without.
 enum class CalibUse { Optional, Recommended, Required };
 // What `qcp sweep` varies for a method.
-enum class SweepAxes { Bits, BitsAndRankRatio, Centroids };
+// None: not swept (mixed needs a --target-*).
+enum class SweepAxes { Bits, BitsAndRankRatio, Centroids, None };
 
 // One row of the method table that `--method`, --help, inspect, sweep and the budget read.
 struct MethodInfo {

@@ -122,7 +122,8 @@ std::vector<budget::Candidate> CpMethod::candidates(const BudgetInput& in) const
 }
 
 // Ranks come from a coarse ladder; what the ladder leaves of the budget goes to the planned CP
-// layers as extra rank, most damaged first, so the target is met closely.
+// layers as extra rank, most damaged first, so the target is met closely, never past the layer's
+// own params or MACs (a rank that does not shrink the layer is not compression).
 void CpMethod::budget_top_up(const TopUpInput& in) const {
     const auto& curves = in.curves;
     const auto& pick = in.pick;
@@ -137,7 +138,7 @@ void CpMethod::budget_top_up(const TopUpInput& in) const {
     }
     std::vector<size_t> order;
     for (size_t c = 0; c < curves.size(); ++c)
-        if (pick[c] >= 0) order.push_back(c);
+        if (pick[c] >= 0 && chosen(c).rank > 0) order.push_back(c);  // the CP layers (mixed budgets have others)
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return chosen(a).damage > chosen(b).damage; });
     for (size_t c : order) {
         LayerPlan& p = in.plans[curves[c].layer];
@@ -153,12 +154,16 @@ void CpMethod::budget_top_up(const TopUpInput& in) const {
                                     ? double(rewrite::factorized_macs(in.graph, l, next) - p.macs_after)
                                     : double(more * width);
             const int64_t params_next = p.params_after + more;
-            if (used + step > in.limit || params_next >= p.params_before) break;
+            const int64_t macs_next = rewrite::factorized_macs(in.graph, l, next);
+            const int64_t bits_next = p.weight_bits_after + more * p.bits;
+            const budget::Candidate grown{p.method, next, p.bits, 0, 0, params_next, bits_next, macs_next,
+                                          bits_next + more * (width - p.bits), 0.0};
+            if (used + step > in.limit || !budget::reduces(grown, p.params_before, p.weight_bits_before, p.macs_before)) break;
             used += step;
-            p.weight_bits_after += more * p.bits;
+            p.weight_bits_after = bits_next;
             p.params_after = params_next;
             p.rank = next;
-            p.macs_after = rewrite::factorized_macs(in.graph, l, p.rank);
+            p.macs_after = macs_next;
         }
     }
 }

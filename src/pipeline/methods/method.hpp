@@ -1,5 +1,6 @@
 // The compression methods behind `--method` (internal to pipeline). Each family lives in its own
-// file beside this one (cp.cpp: admm-cp, cp-als; scalar.cpp: rtn, gptq; pq.cpp: pq) and is one
+// file beside this one (cp.cpp: admm-cp, cp-als; scalar.cpp: rtn, gptq; pq.cpp: pq; mixed.cpp:
+// mixed, the budget's per-layer choice among the others) and is one
 // row of the explicit table in table.cpp, which parsing, --help, inspect, sweep, the budget and
 // the report all read. Adding a method = one new file + one table row.
 //
@@ -132,5 +133,6 @@ const Method& cp_als();
 const Method& rtn();
 const Method& gptq();
 const Method& pq();
+const Method& mixed();
 
 }  // namespace qcp::methods

@@ -12,7 +12,7 @@ const char* const kDefaultMethod = "admm-cp";
 namespace methods {
 
 const std::vector<const Method*>& table() {
-    static const std::vector<const Method*> rows = {&admm_cp(), &cp_als(), &rtn(), &gptq(), &pq()};
+    static const std::vector<const Method*> rows = {&admm_cp(), &cp_als(), &rtn(), &gptq(), &pq(), &mixed()};
     return rows;
 }
 

@@ -1,14 +1,25 @@
-// budget: for --target-ratio / --target-size / --target-macs, per-layer settings of the chosen
-// method from measured damage curves (budget.hpp), allocated to meet the target with the least
-// summed damage; then the method spends what is left (CP: extra rank).
+// budget: for --target-ratio / --target-size / --target-macs, per-layer settings from measured
+// damage curves (budget.hpp) of each layer's method (with --method mixed: of every method that
+// applies), optionally weighted by each layer's measured network-output sensitivity, allocated to
+// meet the target with the least summed damage; then the CP layers spend what is left as rank.
+#include <algorithm>
+
 #include "../budget.hpp"
+#include "../methods/common.hpp"
 #include "../methods/method.hpp"
 #include "context.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/engine/session.hpp"
+#include "qcp/quant/rtn.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp::stages {
 
 namespace {
+
+// Sensitivity probe: every layer alone rounded to this many bits (rtn), on this many calibration samples.
+constexpr int kProbeBits = 4;
+constexpr int64_t kProbeSamples = 32;
 
 // The cost the target limits and its limit over the curves' layers.
 std::pair<budget::Cost, double> target_limit(Context& c, const std::vector<budget::LayerCurve>& curves) {
@@ -35,27 +46,76 @@ std::pair<budget::Cost, double> target_limit(Context& c, const std::vector<budge
     return {budget::Cost::Macs, *o.target_macs * double(r.input_macs) - double(r.input_macs - macs_sel)};
 }
 
+// ‖a − b‖² / ‖b‖² over every float output (0 when b is all zero).
+double output_error_sq(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+    double e = 0, norm = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (b[i].dtype() != DType::Float32 || a[i].numel() != b[i].numel()) continue;
+        const float *pa = a[i].data<float>(), *pb = b[i].data<float>();
+        for (int64_t j = 0; j < b[i].numel(); ++j) {
+            e += (double(pa[j]) - pb[j]) * (double(pa[j]) - pb[j]);
+            norm += double(pb[j]) * pb[j];
+        }
+    }
+    return norm > 0 ? e / norm : 0.0;
+}
+
+// Per curve: the network outputs' relative error² when its layer alone is rounded to the probe
+// setting (the others left float), over that setting's layer damage on the scale its curve uses;
+// the curve's damage is scaled by it, so layers compare by what reaches the output. One forward
+// run per layer on the first kProbeSamples calibration samples.
+void measure_sensitivity(Context& c, std::vector<budget::LayerCurve>& curves, const std::map<size_t, Eigen::MatrixXd>& metric) {
+    const auto t0 = Clock::now();
+    const int64_t n = std::min(kProbeSamples, c.calib_n);
+    const std::vector<Tensor> x = c.calib->read_inputs(0, n);
+    const std::vector<Tensor> y = engine::Session(c.model).run(x);
+    for (auto& cv : curves) {
+        const ir::Layer& l = c.layers[cv.layer];
+        const LayerPlan& p = c.report.layers[cv.layer];
+        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
+        const quant::QuantizedMatrix q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, methods::quant_scheme(c.options, kProbeBits));
+        const std::vector<float> wq = q.dequantized();
+        const auto h = metric.find(cv.layer);
+        const bool through_h = h != metric.end() && methods::find(p.method).budget_uses_hessian(c.objective);
+        const double d = methods::relative_damage(t.w.data(), wq.data(), t.rows, t.cols, through_h ? &h->second : nullptr);
+        ir::Model probe = c.model;
+        (void)rewrite::rewrite_quantized(probe, l, rewrite::grid_weight_for(l, t, q), rewrite::WeightFormat::Float);
+        const double e = output_error_sq(engine::Session(probe).run(x), y);
+        const double s = d > 0 ? e / d : 1.0;
+        cv.sensitivity = s;
+        for (auto& k : cv.options) k.damage *= s;
+        spdlog::debug("budget: {} sensitivity {:.4g} (network error² {:.4g} / layer damage {:.4g} at rtn {}-bit)", p.name, s, e, d,
+                      kProbeBits);
+    }
+    spdlog::info("budget: network-output sensitivity of {} layers measured on {} samples in {:.1f} s", curves.size(), n, since(t0));
+}
+
 }  // namespace
+
+bool sensitivity_enabled(const Context& c) {
+    return c.calib && c.options.sensitivity.value_or(c.options.method == "mixed");
+}
 
 void budget(Context& c) {
     const CompressOptions& o = c.options;
     if (!o.target_ratio && !o.target_size && !o.target_macs) return;
     const auto t0 = Clock::now();
-    const methods::Method& method = methods::find(o.method);
     collect_input_hessians(c, true);
-    std::map<size_t, Eigen::MatrixXd> metric;  // damage through the layer inputs only where the method measures it so
-    if (method.budget_uses_hessian(c.objective)) metric = c.hessians;
     CompressOptions bo = o;
     bo.objective = c.objective;
-    bo.bits_auto = o.bits_auto || method.budget_chooses_bits();
-    const auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, metric, c.report.input_sha256,
-                                               c.model.opset(""));
+    auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256,
+                                         c.model.opset(""));
+    if (sensitivity_enabled(c)) {
+        measure_sensitivity(c, curves, c.hessians);
+        c.report.budget_sensitivity = true;
+    }
     const auto [cost, limit] = target_limit(c, curves);
     const std::vector<int> pick = budget::allocate(curves, cost, limit);
     double damage = 0;
     for (size_t i = 0; i < curves.size(); ++i) {
         LayerPlan& p = c.report.layers[curves[i].layer];
         p.budgeted = true;
+        p.sensitivity = curves[i].sensitivity;
         if (pick[i] < 0) {
             p.selected = false;
             p.reason = "left as it is by the budget";
@@ -67,15 +127,18 @@ void budget(Context& c) {
             continue;
         }
         const budget::Candidate& k = curves[i].options[static_cast<size_t>(pick[i])];
+        p.method = k.method;
         p.rank = k.rank;
         p.bits = k.bits;
+        if (k.centroids > 0) p.centroids = k.centroids, p.subvector = k.subvector;
         p.params_after = k.params_after;
         p.weight_bits_after = k.weight_bits_after;
         p.macs_after = k.macs_after;
         p.predicted_damage = k.damage;
         damage += k.damage;
     }
-    method.budget_top_up({c.model.graph, c.layers, c.report.layers, curves, pick, cost, limit, o, c.model.opset("")});
+    // the CP layers' top-up (the only method with one; it touches the layers the pick factorized)
+    methods::admm_cp().budget_top_up({c.model.graph, c.layers, c.report.layers, curves, pick, cost, limit, o, c.model.opset("")});
     c.report.budget_predicted_damage = damage;
     spdlog::info("budget: {} layers planned in {:.1f} s (predicted damage {:.4g})", curves.size(), since(t0), damage);
 }

@@ -94,6 +94,8 @@ std::string resolved_objective(const CompressOptions& o);
 void collect_input_hessians(Context& c, bool all_selected);
 // budget: per-layer settings from measured damage for --target-ratio/size/macs (no-op without).
 void budget(Context& c);
+// --sensitivity / --no-sensitivity with calibration data, else on for --method mixed.
+bool sensitivity_enabled(const Context& c);
 // The report's output params/MACs from the plans (after a dry run or a save).
 void total_sizes(Context& c);
 // solve: every selected layer, in network order, solved and rewritten into c.out.

@@ -2,6 +2,7 @@
 // --exclude, then the method's own plan (whether it applies and the sizes it would give).
 #include "../methods/method.hpp"
 #include "context.hpp"
+#include "qcp/core/error.hpp"
 #include "qcp/ir/graph.hpp"
 
 namespace qcp::stages {
@@ -45,6 +46,8 @@ void plan(Context& c) {
             if (rule.rank_ratio) in.rank_ratio = rule.rank_ratio, in.rank.reset();
             if (rule.bits) p.bits = *rule.bits;
             if (rule.method) p.method = *rule.method;
+            if (p.method == "mixed" && !o.target_ratio && !o.target_size && !o.target_macs)
+                throw Error("--layer " + rule.text + ": method=mixed needs a --target-ratio, --target-size or --target-macs");
             if (rule.granularity) p.granularity = *rule.granularity;
             if (rule.centroids) p.centroids = *rule.centroids;
             if (rule.pq_block) p.subvector = *rule.pq_block;
