@@ -434,6 +434,6 @@ PYBIND11_MODULE(_qcp, m) {
     m.def("compare", &py_compare, py::arg("model_a"), py::arg("model_b"));
     m.def("set_log_level", &set_log_level, py::arg("level"),
           "Log lines on stderr: 'quiet' (warnings and errors, the default), 'normal' (what the CLI shows) or 'verbose'");
-    m.def("set_max_memory", [](const std::string& size) { qcp::memory::set_limit(qcp::memory::parse_size(size)); },
+    m.def("set_max_memory", [](const std::string& size) { qcp::memory::set_limit(qcp::memory::parse_size(size, "--max-memory")); },
           py::arg("size"), "Most memory for tensors, as the CLI's --max-memory: '8G', '512M', '0' for no limit");
 }

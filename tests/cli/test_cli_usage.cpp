@@ -76,7 +76,7 @@ TEST(CliUsage, CompressHelpIsGroupedByTopicWithAllowedValues) {
     const std::vector<std::string> expected = {"Positionals", "Options", "Model", "Method", "Budget",
                                                "Calibration", "Check",   "Output", "Run", "Examples"};
     EXPECT_EQ(sections(r.out), expected) << r.out;
-    for (const char* values : {"{admm-cp,cp-als,rtn,gptq,pq}", "{auto,packed,qdq,float}", "{tensor,channel}",
+    for (const char* values : {"{admm-cp,cp-als,rtn,gptq,pq,mixed}", "{auto,packed,qdq,float}", "{tensor,channel}",
                                "{weight,output}", "{minmax,percentile,mse,entropy}", "{8,none}", "{rgb,bgr}",
                                "{stretch,fit}", "{nchw,nhwc}", "{2,3,4,5,6,7,8,auto}"})
         EXPECT_NE(r.out.find(values), std::string::npos) << values;
@@ -124,7 +124,7 @@ TEST(CliUsage, ValuesOutsideTheAllowedSetAreOneLineErrors) {
     test::TempDir dir;
     const std::string compress = "compress " + kModel + " -o " + (dir / "o.onnx").string() + " ";
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {compress + "--method magic", "--method: magic not in {admm-cp,cp-als,rtn,gptq,pq}"},
+        {compress + "--method magic", "--method: magic not in {admm-cp,cp-als,rtn,gptq,pq,mixed}"},
         {compress + "--format int3", "--format: int3 not in {auto,packed,qdq,float}"},
         {compress + "--granularity row", "--granularity: row not in {tensor,channel}"},
         {compress + "--objective loss", "--objective: loss not in {weight,output}"},

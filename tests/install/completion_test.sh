@@ -34,7 +34,7 @@ expect "--max-memory 8G ev" eval
 expect "-" --help --version --verbose --quiet
 expect "compress --" --output --bits --rank-ratio --calib --format --threads --seed
 expect "eval --" --data --labels --ref --count
-expect_exactly "compress --method ''" admm-cp cp-als rtn gptq pq
+expect_exactly "compress --method ''" admm-cp cp-als rtn gptq pq mixed
 expect_exactly "compress -o m.onnx --method c" cp-als
 # a value that is a path, and a positional, complete as file names
 expect "compress --calib $(dirname "$2")/qcp." "$(dirname "$2")/qcp.bash"
