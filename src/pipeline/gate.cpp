@@ -40,6 +40,26 @@ void validate_gate(const GateOptions& g, const CompressOptions& o) {
     if (l.kind == OutputKind::Other && !l.mask) throw Error(not_gateable(first.name, first.shape_str()));
 }
 
+bool validate_gate_request(const GateOptions& g, bool max_drop_given, const CompressOptions& o) {
+    if (!max_drop_given) {
+        if (!g.data.empty() || !g.labels.empty() || g.count != 0)
+            throw Error("--data, --labels and --count are for the accuracy gate: give --max-drop P too");
+        return false;
+    }
+    validate_gate(g, o);
+    return true;
+}
+
+void validate_min_top1(double min_top1, const EvalOptions& o) {
+    if (o.labels.empty()) throw Error("--min-top1 needs --labels");
+    if (!(min_top1 >= 0 && min_top1 <= 100)) throw Error("--min-top1 is a percentage between 0 and 100");
+}
+
+nlohmann::ordered_json min_top1_gate(const EvalReport& r, double min_top1) {
+    const double top1 = 100.0 * r.top1.value_or(0);
+    return {{"min_top1", min_top1}, {"top1", top1}, {"passed", top1 + kGateSlack >= min_top1}};
+}
+
 nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o) {
     EvalOptions before;
     static_cast<RunOptions&>(before) = o;

@@ -4,6 +4,7 @@
 
 #include "methods/method.hpp"
 #include "qcp/core/error.hpp"
+#include "qcp/pipeline/metrics.hpp"
 #include "qcp/quant/act_calib.hpp"
 
 namespace qcp::plan {
@@ -131,6 +132,7 @@ void validate_options(const CompressOptions& o) {
     if (o.target_size && *o.target_size == 0) throw Error("--target-size must be positive");
     if (o.target_macs && !(*o.target_macs > 0 && *o.target_macs <= 1.0)) throw Error("--target-macs is a fraction in (0, 1]");
     if (targets && (o.rank || o.rank_ratio)) throw Error("a --target-* budget chooses the ranks; drop --rank/--rank-ratio");
+    if (o.bits_auto && !targets) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
     if (o.method == "mixed" && !targets) throw Error("--method mixed needs a --target-ratio, --target-size or --target-macs");
     if (o.target_macs && !method.factorizes && o.method != "mixed")
         throw Error("--target-macs needs a factorizing method (" + method_names(true) + ") or mixed");
@@ -142,6 +144,10 @@ void validate_options(const CompressOptions& o) {
     if (method.calib == CalibUse::Required && o.calib.empty() && !o.dry_run)
         throw Error("--method " + o.method + " needs calibration data (--calib)");
     validate_activation_options(o);
+    const CompressOptions defaults;
+    if (!o.measure_latency && (o.latency_reps != defaults.latency_reps || o.latency_batch != defaults.latency_batch))
+        throw Error("--latency-reps and --latency-batch are for --measure-latency: give it too");
+    validate_fidelity_options(o.fidelity);
 }
 
 }  // namespace qcp::plan

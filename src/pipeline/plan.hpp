@@ -26,6 +26,10 @@ struct LayerRule {
 // Parses and validates every rule; throws qcp::Error naming the bad rule.
 std::vector<LayerRule> parse_rules(const std::vector<std::string>& texts);
 std::vector<std::regex> parse_excludes(const std::vector<std::string>& texts);
+// Every check of the options alone (no file read) that compress() makes before it loads the model,
+// for the CLI and the Python module alike: one qcp::Error naming the flag as the CLI spells it.
+// Options left at their defaults count as not given (--latency-reps 20 without --measure-latency
+// passes).
 void validate_options(const CompressOptions& o);
 
 }  // namespace qcp::plan

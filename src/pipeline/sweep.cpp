@@ -85,7 +85,7 @@ void write_sweep_files(const SweepReport& r, const std::filesystem::path& out, b
 
 SweepOptions sweep_resolve(const SweepOptions& options, std::vector<std::string>* skipped) {
     SweepOptions o = options;
-    if (o.model.empty()) throw Error("sweep: no model given");
+    if (o.model.empty()) throw Error("sweep needs a MODEL");
     if (o.data.empty()) throw Error("sweep needs --data (with --labels it ranks by top-1, without by fidelity to the fp32 model)");
     validate_fidelity_options(o.fidelity);
     if (o.out.empty()) throw Error("sweep needs --out DIR");
@@ -158,6 +158,7 @@ SweepReport sweep(const SweepOptions& options) {
     SweepReport report;
     report.options = sweep_resolve(options, &report.skipped);
     const SweepOptions& o = report.options;
+    if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);  // before the first compression
     for (const auto& s : report.skipped) spdlog::warn("sweep: skipping {} (give --calib to include it)", s);
     const std::vector<SweepCombo> combos = sweep_combinations(o);
     if (combos.empty()) throw Error("sweep: no combination to run (every method was skipped)");

@@ -110,7 +110,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                     "agreement or mask IoU, by its shape) fell by more than P percentage points");
     add_sources_option(cmd, "--data", st->gate_data, "Evaluation images for --max-drop (IDX, .npy, image folder; --size etc. apply)");
     cmd->add_option("--labels", st->gate.labels, "Evaluation labels for --max-drop (without: gate on agreement with the original)");
-    auto* count_opt = cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
+    cmd->add_option("--count", st->gate.count, "--max-drop: evaluate on the first N samples (default: all)");
     add_fidelity_flags(cmd, st->fidelity);
 
     start_group(cmd, kGroupOutput);
@@ -124,11 +124,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
     cmd->add_flag("--json", st->json, "Print the JSON report instead of the table");
     cmd->add_flag("--dry-run", o.dry_run, "Print the plan (ranks, sizes, MACs) without solving");
     cmd->add_flag("--force", o.force, "Overwrite an existing output file");
-    auto* lat_opt = cmd->add_flag("--measure-latency", o.measure_latency,
+    cmd->add_flag("--measure-latency", o.measure_latency,
                   "After writing, time each compressed layer (and the whole model) in qcp's engine before and after, "
                   "weight decoders folded as at load; per-layer 'latency' in the report (engine times, not ORT's)");
-    auto* lat_reps_opt = cmd->add_option("--latency-reps", o.latency_reps, "--measure-latency: interleaved runs per median (default 20)");
-    auto* lat_batch_opt = cmd->add_option("--latency-batch", o.latency_batch,
+    cmd->add_option("--latency-reps", o.latency_reps, "--measure-latency: interleaved runs per median (default 20)");
+    cmd->add_option("--latency-batch", o.latency_batch,
                     "--measure-latency: time on the first N --calib samples, else a random input of batch N (default 1)");
 
     start_group(cmd, kGroupRun);
@@ -144,21 +144,16 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         "  # gptq at 4 bits; exit 1 if top-1 on the validation set falls by more than 1 point:\n"
         "  qcp compress model.onnx -o small.onnx --method gptq --calib images/ --max-drop 1 --data val/ --labels val.txt\n"
         "Global options (qcp -v|-q, --color, --max-memory) go before 'compress'.");
-    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
-                   lat_batch_opt, &exit_code] {
+    // Checks of the values and of how options combine are the library's (compress(), validate_gate_request),
+    // so that the Python module gives the same messages; here only what is about the flags themselves.
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, max_drop_opt, act_pct_opt, &exit_code] {
         auto& o = st->opts;
-        if ((lat_reps_opt->count() || lat_batch_opt->count()) && !lat_opt->count())
-            throw Error("--latency-reps and --latency-batch are for --measure-latency: give it too");
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (tm_opt->count()) o.target_macs = st->target_macs;
         if (st->sensitivity && st->no_sensitivity) throw Error("give --sensitivity or --no-sensitivity, not both");
         if (st->sensitivity || st->no_sensitivity) o.sensitivity = st->sensitivity;
-        if (st->bits == "auto") {
-            if (!o.target_ratio && !o.target_size && !o.target_macs) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
-            o.bits_auto = true;
-        } else {
-            o.bits = std::stoi(st->bits);  // one of 2..8: IsMember above
-        }
+        if (st->bits == "auto") o.bits_auto = true;
+        else o.bits = std::stoi(st->bits);  // one of 2..8: IsMember above
         if (rank_opt->count()) o.rank = st->rank;
         if (ratio_opt->count()) o.rank_ratio = st->rank_ratio;
         if (!st->granularity.empty())  // the values: IsMember above
@@ -175,16 +170,10 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (st->no_correct) o.correct = false;
         o.image = st->image.resolve();
         o.fidelity = st->fidelity.resolve();
-        if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);
         st->inputs.resolve(o);
         o.calib = data::Sources{st->calib};
         st->gate.data = data::Sources{st->gate_data};
-        const bool gate = max_drop_opt->count() > 0;
-        if (gate) {
-            validate_gate(st->gate, o);
-        } else if (!st->gate.data.empty() || !st->gate.labels.empty() || count_opt->count()) {
-            throw Error("--data, --labels and --count are for the accuracy gate: give --max-drop P too");
-        }
+        const bool gate = validate_gate_request(st->gate, max_drop_opt->count() > 0, o);
         if (!st->report.empty() && !o.dry_run && fs::same_file(st->report, o.output))
             throw Error("--report and -o name the same file");
         if (!st->report.empty()) fs::check_writable(st->report, true);  // before the work, not after

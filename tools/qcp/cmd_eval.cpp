@@ -50,16 +50,15 @@ void set_eval_command(CLI::App& app, int& exit_code) {
         st->inputs.resolve(st->opts);
         st->opts.data = data::Sources{st->data};
         const bool gate = min_top1_opt->count() > 0;
-        if (gate && st->opts.labels.empty()) throw Error("--min-top1 needs --labels");
-        if (gate && !(st->min_top1 >= 0 && st->min_top1 <= 100)) throw Error("--min-top1 is a percentage between 0 and 100");
+        if (gate) validate_min_top1(st->min_top1, st->opts);
         const EvalReport r = evaluate(st->opts);
         auto json = eval_to_json(r);
         bool passed = true;
         std::string text = eval_to_text(r);
         if (gate) {
-            const double top1 = 100.0 * r.top1.value_or(0);
-            passed = top1 + kGateSlack >= st->min_top1;
-            json["gate"] = {{"min_top1", st->min_top1}, {"top1", top1}, {"passed", passed}};
+            json["gate"] = min_top1_gate(r, st->min_top1);
+            const double top1 = json["gate"]["top1"].get<double>();
+            passed = json["gate"]["passed"].get<bool>();
             text += "gate:       top-1 " + fixed(top1, 2) + "% vs --min-top1 " + fixed(st->min_top1, 2) + "%: " +
                     (passed ? "passed" : "FAILED") + "\n";
             if (!passed) spdlog::error("accuracy gate failed: top-1 {:.2f}% is below --min-top1 {:g}%", top1, st->min_top1);

@@ -84,10 +84,8 @@ void set_sweep_command(CLI::App& app, int& exit_code) {
             exit_code = 0;
             return;
         }
-        if (st->opts.model.empty()) throw Error("sweep needs a MODEL");
         st->opts.image = st->image.resolve();
         st->opts.fidelity = st->fidelity.resolve();
-        if (st->opts.fidelity.class_axis) check_fidelity_options(st->opts.model, st->opts.fidelity);
         st->inputs.resolve(st->opts);
         st->opts.data = data::Sources{st->data};
         st->opts.calib = data::Sources{st->calib};

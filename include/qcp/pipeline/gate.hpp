@@ -33,6 +33,10 @@ struct GateOptions {
 // Refuses a gate that cannot run: no data, a negative or non-finite drop, a dry run, and without
 // labels a first output (as the model declares it) that has no metric in percent.
 void validate_gate(const GateOptions& g, const CompressOptions& o);
+// The gate as a front end takes it (the CLI's flags, the Python module's keywords), checked before
+// compressing: without max_drop (`max_drop_given` false) data, labels or a count are refused
+// ("... give --max-drop P too"); with it, validate_gate. Returns whether the gate is to run.
+bool validate_gate_request(const GateOptions& g, bool max_drop_given, const CompressOptions& o);
 // Evaluates o.model and o.output (batch, threads, image and fidelity options from `o`); returns the
 // report's "gate" object: max_drop, samples, metric ("top1" or the fidelity metric), output (the
 // graph output gated), before, after, drop, passed; with labels also top1_before, top1_after and
@@ -41,5 +45,10 @@ nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o);
 // "gate on N samples: top-1 A% -> B% (drop D points, --max-drop P): passed|FAILED", or
 // "gate on N samples: position agreement with the original 100.00% -> B% (…)".
 std::string gate_line(const nlohmann::ordered_json& gate);
+
+// `qcp eval --min-top1 A`: refuses A outside [0, 100] and a gate without labels, before evaluating.
+void validate_min_top1(double min_top1, const EvalOptions& o);
+// The eval report's "gate" object: {"min_top1", "top1" (percent), "passed"} (top-1 at least A, up to kGateSlack).
+nlohmann::ordered_json min_top1_gate(const EvalReport& r, double min_top1);
 
 }  // namespace qcp

@@ -9,6 +9,7 @@
 #include "qcp/core/sha256.hpp"
 #include "qcp/engine/fold.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/inspect.hpp"
 #include "../inputs.hpp"
 
@@ -39,6 +40,7 @@ InspectReport inspect_shaped(const ir::Model& model, const CompressOptions& o) {
 void load(Context& c) {
     const CompressOptions& o = c.options;
     plan::validate_options(o);
+    if (o.fidelity.class_axis) check_fidelity_options(o.model, o.fidelity);  // before any work, as eval and compare
     c.rules = plan::parse_rules(o.layer_rules);
     c.excludes = plan::parse_excludes(o.excludes);
     if (!o.dry_run) {
