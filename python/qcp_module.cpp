@@ -1,15 +1,18 @@
 // _qcp: the Python extension behind `import qcp` (python/qcp/__init__.py wraps it). Each function
-// fills the library's options struct from keyword arguments named as the CLI's flags (dashes as
-// underscores), calls the library with the GIL released, and returns the --json report as a dict.
-// Every keyword has one row in its command's table; a name in no row is a TypeError naming it.
-// The library validates the values (the same one-line messages as the CLI); qcp::Error and any other
-// library exception become qcp.Error.
+// (compress, inspect, evaluate, compare, sweep, convert) fills the library's options struct from
+// keyword arguments named as the CLI's flags (dashes as underscores), calls the library with the GIL
+// released, and returns the --json report as a dict. Every keyword has one row in its command's
+// table; a name in no row is a TypeError naming it. Only Python types are checked here: the library
+// validates the values and how they combine (the same one-line messages as the CLI); qcp::Error and
+// any other library exception become qcp.Error.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,12 +20,14 @@
 #include "qcp/core/log.hpp"
 #include "qcp/core/memory.hpp"
 #include "qcp/core/version.hpp"
+#include "qcp/pipeline/convert.hpp"
 #include "qcp/data/dataset.hpp"
 #include "qcp/data/inputs.hpp"
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/inspect.hpp"
+#include "qcp/pipeline/sweep.hpp"
 
 namespace py = pybind11;
 namespace stdfs = std::filesystem;
@@ -71,6 +76,12 @@ nlohmann::ordered_json call_library(Fn&& fn) {
 
 // ---- keyword values: each converter names the keyword when the Python type is wrong ----
 
+// The CLI flag a keyword stands for, without the dashes: rank_ratio -> rank-ratio.
+std::string cli_flag(std::string kw) {
+    std::replace(kw.begin(), kw.end(), '_', '-');
+    return kw;
+}
+
 [[noreturn]] void wrong_type(const std::string& kw, const char* expected, py::handle h) {
     throw py::type_error(kw + "= must be " + expected + ", got " + std::string(py::str(py::type::of(h).attr("__name__"))));
 }
@@ -118,6 +129,35 @@ std::vector<float> as_floats(const std::string& kw, py::handle h) {
     for (py::handle item : h) out.push_back(static_cast<float>(as_float(kw, item)));
     return out;
 }
+// A comma-separated list option of sweep (--methods, --bits, --rank-ratios, --centroids): a list or
+// tuple, one value, or the CLI's text ("3,4,8"), each item parsed as the CLI parses it.
+template <class T>
+std::vector<T> as_list(const std::string& kw, py::handle h, const char* expected) {
+    std::vector<T> out;
+    const auto item = [&](py::handle v) {
+        if constexpr (std::is_same_v<T, std::string>) {
+            out.push_back(as_str(kw, v));
+        } else if (py::isinstance<py::str>(v)) {
+            std::istringstream in(v.cast<std::string>());
+            T x{};
+            in >> x;
+            if (!in || !in.eof()) throw qcp::Error("--" + cli_flag(kw) + ": '" + v.cast<std::string>() + "' is not a number");
+            out.push_back(x);
+        } else {
+            out.push_back(as<T>(kw, v, expected));
+        }
+    };
+    if (py::isinstance<py::str>(h)) {
+        std::stringstream text(h.cast<std::string>());
+        std::string part;
+        while (std::getline(text, part, ',')) item(py::str(part));
+    } else if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
+        for (py::handle v : h) item(v);
+    } else {
+        item(h);
+    }
+    return out;
+}
 // A dict {name: value} or the CLI's texts ("NAME=...", one or a list) as "NAME=..." texts, so
 // that the library's parsers check them (parse_input_shape, parse_input_value).
 std::vector<std::string> as_named_texts(const std::string& kw, py::handle h) {
@@ -156,13 +196,12 @@ void apply_keywords(const char* function, const Keywords<State>& table, State& s
     }
 }
 
-// --size, --mean, --std, --layout, --data-layout, --channels, --channel-order, --resize, --pad,
-// --threads, --batch, --input-shape, --input-value: every command that runs models.
+// --size, --mean, --std, --layout, --data-layout, --channels, --channel-order, --resize, --pad and
+// --threads: every command that runs models (convert: these only).
 template <class State>
-void add_run_keywords(Keywords<State>& t) {
+void add_image_keywords(Keywords<State>& t) {
     namespace data = qcp::data;
     t["threads"] = [](State& s, const std::string& k, py::handle v) { s.opts.threads = static_cast<int>(as_int(k, v)); };
-    t["batch"] = [](State& s, const std::string& k, py::handle v) { s.opts.batch = as_int(k, v); };
     t["size"] = [](State& s, const std::string& k, py::handle v) {
         if (py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v)) {
             const auto hw = v.cast<py::sequence>();
@@ -182,6 +221,14 @@ void add_run_keywords(Keywords<State>& t) {
     t["channel_order"] = [](State& s, const std::string& k, py::handle v) { s.opts.image.bgr = data::parse_channel_order(as_str(k, v)); };
     t["resize"] = [](State& s, const std::string& k, py::handle v) { s.opts.image.fit = data::parse_resize_mode(as_str(k, v)); };
     t["pad"] = [](State& s, const std::string& k, py::handle v) { s.opts.image.pad = static_cast<float>(as_float(k, v)); };
+}
+
+// The image keywords and --batch, --input-shape, --input-value: compress, eval, compare, sweep.
+template <class State>
+void add_run_keywords(Keywords<State>& t) {
+    namespace data = qcp::data;
+    add_image_keywords(t);
+    t["batch"] = [](State& s, const std::string& k, py::handle v) { s.opts.batch = as_int(k, v); };
     t["input_shape"] = [](State& s, const std::string& k, py::handle v) {
         for (const auto& text : as_named_texts(k, v)) s.opts.input_shapes.push_back(data::parse_input_shape(text));
     };
@@ -190,7 +237,7 @@ void add_run_keywords(Keywords<State>& t) {
     };
 }
 
-// --class-axis, --mask-threshold, --ctc-blank (checked by validate_fidelity_options after all keywords).
+// --class-axis, --mask-threshold, --ctc-blank (the library checks them: validate_fidelity_options).
 template <class State>
 void add_fidelity_keywords(Keywords<State>& t) {
     t["class_axis"] = [](State& s, const std::string& k, py::handle v) { s.opts.fidelity.class_axis = as_int(k, v); };
@@ -200,10 +247,8 @@ void add_fidelity_keywords(Keywords<State>& t) {
 
 struct CompressState {
     qcp::CompressOptions opts;
-    std::optional<qcp::GateOptions> gate;  // max_drop, data, labels or count given
-    bool max_drop = false;                 // max_drop given
-    bool gate_inputs = false;              // data, labels or count given
-    bool latency_settings = false;         // latency_reps or latency_batch given
+    qcp::GateOptions gate;  // max_drop, data, labels, count
+    bool max_drop = false;  // max_drop given
 };
 
 const Keywords<CompressState>& compress_keywords() {
@@ -225,11 +270,16 @@ const Keywords<CompressState>& compress_keywords() {
             s.opts.bits = static_cast<int>(as_int(k, v));
         };
         t["target_ratio"] = [](S& s, const std::string& k, py::handle v) { s.opts.target_ratio = as_float(k, v); };
-        t["target_size"] = [](S& s, const std::string& k, py::handle v) {
+        t["target_size"] = [](S& s, const std::string& k, py::handle v) {  // bytes, or a SIZE text as the CLI's ("5M")
+            if (py::isinstance<py::str>(v)) {
+                s.opts.target_size = qcp::memory::parse_size(v.cast<std::string>(), "--target-size");
+                return;
+            }
             const int64_t n = as_int(k, v);
             if (n < 0) throw qcp::Error("--target-size must be positive");
             s.opts.target_size = static_cast<uint64_t>(n);
         };
+        t["sensitivity"] = [](S& s, const std::string& k, py::handle v) { s.opts.sensitivity = as_bool(k, v); };
         t["target_macs"] = [](S& s, const std::string& k, py::handle v) { s.opts.target_macs = as_float(k, v); };
         t["cache"] = [](S& s, const std::string& k, py::handle v) { s.opts.cache = as_path(k, v); };
         t["granularity"] = [](S& s, const std::string& k, py::handle v) {
@@ -274,37 +324,18 @@ const Keywords<CompressState>& compress_keywords() {
         };
         t["opset"] = [](S& s, const std::string& k, py::handle v) { s.opts.opset = as_int(k, v); };
         t["measure_latency"] = [](S& s, const std::string& k, py::handle v) { s.opts.measure_latency = as_bool(k, v); };
-        t["latency_reps"] = [](S& s, const std::string& k, py::handle v) {
-            s.opts.latency_reps = static_cast<int>(as_int(k, v));
-            s.latency_settings = true;
-        };
-        t["latency_batch"] = [](S& s, const std::string& k, py::handle v) {
-            s.opts.latency_batch = as_int(k, v);
-            s.latency_settings = true;
-        };
+        t["latency_reps"] = [](S& s, const std::string& k, py::handle v) { s.opts.latency_reps = static_cast<int>(as_int(k, v)); };
+        t["latency_batch"] = [](S& s, const std::string& k, py::handle v) { s.opts.latency_batch = as_int(k, v); };
         t["dry_run"] = [](S& s, const std::string& k, py::handle v) { s.opts.dry_run = as_bool(k, v); };
         t["force"] = [](S& s, const std::string& k, py::handle v) { s.opts.force = as_bool(k, v); };
         // the accuracy gate (qcp/pipeline/gate.hpp)
         t["max_drop"] = [](S& s, const std::string& k, py::handle v) {
-            if (!s.gate) s.gate.emplace();
-            s.gate->max_drop = as_float(k, v);
+            s.gate.max_drop = as_float(k, v);
             s.max_drop = true;
         };
-        t["data"] = [](S& s, const std::string& k, py::handle v) {
-            if (!s.gate) s.gate.emplace();
-            s.gate->data = qcp::data::Sources{as_strs(k, v)};
-            s.gate_inputs = true;
-        };
-        t["labels"] = [](S& s, const std::string& k, py::handle v) {
-            if (!s.gate) s.gate.emplace();
-            s.gate->labels = as_path(k, v);
-            s.gate_inputs = true;
-        };
-        t["count"] = [](S& s, const std::string& k, py::handle v) {
-            if (!s.gate) s.gate.emplace();
-            s.gate->count = as_int(k, v);
-            s.gate_inputs = true;
-        };
+        t["data"] = [](S& s, const std::string& k, py::handle v) { s.gate.data = qcp::data::Sources{as_strs(k, v)}; };
+        t["labels"] = [](S& s, const std::string& k, py::handle v) { s.gate.labels = as_path(k, v); };
+        t["count"] = [](S& s, const std::string& k, py::handle v) { s.gate.count = as_int(k, v); };
         add_run_keywords(t);
         add_fidelity_keywords(t);
         return t;
@@ -317,26 +348,19 @@ py::object py_compress(const stdfs::path& model, const std::optional<stdfs::path
     st.opts.model = model;
     if (output) st.opts.output = *output;
     apply_keywords("compress", compress_keywords(), st, kwargs);
-    qcp::CompressOptions& o = st.opts;
-    // The cross-keyword rules that the CLI checks before calling compress() (tools/qcp/cmd_compress.cpp)
-    if (st.latency_settings && !o.measure_latency)
-        throw qcp::Error("--latency-reps and --latency-batch are for --measure-latency: give it too");
-    if (o.bits_auto && !o.target_ratio && !o.target_size && !o.target_macs)
-        throw qcp::Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
-    if (st.gate_inputs && !st.max_drop)
-        throw qcp::Error("--data, --labels and --count are for the accuracy gate: give --max-drop P too");
+    const qcp::CompressOptions& o = st.opts;
+    // the library checks every value and combination (compress(), validate_gate_request), as for the CLI
     return to_python(call_library([&] {
-        qcp::validate_fidelity_options(o.fidelity);
-        if (o.fidelity.class_axis) qcp::check_fidelity_options(o.model, o.fidelity);
-        if (st.gate) qcp::validate_gate(*st.gate, o);
+        const bool gate = qcp::validate_gate_request(st.gate, st.max_drop, o);
         auto json = qcp::compress_to_json(qcp::compress(o));
-        if (st.gate) json["gate"] = qcp::run_gate(*st.gate, o);
+        if (gate) json["gate"] = qcp::run_gate(st.gate, o);
         return json;
     }));
 }
 
 struct EvalState {
     qcp::EvalOptions opts;
+    std::optional<double> min_top1;
 };
 
 const Keywords<EvalState>& eval_keywords() {
@@ -349,6 +373,7 @@ const Keywords<EvalState>& eval_keywords() {
         t["count"] = [](S& s, const std::string& k, py::handle v) { s.opts.count = as_int(k, v); };
         t["dump_outputs"] = [](S& s, const std::string& k, py::handle v) { s.opts.dump_outputs = as_path(k, v); };
         t["force"] = [](S& s, const std::string& k, py::handle v) { s.opts.force = as_bool(k, v); };
+        t["min_top1"] = [](S& s, const std::string& k, py::handle v) { s.min_top1 = as_float(k, v); };
         add_run_keywords(t);
         add_fidelity_keywords(t);
         return t;
@@ -362,8 +387,11 @@ py::object py_evaluate(const stdfs::path& model, const py::kwargs& kwargs) {
     apply_keywords("evaluate", eval_keywords(), st, kwargs);
     if (st.opts.data.empty()) throw py::type_error("evaluate() missing required keyword argument 'data'");
     return to_python(call_library([&] {
-        qcp::validate_fidelity_options(st.opts.fidelity);
-        return qcp::eval_to_json(qcp::evaluate(st.opts));
+        if (st.min_top1) qcp::validate_min_top1(*st.min_top1, st.opts);
+        const qcp::EvalReport r = qcp::evaluate(st.opts);
+        auto json = qcp::eval_to_json(r);
+        if (st.min_top1) json["gate"] = qcp::min_top1_gate(r, *st.min_top1);
+        return json;
     }));
 }
 
@@ -391,24 +419,100 @@ py::object py_compare(const stdfs::path& model_a, const stdfs::path& model_b, co
     st.opts.model_b = model_b;
     apply_keywords("compare", compare_keywords(), st, kwargs);
     if (st.opts.data.empty()) throw py::type_error("compare() missing required keyword argument 'data'");
+    return to_python(call_library([&] { return qcp::compare_to_json(qcp::compare(st.opts)); }));
+}
+
+struct SweepState {
+    qcp::SweepOptions opts;
+    bool replot = false;
+};
+
+const Keywords<SweepState>& sweep_keywords() {
+    static const Keywords<SweepState> table = [] {
+        using S = SweepState;
+        Keywords<S> t;
+        t["data"] = [](S& s, const std::string& k, py::handle v) { s.opts.data = qcp::data::Sources{as_strs(k, v)}; };
+        t["labels"] = [](S& s, const std::string& k, py::handle v) { s.opts.labels = as_path(k, v); };
+        t["out"] = [](S& s, const std::string& k, py::handle v) { s.opts.out = as_path(k, v); };
+        t["calib"] = [](S& s, const std::string& k, py::handle v) { s.opts.calib = qcp::data::Sources{as_strs(k, v)}; };
+        t["calib_count"] = [](S& s, const std::string& k, py::handle v) { s.opts.calib_count = as_int(k, v); };
+        t["count"] = [](S& s, const std::string& k, py::handle v) { s.opts.count = as_int(k, v); };
+        t["methods"] = [](S& s, const std::string& k, py::handle v) { s.opts.methods = as_list<std::string>(k, v, "a str"); };
+        t["bits"] = [](S& s, const std::string& k, py::handle v) { s.opts.bits = as_list<int>(k, v, "an int"); };
+        t["rank_ratios"] = [](S& s, const std::string& k, py::handle v) { s.opts.rank_ratios = as_list<double>(k, v, "a number"); };
+        t["centroids"] = [](S& s, const std::string& k, py::handle v) { s.opts.centroids = as_list<int64_t>(k, v, "an int"); };
+        t["force"] = [](S& s, const std::string& k, py::handle v) { s.opts.force = as_bool(k, v); };
+        t["replot"] = [](S& s, const std::string& k, py::handle v) { s.replot = as_bool(k, v); };
+        t["seed"] = [](S& s, const std::string& k, py::handle v) {
+            const int64_t seed = as_int(k, v);
+            if (seed < 0) throw qcp::Error("--seed must be non-negative");
+            s.opts.seed = static_cast<uint64_t>(seed);
+        };
+        add_run_keywords(t);
+        add_fidelity_keywords(t);
+        return t;
+    }();
+    return table;
+}
+
+// `qcp sweep MODEL --data ... --out DIR --json`, or `qcp sweep --replot --out DIR --json` with replot=True.
+py::object py_sweep(const std::optional<stdfs::path>& model, const py::kwargs& kwargs) {
+    SweepState st;
+    if (model) st.opts.model = *model;
+    apply_keywords("sweep", sweep_keywords(), st, kwargs);
+    if (st.opts.out.empty()) throw py::type_error("sweep() missing required keyword argument 'out'");
     return to_python(call_library([&] {
-        qcp::validate_fidelity_options(st.opts.fidelity);
-        return qcp::compare_to_json(qcp::compare(st.opts));
+        return qcp::sweep_to_json(st.replot ? qcp::sweep_replot(st.opts.out) : qcp::sweep(st.opts));
     }));
+}
+
+struct ConvertState {
+    qcp::ConvertOptions opts;
+    bool opset = false;
+};
+
+const Keywords<ConvertState>& convert_keywords() {
+    static const Keywords<ConvertState> table = [] {
+        using S = ConvertState;
+        Keywords<S> t;
+        t["opset"] = [](S& s, const std::string& k, py::handle v) {
+            s.opts.opset = as_int(k, v);
+            s.opset = true;
+        };
+        t["calib"] = [](S& s, const std::string& k, py::handle v) { s.opts.calib = as_path(k, v); };
+        t["external_data"] = [](S& s, const std::string& k, py::handle v) { s.opts.external_data = as_bool(k, v); };
+        t["force"] = [](S& s, const std::string& k, py::handle v) { s.opts.force = as_bool(k, v); };
+        add_image_keywords(t);
+        return t;
+    }();
+    return table;
+}
+
+py::object py_convert(const stdfs::path& model, const stdfs::path& output, const py::kwargs& kwargs) {
+    ConvertState st;
+    st.opts.model = model;
+    st.opts.output = output;
+    apply_keywords("convert", convert_keywords(), st, kwargs);
+    if (!st.opset) throw py::type_error("convert() missing required keyword argument 'opset'");
+    return to_python(call_library([&] { return qcp::convert_to_json(qcp::convert(st.opts)); }));
 }
 
 struct InspectState {
     qcp::InspectOptions opts;
 };
 
-py::object py_inspect(const stdfs::path& model, const py::kwargs& kwargs) {
-    InspectState st;
-    st.opts.model = model;
+const Keywords<InspectState>& inspect_keywords() {
     static const Keywords<InspectState> table = {
         {"input_shape", [](InspectState& s, const std::string& k, py::handle v) {
              for (const auto& text : as_named_texts(k, v)) s.opts.input_shapes.push_back(qcp::data::parse_input_shape(text));
          }}};
-    apply_keywords("inspect", table, st, kwargs);
+    return table;
+}
+
+py::object py_inspect(const stdfs::path& model, const py::kwargs& kwargs) {
+    InspectState st;
+    st.opts.model = model;
+    apply_keywords("inspect", inspect_keywords(), st, kwargs);
     return to_python(call_library([&] { return qcp::inspect_to_json(qcp::inspect(st.opts)); }));
 }
 
@@ -424,14 +528,31 @@ void set_log_level(const std::string& level) {
 }  // namespace
 
 PYBIND11_MODULE(_qcp, m) {
-    m.doc() = "qcp's library: compress, inspect, evaluate and compare ONNX models (see the qcp package)";
+    m.doc() = "qcp's library: compress, inspect, evaluate, compare, sweep and convert ONNX models (see the qcp package)";
     m.attr("__version__") = qcp::kVersion;
     py::register_exception<qcp::Error>(m, "Error", PyExc_Exception);
+    // the keywords each function takes (tests/python compares them with `qcp COMMAND --help`)
+    m.def("_keywords", [](const std::string& function) {
+        std::vector<std::string> names;
+        const auto add = [&](const auto& table) {
+            for (const auto& item : table) names.push_back(item.first);
+        };
+        if (function == "compress") add(compress_keywords());
+        else if (function == "evaluate") add(eval_keywords());
+        else if (function == "compare") add(compare_keywords());
+        else if (function == "sweep") add(sweep_keywords());
+        else if (function == "convert") add(convert_keywords());
+        else if (function == "inspect") add(inspect_keywords());
+        else throw qcp::Error("no function '" + function + "'");
+        return names;
+    });
     qcp::log::init(qcp::log::Verbosity::Quiet);  // warnings and errors only, until set_log_level
     m.def("compress", &py_compress, py::arg("model"), py::arg("output") = py::none());
     m.def("inspect", &py_inspect, py::arg("model"));
     m.def("evaluate", &py_evaluate, py::arg("model"));
     m.def("compare", &py_compare, py::arg("model_a"), py::arg("model_b"));
+    m.def("sweep", &py_sweep, py::arg("model") = py::none());
+    m.def("convert", &py_convert, py::arg("model"), py::arg("output"));
     m.def("set_log_level", &set_log_level, py::arg("level"),
           "Log lines on stderr: 'quiet' (warnings and errors, the default), 'normal' (what the CLI shows) or 'verbose'");
     m.def("set_max_memory", [](const std::string& size) { qcp::memory::set_limit(qcp::memory::parse_size(size, "--max-memory")); },

@@ -27,7 +27,8 @@ import tempfile
 from ._qcp import Error, __version__, set_log_level, set_max_memory
 from . import _qcp
 
-__all__ = ["Error", "compress", "inspect", "evaluate", "compare", "set_log_level", "set_max_memory", "__version__"]
+__all__ = ["Error", "compress", "inspect", "evaluate", "compare", "sweep", "convert", "set_log_level", "set_max_memory",
+           "__version__"]
 
 _ARRAY_NAME = "<array>"
 # float32 is read as is, float16/float64 converted and uint8 scaled by 1/255 (dataset.hpp)
@@ -110,9 +111,11 @@ def compress(model, output=None, **options):
     target_macs, cache, granularity, symmetric, block_size, damp, act_order, centroids, pq_block,
     pq_iters, pq_metric, pq_refit, calib, calib_count, objective, correct, layer, exclude, format,
     activations, act_calib, act_percentile, external_data, seed, threads, batch, opset,
-    measure_latency, latency_reps, latency_batch, dry_run, force, max_drop with data, labels, count
-    (the report then has "gate"), class_axis, mask_threshold, ctc_blank, input_shape, input_value
-    and the image options size, mean, std, layout, data_layout, channels, channel_order, resize, pad.
+    measure_latency, latency_reps, latency_batch, dry_run, force, sensitivity, max_drop with data,
+    labels, count (the report then has "gate"; a failed gate is ``report["gate"]["passed"] == False``,
+    not an exception), class_axis, mask_threshold, ctc_blank, input_shape, input_value and the image
+    options size, mean, std, layout, data_layout, channels, channel_order, resize, pad.
+    target_size takes bytes or a SIZE text ("5M").
     """
     return _call(_qcp.compress, (model, output), options, ("calib", "data"), ("labels",))
 
@@ -124,8 +127,8 @@ def inspect(model, **options):
 
 def evaluate(model, **options):
     """Runs MODEL on data= (``qcp eval --json``); options: labels, ref, count, batch, threads,
-    dump_outputs, force, class_axis, mask_threshold, ctc_blank, input_shape, input_value and the
-    image options."""
+    dump_outputs, force, min_top1 (the report then has "gate": min_top1, top1, passed), class_axis,
+    mask_threshold, ctc_blank, input_shape, input_value and the image options."""
     return _call(_qcp.evaluate, (model,), options, ("data",), ("labels",))
 
 
@@ -133,3 +136,21 @@ def compare(model_a, model_b, **options):
     """Runs MODEL_A and MODEL_B side by side on data= (``qcp compare --json``); options as evaluate's
     (labels, count, batch, threads, fidelity, input and image options)."""
     return _call(_qcp.compare, (model_a, model_b), options, ("data",), ("labels",))
+
+
+def sweep(model=None, **options):
+    """Compresses MODEL with every combination of methods and settings and evaluates each
+    (``qcp sweep MODEL --data DATA --out DIR --json``); returns results.json as a dict. Options: data,
+    labels, out (required), calib, calib_count, count, methods, bits, rank_ratios, centroids (each a
+    list, one value or the CLI's "3,4,8"), force, seed, batch, threads, class_axis, mask_threshold,
+    ctc_blank, input_shape, input_value and the image options. A combination that fails is a row
+    with status "failed" (the CLI's exit 1), not an exception. ``sweep(out=DIR, replot=True)`` is
+    ``qcp sweep --replot --out DIR``."""
+    return _call(_qcp.sweep, (model,), options, ("calib", "data"), ("labels",))
+
+
+def convert(model, output, **options):
+    """Upgrades MODEL's default-domain opset to opset= and writes OUTPUT, checked in qcp's engine
+    (``qcp convert MODEL -o OUTPUT --opset N --json``). Options: opset (required), calib (the check's
+    samples: a path or an array), external_data, force, threads and the image options."""
+    return _call(_qcp.convert, (model, output), options, ("calib",), ())
