@@ -25,7 +25,7 @@ RESNET = str(MODELS / "fmnist_resnet.onnx")
 MLP = str(MODELS / "fmnist_mlp.onnx")
 MOBILENET = str(MODELS / "fmnist_mobilenet.onnx")  # the quickest to factorize (~5 s)
 # keys whose values are wall-clock measurements: never equal between two runs
-TIMING_KEYS = {"seconds", "seconds_per_batch", "samples_per_second"}
+TIMING_KEYS = {"seconds", "seconds_per_batch", "samples_per_second", "seconds_compress", "seconds_eval"}
 
 
 def cli(*args):
@@ -298,10 +298,12 @@ def test_log_level_and_max_memory():
 
 
 def readme_python_example():
-    """The ```python block of README's "Python" section."""
+    """The ```python blocks of README's "Python" section, in order."""
     text = (SOURCE / "README.md").read_text()
     section = text.split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) >= 2, "README's Python section: the compress/evaluate example and the sweep example"
+    return "\n".join(blocks)
 
 
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):
@@ -309,5 +311,155 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     (tmp_path / "models").symlink_to(MODELS)
     exec(compile(readme_python_example(), "README.md", "exec"), {})
     assert (tmp_path / "mobilenet_cp.onnx").stat().st_size > 0
+    assert (tmp_path / "mlp_sweep" / "results.csv").stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "top-1" in printed, printed
+    assert "top-1" in printed and "rtn-b8" in printed, printed
+
+
+def replaced(report, old, new):
+    """The report with every occurrence of the text `old` in its strings replaced by `new`."""
+    if isinstance(report, dict):
+        return {k: replaced(v, old, new) for k, v in report.items()}
+    if isinstance(report, list):
+        return [replaced(v, old, new) for v in report]
+    if isinstance(report, str):
+        return report.replace(old, new)
+    return report
+
+
+def test_sweep_equals_cli_json_with_numpy_data(tmp_path):
+    """qcp.sweep on arrays is `qcp sweep --json` on the same samples in .npy files; replot=True is --replot."""
+    images = idx_images("t10k-images-idx3-ubyte.gz", 200)
+    labels = idx_labels("t10k-labels-idx1-ubyte.gz", 200)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    cli_dir, py_dir = tmp_path / "cli", tmp_path / "py"
+    expected = cli_json("sweep", MLP, "--data", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "--out", cli_dir,
+                        "--methods", "rtn", "--bits", "4,8", "--centroids", 16, "--rank-ratios", "3,4.5", "--count", 150,
+                        "--calib", tmp_path / "x.npy", "--calib-count", 64, "--seed", 2)
+    got = qcp.sweep(MLP, data=images, labels=labels, out=str(py_dir), methods=["rtn"], bits="4,8", centroids=16,
+                    rank_ratios=(3, 4.5), count=150, calib=images, calib_count=64, seed=2)
+    assert [r["name"] for r in got["rows"]] == ["rtn-b4", "rtn-b8"]  # rank ratios and centroids: CP and pq only
+    assert got["settings"]["centroids"] == [16] and got["settings"]["rank_ratios"] == [3, 4.5]
+    assert all(r["status"] == "ok" for r in got["rows"]) and got["reference"]["samples"] == 150
+    assert got["settings"]["data"] == got["settings"]["calib"] == "<array>"
+    assert got["settings"]["labels"] == "<array>"
+    e = replaced(replaced(replaced(untimed(expected), str(cli_dir), "OUT"), str(tmp_path / "x.npy"), "<array>"),
+                 str(tmp_path / "y.npy"), "<array>")
+    assert replaced(untimed(got), str(py_dir), "OUT") == e
+    for row in got["rows"]:  # the same models, byte for byte
+        assert (py_dir / row["path"]).read_bytes() == (cli_dir / row["path"]).read_bytes()
+    assert (py_dir / "results.csv").stat().st_size > 0 and (py_dir / "pareto.svg").stat().st_size > 0
+    # --replot: the finished sweep's report, files redrawn
+    (py_dir / "results.md").unlink()
+    replot = qcp.sweep(out=str(py_dir), replot=True)
+    assert untimed(replot) == untimed(cli_json("sweep", "--replot", "--out", py_dir))
+    assert (py_dir / "results.md").exists()
+    # an existing sweep is kept without force=True
+    assert "already exists" in error_of(lambda: qcp.sweep(MLP, data=images, out=str(py_dir), methods="rtn", bits=8))
+
+
+def test_convert_equals_cli_json(tmp_path):
+    calib = idx_images("t10k-images-idx3-ubyte.gz", 8)
+    np.save(tmp_path / "c.npy", calib)
+    expected = cli_json("convert", RESNET, "-o", tmp_path / "cli.onnx", "--opset", 17, "--calib", tmp_path / "c.npy")
+    got = qcp.convert(RESNET, str(tmp_path / "py.onnx"), opset=17, calib=calib)  # the shipped models are opset 13
+    assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
+    e = replaced(replaced(untimed(expected), str(tmp_path / "cli.onnx"), "OUT"), str(tmp_path / "c.npy"), "<array>")
+    assert replaced(untimed(got), str(tmp_path / "py.onnx"), "OUT") == e
+    check = got["conversion"]["check"]
+    assert check["ran"] and check["inputs"] == "calibration data" and check["samples"] == 4
+    assert got["output"]["opset"] == 17 and got["conversion"]["onnx_converter_steps"] == 1
+    # random inputs without calib; an existing output needs force=True
+    r = qcp.convert(MLP, str(tmp_path / "py.onnx"), opset=21, force=True)
+    assert r["conversion"]["check"]["inputs"] == "random" and r["output"]["opset"] == 21
+    with pytest.raises(TypeError, match="missing required keyword argument 'opset'"):
+        qcp.convert(RESNET, str(tmp_path / "x.onnx"))
+    for call, args in [(lambda: qcp.convert(RESNET, str(tmp_path / "py.onnx"), opset=17),
+                        ("convert", RESNET, "-o", tmp_path / "py.onnx", "--opset", 17)),
+                       (lambda: qcp.convert(RESNET, str(tmp_path / "x.onnx"), opset=99),
+                        ("convert", RESNET, "-o", tmp_path / "x.onnx", "--opset", 99))]:
+        assert error_of(call) == cli_error(*args), args
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_checks_moved_into_the_library_give_the_cli_message(tmp_path):
+    """The cross-option checks the CLI and the module each made are compress()'s, sweep()'s and the
+    gate's now: both front ends refuse with the same line, before any output."""
+    out = tmp_path / "out.onnx"
+    images = str(FMNIST / "t10k-images-idx3-ubyte.gz")
+    labels = str(FMNIST / "t10k-labels-idx1-ubyte.gz")
+    sweep_dir = tmp_path / "sweep"
+    cases = [
+        (dict(bits="auto", method="rtn"), ("--bits", "auto", "--method", "rtn")),
+        (dict(latency_reps=5), ("--latency-reps", 5)),
+        (dict(latency_batch=4), ("--latency-batch", 4)),
+        (dict(data=images), ("--data", images)),
+        (dict(labels=labels), ("--labels", labels)),
+        (dict(count=100), ("--count", 100)),
+        (dict(max_drop=1), ("--max-drop", 1)),
+        (dict(max_drop=-1, data=images), ("--max-drop", -1, "--data", images)),
+        (dict(max_drop=1, data=images, dry_run=True), ("--max-drop", 1, "--data", images, "--dry-run")),
+        (dict(class_axis=5), ("--class-axis", 5)),
+        (dict(mask_threshold=float("nan")), ("--mask-threshold", "nan")),
+        (dict(sensitivity=True, method="rtn"), ("--sensitivity", "--method", "rtn")),
+        (dict(target_size="lots"), ("--target-size", "lots")),
+    ]
+    for options, flags in cases:
+        message = error_of(lambda: qcp.compress(RESNET, str(out), **options))
+        assert message == cli_error("compress", RESNET, "-o", out, *flags), options
+        assert not out.exists(), options
+    # eval's --min-top1
+    for options, flags in [(dict(min_top1=50), ("--min-top1", 50)),
+                           (dict(min_top1=150, labels=labels), ("--min-top1", 150, "--labels", labels))]:
+        assert error_of(lambda: qcp.evaluate(MLP, data=images, **options)) == cli_error("eval", MLP, "--data", images, *flags)
+    # sweep: no model, no data, a fidelity option the model's outputs rule out, a method not swept
+    for model, options, flags in [(None, dict(data=images), ("--data", images)),
+                                  (MLP, dict(), ()),
+                                  (MLP, dict(data=images, class_axis=5), ("--data", images, "--class-axis", 5)),
+                                  (MLP, dict(data=images, methods="mixed"), ("--data", images, "--methods", "mixed"))]:
+        message = error_of(lambda: qcp.sweep(model, out=str(sweep_dir), **options))
+        assert message == cli_error("sweep", *((model,) if model else ()), "--out", sweep_dir, *flags), options
+        assert not sweep_dir.exists(), options
+
+
+def test_min_top1_gate_and_budget_keywords(tmp_path):
+    images, labels = idx_images("t10k-images-idx3-ubyte.gz", 200), idx_labels("t10k-labels-idx1-ubyte.gz", 200)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    for a in (50, 99.9):  # passed, failed: the report says so (the CLI's exit 0 / 1)
+        got = qcp.evaluate(MLP, data=images, labels=labels, min_top1=a)
+        code, out, _ = cli("eval", MLP, "--data", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "--min-top1", a, "--json")
+        assert untimed(got) == untimed(json.loads(out)) and code == (0 if got["gate"]["passed"] else 1)
+        assert got["gate"]["passed"] == (a == 50)
+    # target_size as a SIZE text, the CLI's spelling
+    plan = qcp.compress(MLP, dry_run=True, method="rtn", bits="auto", target_size="300K")
+    assert untimed(plan) == untimed(cli_json("compress", MLP, "--dry-run", "--method", "rtn", "--bits", "auto",
+                                             "--target-size", "300K"))
+    assert plan["budget"]["target"] == "size"
+
+
+# CLI flags with no keyword of their own: --help, --json (the return value is the report), and for
+# compress --report FILE (json.dump the returned dict); -o/--output is the second positional argument.
+# A --no-X flag is X=False, --asymmetric symmetric=False.
+LEFT_OUT = {"help", "json", "report"}
+POSITIONAL = {"compress": {"output"}, "convert": {"output"}}
+NEGATIONS = {"asymmetric": "symmetric"}
+
+
+def cli_keywords(command):
+    """The keywords `qcp COMMAND --help` lists, as the module names them."""
+    code, out, err = cli(command, "--help")
+    assert code == 0, err
+    names = set()
+    for flag in re.findall(r"^\s+(?:-\w,)?--([a-z0-9][a-z0-9-]*)", out, re.M):
+        flag = NEGATIONS.get(flag, flag[3:] if flag.startswith("no-") else flag)
+        names.add(flag.replace("-", "_"))
+    return names - LEFT_OUT - POSITIONAL.get(command, set())
+
+
+@pytest.mark.parametrize("command,function", [("compress", "compress"), ("eval", "evaluate"), ("compare", "compare"),
+                                              ("sweep", "sweep"), ("convert", "convert"), ("inspect", "inspect")])
+def test_every_cli_option_is_a_keyword(command, function):
+    assert set(qcp._qcp._keywords(function)) == cli_keywords(command)
+    assert callable(getattr(qcp, function)) and function in qcp.__all__
