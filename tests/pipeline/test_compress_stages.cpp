@@ -434,5 +434,55 @@ TEST_F(CompressStages, GateRefusesWhatCannotRun) {
     EXPECT_THROW(validate_gate(g, o), Error);
 }
 
+// The checks the CLI and the Python module share: compress() and the gate request make them, with
+// the CLI's flag spelling, before anything is written.
+TEST_F(CompressStages, CrossOptionChecksAreTheLibrarys) {
+    const auto message = [](const auto& call) {
+        try {
+            call();
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CompressOptions o = options("rtn");
+    o.bits_auto = true;
+    EXPECT_EQ(message([&] { compress(o); }), "--bits auto needs a --target-ratio, --target-size or --target-macs");
+    o = options("rtn");
+    o.latency_batch = 4;
+    EXPECT_EQ(message([&] { compress(o); }), "--latency-reps and --latency-batch are for --measure-latency: give it too");
+    o.measure_latency = true;
+    o.dry_run = true;  // the latency flags are fine with --measure-latency (which a dry run refuses)
+    EXPECT_NE(message([&] { compress(o); }).find("--measure-latency times the rewritten layers"), std::string::npos);
+    o = options("rtn");
+    o.fidelity.class_axis = 5;  // the (N, 10) output has no axis 5: refused before any work
+    EXPECT_NE(message([&] { compress(o); }).find("--class-axis"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(o.output));
+
+    o = options("rtn");
+    GateOptions g;
+    EXPECT_FALSE(validate_gate_request(g, false, o));  // no gate asked for
+    const std::string gate_inputs = "--data, --labels and --count are for the accuracy gate: give --max-drop P too";
+    g.count = 10;
+    EXPECT_EQ(message([&] { validate_gate_request(g, false, o); }), gate_inputs);
+    g = GateOptions{};
+    g.labels = calib;
+    EXPECT_EQ(message([&] { validate_gate_request(g, false, o); }), gate_inputs);
+    EXPECT_NE(message([&] { validate_gate_request(g, true, o); }).find("--max-drop needs --data"), std::string::npos);
+    g.data = calib;
+    EXPECT_TRUE(validate_gate_request(g, true, o));
+
+    EvalOptions e;
+    EXPECT_EQ(message([&] { validate_min_top1(50, e); }), "--min-top1 needs --labels");
+    e.labels = calib;
+    EXPECT_EQ(message([&] { validate_min_top1(100.5, e); }), "--min-top1 is a percentage between 0 and 100");
+    EXPECT_EQ(message([&] { validate_min_top1(NAN, e); }), "--min-top1 is a percentage between 0 and 100");
+    EXPECT_NO_THROW(validate_min_top1(0, e));
+    EvalReport r;
+    r.top1 = 0.75;
+    EXPECT_EQ(min_top1_gate(r, 75).dump(), R"({"min_top1":75.0,"top1":75.0,"passed":true})");
+    EXPECT_FALSE(min_top1_gate(r, 75.01)["passed"].get<bool>());
+}
+
 }  // namespace
 }  // namespace qcp

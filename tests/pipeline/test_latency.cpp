@@ -27,7 +27,8 @@ std::string mlp() { return test::models_dir() + "/fmnist_mlp.onnx"; }
 
 // Two layers of fmnist_resnet factorized: a 3×3 conv (1×1 → depthwise → 1×1) and a 1×1 downsample
 // (1×1 → 1×1); the rest excluded so the test takes well under a second.
-CompressOptions resnet_cp(const std::filesystem::path& out) {
+// With `measure`, timed in kReps rounds on batch 2 (latency settings without measure_latency are refused).
+CompressOptions resnet_cp(const std::filesystem::path& out, bool measure) {
     CompressOptions o;
     o.model = resnet();
     o.output = out;
@@ -35,8 +36,11 @@ CompressOptions resnet_cp(const std::filesystem::path& out) {
     o.rank = 8;
     o.excludes = {"^/(layer1|layer2/conv|layer3/conv1)"};
     o.threads = 1;
-    o.latency_reps = kReps;
-    o.latency_batch = 2;
+    o.measure_latency = measure;
+    if (measure) {
+        o.latency_reps = kReps;
+        o.latency_batch = 2;
+    }
     return o;
 }
 
@@ -55,8 +59,7 @@ void expect_consistent(const nlohmann::ordered_json& lat, int reps) {
 
 TEST(MeasureLatency, FieldsPresentAndConsistent) {
     test::TempDir dir;
-    CompressOptions o = resnet_cp(dir / "cp.onnx");
-    o.measure_latency = true;
+    CompressOptions o = resnet_cp(dir / "cp.onnx", true);
     const nlohmann::ordered_json r = compress_to_json(compress(o));
     EXPECT_EQ(r["settings"]["measure_latency"], true);
     EXPECT_EQ(r["settings"]["latency_reps"], kReps);
@@ -100,7 +103,7 @@ TEST(MeasureLatency, FieldsPresentAndConsistent) {
 
 TEST(MeasureLatency, OffByDefault) {
     test::TempDir dir;
-    const nlohmann::ordered_json r = compress_to_json(compress(resnet_cp(dir / "cp.onnx")));
+    const nlohmann::ordered_json r = compress_to_json(compress(resnet_cp(dir / "cp.onnx", false)));
     EXPECT_TRUE(r["totals"]["latency"].is_null());
     EXPECT_TRUE(r["settings"]["latency_reps"].is_null());
     for (const auto& l : r["layers"]) EXPECT_TRUE(l["latency"].is_null());
@@ -138,9 +141,8 @@ TEST(MeasureLatency, OutputByteIdenticalWithAndWithoutFlag) {
         for (const bool measure : {false, true}) {
             SCOPED_TRACE(std::to_string(threads) + (measure ? " with" : " without"));
             const auto out = dir / ("o" + std::to_string(threads) + (measure ? "m" : "") + ".onnx");
-            CompressOptions o = resnet_cp(out);
+            CompressOptions o = resnet_cp(out, measure);
             o.threads = threads;
-            o.measure_latency = measure;
             compress(o);
             const std::string bytes = test::read_text(out);
             if (first.empty()) first = bytes;
