@@ -1,4 +1,5 @@
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "fidelity_flags.hpp"
@@ -8,6 +9,7 @@
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/table.hpp"
+#include "qcp/pipeline/target_drop.hpp"
 #include "qcp/quant/act_calib.hpp"
 
 namespace qcp::cli {
@@ -30,6 +32,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         InputFlags inputs;
         std::vector<std::string> calib, gate_data;
         GateOptions gate;  // --max-drop with --data/--labels/--count
+        DropSearchOptions drop_search;  // --target-drop
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
@@ -90,6 +93,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                                    "ranks (and bits; with --method mixed, the method) chosen per layer by measured damage");
     add_size_option(cmd, "--target-size", o.target_size, "Output file of at most SIZE");
     auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "MACs at most F (0-1] times the input's (CP methods, mixed)");
+    auto* td_opt = cmd->add_option("--target-drop", st->drop_search.target_drop,
+                                   "The smallest model whose accuracy gate (as --max-drop, on --data) drops at most P points: "
+                                   "--target-ratio searched, one compress and one evaluation per try");
+    cmd->add_option("--target-drop-tries", st->drop_search.max_tries, "--target-drop: compress + evaluate at most N times (default 8)")
+        ->check(CLI::Range(1, 64));
     cmd->add_flag("--sensitivity", st->sensitivity,
                   "Scale each layer's damage by its measured network-output sensitivity (needs --calib; default on for "
                   "--method mixed with --calib)");
@@ -143,8 +151,9 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         "  qcp compress model.onnx -o small.onnx --method rtn --bits auto --target-size 5M --calib images/\n"
         "  # gptq at 4 bits; exit 1 if top-1 on the validation set falls by more than 1 point:\n"
         "  qcp compress model.onnx -o small.onnx --method gptq --calib images/ --max-drop 1 --data val/ --labels val.txt\n"
+        "  qcp compress model.onnx -o small.onnx --method mixed --calib images/ --target-drop 1 --data val/ --labels val.txt\n"
         "Global options (qcp -v|-q, --color, --max-memory) go before 'compress'.");
-    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, td_opt, max_drop_opt, count_opt, act_pct_opt, lat_opt, lat_reps_opt,
                    lat_batch_opt, &exit_code] {
         auto& o = st->opts;
         if ((lat_reps_opt->count() || lat_batch_opt->count()) && !lat_opt->count())
@@ -154,7 +163,8 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         if (st->sensitivity && st->no_sensitivity) throw Error("give --sensitivity or --no-sensitivity, not both");
         if (st->sensitivity || st->no_sensitivity) o.sensitivity = st->sensitivity;
         if (st->bits == "auto") {
-            if (!o.target_ratio && !o.target_size && !o.target_macs) throw Error("--bits auto needs a --target-ratio, --target-size or --target-macs");
+            if (!o.target_ratio && !o.target_size && !o.target_macs && !td_opt->count())
+                throw Error("--bits auto needs a --target-ratio, --target-size, --target-macs or --target-drop");
             o.bits_auto = true;
         } else {
             o.bits = std::stoi(st->bits);  // one of 2..8: IsMember above
@@ -179,29 +189,41 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         st->inputs.resolve(o);
         o.calib = data::Sources{st->calib};
         st->gate.data = data::Sources{st->gate_data};
+        const bool search = td_opt->count() > 0;
         const bool gate = max_drop_opt->count() > 0;
-        if (gate) {
+        if (search && gate) throw Error("--target-drop gates every try itself: give it without --max-drop");
+        if (search) {
+            validate_target_drop(o, st->gate, st->drop_search);
+        } else if (gate) {
             validate_gate(st->gate, o);
         } else if (!st->gate.data.empty() || !st->gate.labels.empty() || count_opt->count()) {
-            throw Error("--data, --labels and --count are for the accuracy gate: give --max-drop P too");
+            throw Error("--data, --labels and --count are for the accuracy gate: give --max-drop P or --target-drop P too");
         }
         if (!st->report.empty() && !o.dry_run && fs::same_file(st->report, o.output))
             throw Error("--report and -o name the same file");
         if (!st->report.empty()) fs::check_writable(st->report, true);  // before the work, not after
-        const CompressReport r = compress(o);
+        std::optional<DropSearchResult> found;
+        if (search) found = compress_to_target_drop(o, st->gate, st->drop_search);
+        const CompressReport r = found ? found->report : compress(o);
         auto json = compress_to_json(r);
         bool passed = true;
-        if (gate) {
+        if (found) {
+            json["gate"] = found->gate;
+            json["target_drop"] = found->search;
+            passed = found->passed;
+        } else if (gate) {
             json["gate"] = run_gate(st->gate, o);
             passed = json["gate"]["passed"].get<bool>();
         }
         if (!st->report.empty()) fs::write_file_atomic(st->report, json.dump(2) + "\n", true);
-        std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(r) + (gate ? gate_line(json["gate"]) + "\n" : ""));
+        const std::string gate_text = found ? gate_line(json["gate"]) + "\n" + target_drop_line(found->search) + "\n"
+                                      : gate ? gate_line(json["gate"]) + "\n" : "";
+        std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(r) + gate_text);
         if (!passed)
-            spdlog::error("accuracy gate failed: {} fell {:.2f} points ({:.2f}% -> {:.2f}%), more than --max-drop {:g}; "
+            spdlog::error("accuracy gate failed: {} fell {:.2f} points ({:.2f}% -> {:.2f}%), more than {} {:g}; "
                           "output kept at {}", fidelity_metric_label(json["gate"]["metric"].get<std::string>()),
                           json["gate"]["drop"].get<double>(), json["gate"]["before"].get<double>(),
-                          json["gate"]["after"].get<double>(), st->gate.max_drop, o.output.string());
+                          json["gate"]["after"].get<double>(), search ? "--target-drop" : "--max-drop", search ? st->drop_search.target_drop : st->gate.max_drop, o.output.string());
         exit_code = passed ? 0 : kExitCheckFailed;
     });
 }
