@@ -26,6 +26,7 @@
 #include "qcp/pipeline/convert.hpp"
 #include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/gate.hpp"
+#include "qcp/pipeline/target_drop.hpp"
 #include "qcp/pipeline/inspect.hpp"
 #include "qcp/pipeline/sweep.hpp"
 
@@ -249,6 +250,8 @@ struct CompressState {
     qcp::CompressOptions opts;
     qcp::GateOptions gate;  // max_drop, data, labels, count
     bool max_drop = false;  // max_drop given
+    qcp::DropSearchOptions drop;  // target_drop, target_drop_tries
+    bool target_drop = false, target_drop_tries = false;  // given
 };
 
 const Keywords<CompressState>& compress_keywords() {
@@ -333,6 +336,14 @@ const Keywords<CompressState>& compress_keywords() {
             s.gate.max_drop = as_float(k, v);
             s.max_drop = true;
         };
+        t["target_drop"] = [](S& s, const std::string& k, py::handle v) {
+            s.drop.target_drop = as_float(k, v);
+            s.target_drop = true;
+        };
+        t["target_drop_tries"] = [](S& s, const std::string& k, py::handle v) {
+            s.drop.max_tries = static_cast<int>(as_int(k, v));
+            s.target_drop_tries = true;
+        };
         t["data"] = [](S& s, const std::string& k, py::handle v) { s.gate.data = qcp::data::Sources{as_strs(k, v)}; };
         t["labels"] = [](S& s, const std::string& k, py::handle v) { s.gate.labels = as_path(k, v); };
         t["count"] = [](S& s, const std::string& k, py::handle v) { s.gate.count = as_int(k, v); };
@@ -351,10 +362,10 @@ py::object py_compress(const stdfs::path& model, const std::optional<stdfs::path
     const qcp::CompressOptions& o = st.opts;
     // the library checks every value and combination (compress(), validate_gate_request), as for the CLI
     return to_python(call_library([&] {
-        const bool gate = qcp::validate_gate_request(st.gate, st.max_drop, o);
-        auto json = qcp::compress_to_json(qcp::compress(o));
-        if (gate) json["gate"] = qcp::run_gate(st.gate, o);
-        return json;
+        if (st.target_drop_tries && !st.target_drop) throw qcp::Error("--target-drop-tries is for --target-drop: give it too");
+        std::optional<qcp::DropSearchOptions> search;
+        if (st.target_drop) search = st.drop;
+        return qcp::compress_gated(o, st.gate, st.max_drop, search).json;
     }));
 }
 

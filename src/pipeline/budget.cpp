@@ -152,7 +152,7 @@ std::vector<int> allocate(const std::vector<LayerCurve>& curves, Cost cost, doub
         for (int k = 0; k < static_cast<int>(curves[l].options.size()); ++k)
             if (cost_of(curves[l], k) < cost_of(curves[l], cheapest[l])) cheapest[l] = k;
     if (total(cheapest) > budget)
-        throw Error("the target cannot be met: the cheapest settings need " + std::to_string(int64_t(total(cheapest))) +
+        throw UnreachableTarget("the target cannot be met: the cheapest settings need " + std::to_string(int64_t(total(cheapest))) +
                     (cost == Cost::Macs ? " MACs" : " weight bits") + ", the budget is " + std::to_string(int64_t(budget)));
     std::vector<int> pick = pick_for(0);
     if (total(pick) > budget) {

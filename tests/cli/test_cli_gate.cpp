@@ -119,5 +119,59 @@ TEST(CliGate, EvalMinTop1) {
     EXPECT_EQ(run_qcp("eval " + kModel + " --data " + test::kFashionTestImages + " --count 10 --min-top1 50").code, 2);
 }
 
+// --target-drop: the target ratio searched against the gate; the largest ratio that passed is
+// kept, every other try's file removed.
+TEST(CliGate, TargetDropKeepsTheLargestRatioWithinTheDrop) {
+    test::TempDir dir;
+    const auto out = dir / "o.onnx";
+    const auto r = run_qcp("compress " + kModel + " -o " + out.string() + " --method rtn --bits auto --json --target-drop 1 --target-drop-tries 5" +
+                           kEvalSet);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& s = j["target_drop"];
+    ASSERT_TRUE(s["passed"].get<bool>());
+    const double chosen = s["chosen_ratio"].get<double>();
+    ASSERT_GE(s["tries"].size(), 2u);
+    EXPECT_LE(s["tries"].size(), 5u);
+    EXPECT_EQ(s["tries"][0]["ratio"].get<double>(), 2.0);
+    bool seen = false;
+    for (const auto& t : s["tries"]) {
+        if (t.contains("error")) continue;
+        EXPECT_EQ(t["passed"].get<bool>(), t["drop"].get<double>() <= 1.0 + 1e-9) << t;
+        if (t["passed"].get<bool>()) {
+            EXPECT_LE(t["ratio"].get<double>(), chosen) << t;  // the largest that passed
+        }
+        if (t["ratio"].get<double>() == chosen) seen = true;
+    }
+    EXPECT_TRUE(seen);
+    EXPECT_GT(chosen, 2.0);  // 4-bit rtn of this network stays within a point
+    // the kept file is the chosen try's: its ratio met, its gate within the drop
+    EXPECT_GE(j["totals"]["compression_ratio"].get<double>(), chosen * (1 - 1e-9));
+    EXPECT_TRUE(j["gate"]["passed"].get<bool>());
+    EXPECT_LE(j["gate"]["drop"].get<double>(), 1.0 + 1e-9);
+    EXPECT_TRUE(std::filesystem::exists(out));
+    const auto files = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+    EXPECT_EQ(files, 1);  // no try left behind
+    // the kept model evaluates as the gate said
+    const auto e = run_qcp("eval " + out.string() + kEvalSet + " --json");
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_NEAR(nlohmann::json::parse(e.out)["top1"].get<double>() * 100, j["gate"]["top1_after"].get<double>(), 1e-6);
+}
+
+TEST(CliGate, TargetDropBadUsageExitsTwoBeforeWork) {
+    test::TempDir dir;
+    const std::string out = (dir / "o.onnx").string();
+    for (const std::string& bad : {std::string(" --target-drop 1"), " --target-drop 1 --target-ratio 4" + kEvalSet,
+                                  " --target-drop 1 --max-drop 1" + kEvalSet, " --target-drop -1" + kEvalSet,
+                                  " --target-drop 1 --dry-run" + kEvalSet, " --target-drop 1 --external-data" + kEvalSet,
+                                  " --target-drop 1 --target-drop-tries 0" + kEvalSet}) {
+        SCOPED_TRACE(bad);
+        const auto r = run_qcp("compress " + kModel + " -o " + out + " --method rtn" + bad);
+        EXPECT_EQ(r.code, 2);
+        EXPECT_EQ(test::line_count(r.err), 1u) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(out));
+    }
+}
+
 }  // namespace
 }  // namespace qcp

@@ -259,6 +259,14 @@ def test_dry_run_gate_and_options(tmp_path):
     images, labels = idx_images("t10k-images-idx3-ubyte.gz", 200), idx_labels("t10k-labels-idx1-ubyte.gz", 200)
     r = qcp.compress(MLP, str(tmp_path / "g.onnx"), method="rtn", bits=8, max_drop=5, data=images, labels=labels)
     assert r["gate"]["passed"] is True and r["gate"]["samples"] == 200 and r["gate"]["metric"] == "top1"
+    # --target-drop: the ratio searched against that gate, the largest passing try kept
+    r = qcp.compress(MLP, str(tmp_path / "d.onnx"), method="rtn", bits="auto", target_drop=1, target_drop_tries=3, data=images,
+                     labels=labels)
+    s = r["target_drop"]
+    assert s["passed"] is True and len(s["tries"]) <= 3 and s["tries"][0]["ratio"] == 2
+    assert s["chosen_ratio"] == max(t["ratio"] for t in s["tries"] if t.get("passed"))
+    assert r["gate"]["drop"] <= 1 and r["totals"]["compression_ratio"] >= s["chosen_ratio"] * (1 - 1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.onnx", "g.onnx"]  # no try left behind
 
 
 def test_gil_is_released_during_compress(tmp_path):
@@ -404,6 +412,9 @@ def test_checks_moved_into_the_library_give_the_cli_message(tmp_path):
         (dict(mask_threshold=float("nan")), ("--mask-threshold", "nan")),
         (dict(sensitivity=True, method="rtn"), ("--sensitivity", "--method", "rtn")),
         (dict(target_size="lots"), ("--target-size", "lots")),
+        (dict(target_drop=1), ("--target-drop", 1)),
+        (dict(target_drop=1, target_ratio=4, data=images), ("--target-drop", 1, "--target-ratio", 4, "--data", images)),
+        (dict(target_drop=1, max_drop=1, data=images), ("--target-drop", 1, "--max-drop", 1, "--data", images)),
     ]
     for options, flags in cases:
         message = error_of(lambda: qcp.compress(RESNET, str(out), **options))

@@ -3,7 +3,8 @@
 # scored in ONNX Runtime on the rendered test sets (tools/ocr/score_ocr.js, agreement with the
 # fp32 model) and its ORT outputs compared with qcp's engine's on the first ENGINE_N samples.
 #   tools/ocr/results_ocr.sh build/qcp [OUT_DIR]      (data: tools/ocr/render_ocr_data.py first)
-# Env: MODELS="cls rec det", METHODS="rtn8 rtn4 gptq4 pq admm-cp4 cp-als4", CALIB_N (64),
+# Env: MODELS="cls rec det", METHODS="rtn8 rtn4 gptq4 pq admm-cp4 cp-als4" (also gptq8, and mixed8 /
+# mixed16: --method mixed at --target-ratio 8 / 16), CALIB_N (64),
 # THREADS (2), REUSE=1 (skip runs already in results.tsv, keep models already written).
 # One line per run in OUT_DIR/results.tsv (compress_s: the report's totals.seconds); a failed
 # step keeps its error line.
@@ -33,6 +34,9 @@ method_args() { case $1 in
   pq) echo "--method pq --calib @CALIB@ --calib-count $CALIB_N" ;;
   admm-cp4) echo "--method admm-cp --bits 4 --rank-ratio 2 --calib @CALIB@ --calib-count $CALIB_N" ;;
   cp-als4) echo "--method cp-als --bits 4 --rank-ratio 2 --calib @CALIB@ --calib-count $CALIB_N" ;;
+  gptq8) echo "--method gptq --bits 8 --calib @CALIB@ --calib-count $CALIB_N" ;;
+  mixed8) echo "--method mixed --target-ratio 8 --calib @CALIB@ --calib-count $CALIB_N" ;;
+  mixed16) echo "--method mixed --target-ratio 16 --calib @CALIB@ --calib-count $CALIB_N" ;;
   *) echo "unknown method $1" >&2; exit 2 ;; esac; }
 
 # The fp32 row, then one row per method: file, ORT scores against the fp32 model, engine vs ORT.
@@ -67,7 +71,7 @@ for key in $MODELS; do
     if { [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/$key-$m.report.json" ] && [ -f "$out" ]; } ||
        "$QCP" -q compress "$src" -o "$out" $args --threads "$THREADS" --batch 8 --force \
          --report "$OUT/$key-$m.report.json" >/dev/null 2>"$OUT/$key-$m.compress.err"; then
-      SECS=$(node -p "Math.round(require('./$OUT/$key-$m.report.json').totals.seconds)") run_one "$key" "$m" "$out"
+      SECS=$(node -p "Math.round(require(require('path').resolve('$OUT/$key-$m.report.json')).totals.seconds)") run_one "$key" "$m" "$out"
     else
       printf '%s\t%s\t\t\t\tcompress: %s\n' "$key" "$m" "$(tail -1 "$OUT/$key-$m.compress.err")" >> "$TSV"
     fi

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "fidelity_flags.hpp"
@@ -8,6 +9,7 @@
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/table.hpp"
+#include "qcp/pipeline/target_drop.hpp"
 #include "qcp/quant/act_calib.hpp"
 
 namespace qcp::cli {
@@ -30,6 +32,7 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         InputFlags inputs;
         std::vector<std::string> calib, gate_data;
         GateOptions gate;  // --max-drop with --data/--labels/--count
+        DropSearchOptions drop_search;  // --target-drop
     };
     auto st = std::make_shared<State>();
     auto& o = st->opts;
@@ -90,6 +93,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
                                    "ranks (and bits; with --method mixed, the method) chosen per layer by measured damage");
     add_size_option(cmd, "--target-size", o.target_size, "Output file of at most SIZE");
     auto* tm_opt = cmd->add_option("--target-macs", st->target_macs, "MACs at most F (0-1] times the input's (CP methods, mixed)");
+    auto* td_opt = cmd->add_option("--target-drop", st->drop_search.target_drop,
+                                   "The smallest model whose accuracy gate (as --max-drop, on --data) drops at most P points: "
+                                   "--target-ratio searched, one compress and one evaluation per try");
+    cmd->add_option("--target-drop-tries", st->drop_search.max_tries, "--target-drop: compress + evaluate at most N times (default 8)")
+        ->needs(td_opt);
     cmd->add_flag("--sensitivity", st->sensitivity,
                   "Scale each layer's damage by its measured network-output sensitivity (needs --calib; default on for "
                   "--method mixed with --calib)");
@@ -143,10 +151,11 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         "  qcp compress model.onnx -o small.onnx --method rtn --bits auto --target-size 5M --calib images/\n"
         "  # gptq at 4 bits; exit 1 if top-1 on the validation set falls by more than 1 point:\n"
         "  qcp compress model.onnx -o small.onnx --method gptq --calib images/ --max-drop 1 --data val/ --labels val.txt\n"
+        "  qcp compress model.onnx -o small.onnx --method mixed --calib images/ --target-drop 1 --data val/ --labels val.txt\n"
         "Global options (qcp -v|-q, --color, --max-memory) go before 'compress'.");
     // Checks of the values and of how options combine are the library's (compress(), validate_gate_request),
     // so that the Python module gives the same messages; here only what is about the flags themselves.
-    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, max_drop_opt, act_pct_opt, &exit_code] {
+    cmd->callback([st, rank_opt, ratio_opt, tr_opt, tm_opt, td_opt, max_drop_opt, act_pct_opt, &exit_code] {
         auto& o = st->opts;
         if (tr_opt->count()) o.target_ratio = st->target_ratio;
         if (tm_opt->count()) o.target_macs = st->target_macs;
@@ -173,24 +182,24 @@ void set_compress_command(CLI::App& app, int& exit_code) {
         st->inputs.resolve(o);
         o.calib = data::Sources{st->calib};
         st->gate.data = data::Sources{st->gate_data};
-        const bool gate = validate_gate_request(st->gate, max_drop_opt->count() > 0, o);
+        std::optional<DropSearchOptions> search;
+        if (td_opt->count()) search = st->drop_search;
         if (!st->report.empty() && !o.dry_run && fs::same_file(st->report, o.output))
             throw Error("--report and -o name the same file");
         if (!st->report.empty()) fs::check_writable(st->report, true);  // before the work, not after
-        const CompressReport r = compress(o);
-        auto json = compress_to_json(r);
-        bool passed = true;
-        if (gate) {
-            json["gate"] = run_gate(st->gate, o);
-            passed = json["gate"]["passed"].get<bool>();
-        }
+        const GatedCompress done = compress_gated(o, st->gate, max_drop_opt->count() > 0, search);
+        const auto& json = done.json;
         if (!st->report.empty()) fs::write_file_atomic(st->report, json.dump(2) + "\n", true);
-        std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(r) + (gate ? gate_line(json["gate"]) + "\n" : ""));
+        std::string gate_text;
+        if (done.gated) gate_text = gate_line(json["gate"]) + "\n";
+        if (search) gate_text += target_drop_line(json["target_drop"]) + "\n";
+        std::cout << (st->json ? json.dump(2) + "\n" : compress_to_table(done.report) + gate_text);
+        const bool passed = done.passed;
         if (!passed)
-            spdlog::error("accuracy gate failed: {} fell {:.2f} points ({:.2f}% -> {:.2f}%), more than --max-drop {:g}; "
+            spdlog::error("accuracy gate failed: {} fell {:.2f} points ({:.2f}% -> {:.2f}%), more than {} {:g}; "
                           "output kept at {}", fidelity_metric_label(json["gate"]["metric"].get<std::string>()),
-                          json["gate"]["drop"].get<double>(), json["gate"]["before"].get<double>(),
-                          json["gate"]["after"].get<double>(), st->gate.max_drop, o.output.string());
+                          json["gate"]["drop"].get<double>(), json["gate"]["before"].get<double>(), json["gate"]["after"].get<double>(),
+                          search ? "--target-drop" : "--max-drop", search ? search->target_drop : st->gate.max_drop, o.output.string());
         exit_code = passed ? 0 : kExitCheckFailed;
     });
 }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qcp/core/error.hpp"
 #include "qcp/data/dataset.hpp"
 #include "qcp/decomp/cp.hpp"
 #include "qcp/pipeline/convert.hpp"
@@ -18,6 +19,12 @@
 #include "qcp/rewrite/weights.hpp"
 
 namespace qcp {
+
+// A --target-* the budget cannot meet even with every layer at its cheapest setting.
+class UnreachableTarget : public Error {
+public:
+    using Error::Error;
+};
 
 // The method used when --method is not given (a row of the method table).
 extern const char* const kDefaultMethod;
