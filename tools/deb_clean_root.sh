@@ -63,8 +63,7 @@ MIRROR=$(apt_sources | awk -v c="$CODENAME" '{ for (i = 2; i <= NF; i++) if ($i 
 SECURITY=$(apt_sources | awk -v c="$CODENAME-security" '{ for (i = 2; i <= NF; i++) if ($i == c) { print $1; exit } }')
 [ -n "$MIRROR" ] || fail "no apt source for $CODENAME in /etc/apt/sources.list(.d)"
 
-# Mounts /proc in the root being used; the trap unmounts it on any exit. run/ is removed only when
-# nothing is mounted under it.
+# /proc is mounted in the root being used; the trap unmounts it on any exit.
 MOUNTED=""
 cleanup() {
   [ -z "$MOUNTED" ] || umount "$MOUNTED" || umount -l "$MOUNTED" || true
@@ -93,7 +92,6 @@ if [ ! -f "$BASE/.qcp-debroot-complete" ]; then
   touch "$BASE/.qcp-debroot-complete"
 fi
 
-
 step "packages (cpack -G DEB)"
 ARCH=$(dpkg --print-architecture)
 VERSION=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$BUILD/CPackConfig.cmake")
@@ -108,11 +106,14 @@ for f in "$DEB" "$DEV"; do
   printf 'deb_clean_root: %s: %d bytes, Installed-Size %s KiB\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(dpkg-deb -f "$f" Installed-Size)"
 done
 
-step "copy the clean root"
-if [ -d "$ROOT" ]; then
+# remove_root: removes run/, refusing while anything is mounted under it
+remove_root() {
   ! grep -q " ${ROOT}[/ ]" /proc/mounts || fail "something is still mounted under $ROOT"
   rm -rf "$ROOT"
-fi
+}
+
+step "copy the clean root"
+remove_root
 cp -a "$BASE" "$ROOT"
 mount -t proc proc "$ROOT/proc"
 MOUNTED=$ROOT/proc
@@ -148,5 +149,5 @@ run_step "run the consumer, qcp reads its output" consumer_run.log \
   'cd /root/qcp && consumer-build/consumer fmnist_resnet.onnx consumer.onnx && qcp inspect consumer.onnx >/dev/null'
 step ""
 cleanup
-rm -rf "$ROOT"  # kept after a failure, for a look inside
+remove_root  # kept after a failure, for a look inside
 printf 'deb_clean_root: ok, %ds in all (logs: %s)\n' $((SECONDS - t0)) "$LOG"
