@@ -40,6 +40,45 @@ std::string cache_key(const CompressOptions& o, const std::string& sha, const st
 
 }  // namespace
 
+namespace {
+
+std::filesystem::path cached_values_file(const CompressOptions& o, const std::string& key) {
+    return o.cache / (sha256_hex(reinterpret_cast<const uint8_t*>(key.data()), key.size()).substr(0, 32) + ".json");
+}
+
+}  // namespace
+
+std::map<std::string, double> load_cached(const CompressOptions& o, const std::string& model_sha256, const std::string& what) {
+    std::map<std::string, double> values;
+    if (o.cache.empty()) return values;
+    const std::string key = cache_key(o, model_sha256, {}) + "|" + what;
+    const std::filesystem::path file = cached_values_file(o, key);
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) return values;
+    try {
+        std::ifstream in(file);
+        const nlohmann::json doc = nlohmann::json::parse(in);
+        if (doc.value("key", "") != key) return values;
+        for (const auto& [name, v] : doc.at("values").items()) values[name] = v.get<double>();
+        spdlog::info("budget: {} from {}", what, file.string());
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: unreadable budget cache ({}); measuring again", file.string(), e.what());
+        values.clear();
+    }
+    return values;
+}
+
+void store_cached(const CompressOptions& o, const std::string& model_sha256, const std::string& what,
+                  const std::map<std::string, double>& values) {
+    if (o.cache.empty()) return;
+    const std::string key = cache_key(o, model_sha256, {}) + "|" + what;
+    std::error_code ec;
+    std::filesystem::create_directories(o.cache, ec);
+    if (ec) throw Error(o.cache.string() + ": cannot create the cache folder: " + ec.message());
+    const nlohmann::json doc = {{"key", key}, {"values", values}};
+    fs::write_file_atomic(cached_values_file(o, key), doc.dump(1) + "\n", true);
+}
+
 const std::vector<int>& auto_bits() {
     static const std::vector<int> bits = {2, 3, 4, 6, 8};
     return bits;

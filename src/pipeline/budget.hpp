@@ -76,6 +76,13 @@ std::vector<LayerCurve> measure_curves(const ir::Graph& g, const std::vector<ir:
                                        const std::map<size_t, Eigen::MatrixXd>& hessians, const std::string& model_sha256,
                                        int64_t opset);
 
+// Per-layer values (by layer name) cached beside the damage curves under --cache, keyed by the
+// same settings as the curves plus `what` (e.g. "sensitivity"): empty when absent, unreadable or
+// keyed otherwise; store_cached writes them atomically. Without --cache both do nothing.
+std::map<std::string, double> load_cached(const CompressOptions& o, const std::string& model_sha256, const std::string& what);
+void store_cached(const CompressOptions& o, const std::string& model_sha256, const std::string& what,
+                  const std::map<std::string, double>& values);
+
 // Bits set for --bits auto.
 const std::vector<int>& auto_bits();
 

@@ -27,9 +27,11 @@ struct Try {
 // The tries' files, removed unless one is kept.
 struct TryFiles {
     std::vector<fs_std::path> paths;
+    fs_std::path cache;  // the budget's cache of damage curves and sensitivities, when ours
     ~TryFiles() {
         std::error_code ec;
         for (const auto& p : paths) fs_std::remove(p, ec);
+        if (!cache.empty()) fs_std::remove_all(cache, ec);
     }
 };
 
@@ -57,13 +59,18 @@ DropSearchResult compress_to_target_drop(const CompressOptions& o, GateOptions g
     fs::check_writable(o.output, o.force);
     g.max_drop = s.target_drop;
     TryFiles files;
+    CompressOptions base = o;
+    if (base.cache.empty()) {  // the tries share the budget's measurements (only the target differs)
+        files.cache = try_path(o.output, 0).string() + ".cache";
+        base.cache = files.cache;
+    }
     std::vector<Try> tries;
     auto run = [&](double ratio) -> const Try& {
         Try t;
         t.ratio = ratio;
         t.path = try_path(o.output, static_cast<int>(tries.size()) + 1);
         files.paths.push_back(t.path);
-        CompressOptions one = o;
+        CompressOptions one = base;
         one.target_ratio = ratio;
         one.output = t.path;
         one.force = true;

@@ -121,6 +121,30 @@ TEST(CliMethods, TargetSizeIsACeilingOnTheWrittenFile) {
     EXPECT_EQ(j["budget"]["achieved"].get<int64_t>(), bytes);
 }
 
+// The measured sensitivities are cached beside the curves (a --target-drop search re-plans per try).
+TEST(CliMethods, BudgetCacheKeepsTheSensitivities) {
+    test::TempDir dir;
+    const std::string cache = (dir / "cache").string();
+    const std::string run = "compress " + kMlp + " --dry-run --json --method mixed --target-ratio 8 --calib " + test::kFashionTestImages +
+                            " --calib-count 48 --cache " + cache;
+    const Result first = qcp_run("-v " + run);
+    ASSERT_EQ(first.code, 0) << first.err;
+    EXPECT_NE(first.err.find("network-output sensitivity of"), std::string::npos) << first.err;
+    std::size_t files = 0;
+    for (auto it = std::filesystem::directory_iterator(cache); it != std::filesystem::directory_iterator(); ++it) ++files;
+    EXPECT_EQ(files, 2u);  // curves, sensitivities
+    const Result second = qcp_run("-v " + run);
+    ASSERT_EQ(second.code, 0) << second.err;
+    EXPECT_NE(second.err.find("sensitivity-v1"), std::string::npos) << second.err;
+    EXPECT_EQ(second.err.find("network-output sensitivity of"), std::string::npos) << second.err;  // not measured again
+    auto strip = [](const std::string& s) { return std::regex_replace(s, std::regex("\"seconds\": [0-9.e+-]+"), ""); };
+    EXPECT_EQ(strip(first.out), strip(second.out));
+    const auto layers = nlohmann::json::parse(second.out)["layers"];
+    int with = 0;
+    for (const auto& l : layers) with += l.contains("sensitivity") && l["sensitivity"].is_number() && l["sensitivity"].get<double>() > 0;
+    EXPECT_GT(with, 0);
+}
+
 TEST(CliMethods, BudgetCacheIsReusedAndBadTargetsRefused) {
     test::TempDir dir;
     const std::string cache = (dir / "cache").string();

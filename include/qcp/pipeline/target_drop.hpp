@@ -3,7 +3,8 @@
 // the budget cannot meet it), then bisected in log space between the largest ratio that passed
 // and the smallest that failed, each try a whole compress to a temporary file beside the output
 // and one gate evaluation. The best passing try is renamed onto the output (atomic); the others
-// are removed. When none passes, the try with the smallest drop is kept and `passed` is false, as
+// are removed. The tries share the budget's damage curves and sensitivities (--cache, or a
+// temporary folder beside the output). When none passes, the try with the smallest drop is kept and `passed` is false, as
 // with --max-drop. The method must take a --target-ratio budget (mixed, admm-cp, cp-als, rtn and
 // gptq with bits chosen, pq).
 #pragma once

@@ -64,14 +64,29 @@ double output_error_sq(const std::vector<Tensor>& a, const std::vector<Tensor>& 
 // setting (the others left float), over that setting's layer damage on the scale its curve uses;
 // the curve's damage is scaled by it, so layers compare by what reaches the output. One forward
 // run per layer on the first kProbeSamples calibration samples.
-void measure_sensitivity(Context& c, std::vector<budget::LayerCurve>& curves, const std::map<size_t, Eigen::MatrixXd>& metric) {
+// With --cache the values are kept beside the curves (a --target-drop search asks again per try).
+void measure_sensitivity(Context& c, const CompressOptions& key, std::vector<budget::LayerCurve>& curves,
+                         const std::map<size_t, Eigen::MatrixXd>& metric) {
     const auto t0 = Clock::now();
     const int64_t n = std::min(kProbeSamples, c.calib_n);
-    const std::vector<Tensor> x = c.calib->read_inputs(0, n);
-    const std::vector<Tensor> y = engine::Session(c.model).run(x);
+    const std::string what = "sensitivity-v1|" + std::to_string(n) + "|" + std::to_string(kProbeBits);
+    std::map<std::string, double> known = budget::load_cached(key, c.report.input_sha256, what);
+    const bool measure = std::any_of(curves.begin(), curves.end(), [&](const budget::LayerCurve& cv) {
+        return !known.count(c.report.layers[cv.layer].name);
+    });
+    std::vector<Tensor> x, y;
+    if (measure) {
+        x = c.calib->read_inputs(0, n);
+        y = engine::Session(c.model).run(x);
+    }
     for (auto& cv : curves) {
         const ir::Layer& l = c.layers[cv.layer];
         const LayerPlan& p = c.report.layers[cv.layer];
+        if (const auto it = known.find(p.name); it != known.end()) {
+            cv.sensitivity = it->second;
+            for (auto& k : cv.options) k.damage *= it->second;
+            continue;
+        }
         const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
         const quant::QuantizedMatrix q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, methods::quant_scheme(c.options, kProbeBits));
         const std::vector<float> wq = q.dequantized();
@@ -83,11 +98,15 @@ void measure_sensitivity(Context& c, std::vector<budget::LayerCurve>& curves, co
         const double e = output_error_sq(engine::Session(probe).run(x), y);
         const double s = d > 0 ? e / d : 1.0;
         cv.sensitivity = s;
+        known[p.name] = s;
         for (auto& k : cv.options) k.damage *= s;
         spdlog::debug("budget: {} sensitivity {:.4g} (network error² {:.4g} / layer damage {:.4g} at rtn {}-bit)", p.name, s, e, d,
                       kProbeBits);
     }
-    spdlog::info("budget: network-output sensitivity of {} layers measured on {} samples in {:.1f} s", curves.size(), n, since(t0));
+    if (measure) {
+        budget::store_cached(key, c.report.input_sha256, what, known);
+        spdlog::info("budget: network-output sensitivity of {} layers measured on {} samples in {:.1f} s", curves.size(), n, since(t0));
+    }
 }
 
 }  // namespace
@@ -106,7 +125,7 @@ void budget(Context& c) {
     auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256,
                                          c.model.opset(""));
     if (sensitivity_enabled(c)) {
-        measure_sensitivity(c, curves, c.hessians);
+        measure_sensitivity(c, bo, curves, c.hessians);
         c.report.budget_sensitivity = true;
     }
     const auto [cost, limit] = target_limit(c, curves);
