@@ -19,8 +19,9 @@ foreach(module ${QCP_MODULES})
 endforeach()
 set_target_properties(qcp_library PROPERTIES EXPORT_NAME qcp)
 add_library(qcp::qcp ALIAS qcp_library)
-# A -march=native build (QCP_NATIVE) must be used with the same flag: Eigen's inline code in the
-# headers otherwise differs (alignment, vector width) between the libraries and the user's code.
+# Only a -DQCP_NATIVE=ON build must be used with the same flag: Eigen's inline code in the headers
+# otherwise differs (vector width) between the libraries and the user's code. The portable default
+# needs no flag; Eigen's alignment comes with qcp_core's definitions (cmake/QcpIsa.cmake).
 if(QCP_NATIVE AND QCP_HAS_MARCH_NATIVE)
   target_compile_options(qcp_core INTERFACE $<INSTALL_INTERFACE:-march=native>)
 endif()

@@ -5,7 +5,7 @@
 
 #include "cp_common.hpp"
 
-namespace qcp::decomp::detail {
+namespace qcp::decomp::QCP_ISA_NS::detail {
 
 namespace {
 
@@ -87,4 +87,4 @@ CpResult admm_outer_loop(const CpResult& start, double start_error, double x_nor
     return res;
 }
 
-}  // namespace qcp::decomp::detail
+}  // namespace qcp::decomp::QCP_ISA_NS::detail

@@ -4,7 +4,7 @@
 #include "cp_common.hpp"
 #include "qcp/core/error.hpp"
 
-namespace qcp::decomp {
+namespace qcp::decomp::QCP_ISA_NS {
 
 using detail::MatrixD;
 
@@ -31,8 +31,8 @@ detail::AdmmSubproblem weight_subproblem(detail::Mttkrp& mttkrp, int n, const st
 CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& opt) {
     const auto t0 = std::chrono::steady_clock::now();
     if (opt.bits < 2 || opt.bits > 8) throw Error("bits must be between 2 and 8");
-    const CpResult init = cp_als(x, rank, opt.init);
-    const CpResult rounded = quantize_factors(x, init, opt.bits, opt.granularity);
+    const CpResult init = this_isa::cp_als(x, rank, opt.init);
+    const CpResult rounded = this_isa::quantize_factors(x, init, opt.bits, opt.granularity);
 
     const double x_norm2 = detail::squared_norm(x);
     detail::Mttkrp mttkrp(x, rank);
@@ -42,7 +42,7 @@ CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& opt) {
         [x_norm2](int, const detail::AdmmSubproblem& p, const Matrix& h) {
             return detail::fast_squared_error(x_norm2, p.f, h, p.g);
         });
-    res.rel_error = cp_rel_error(x, res.factors);
+    res.rel_error = this_isa::cp_rel_error(x, res.factors);
     if (!(res.rel_error <= rounded.rel_error)) {  // never worse than the rounded initialisation
         res.factors = rounded.factors;
         res.quantized = rounded.quantized;
@@ -52,4 +52,4 @@ CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& opt) {
     return res;
 }
 
-}  // namespace qcp::decomp
+}  // namespace qcp::decomp::QCP_ISA_NS

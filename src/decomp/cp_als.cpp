@@ -6,30 +6,9 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 
-namespace qcp::decomp {
+namespace qcp::decomp::QCP_ISA_NS {
 
 using detail::MatrixD;
-
-const char* status_name(SolveStatus s) {
-    switch (s) {
-        case SolveStatus::Converged: return "converged";
-        case SolveStatus::MaxIterations: return "max-iterations";
-        case SolveStatus::Diverged: return "diverged";
-    }
-    return "?";
-}
-
-ScaleAxis factor_scale_axis(Granularity g, int mode) {
-    if (g == Granularity::Tensor) return ScaleAxis::None;
-    return mode == 0 ? ScaleAxis::Rows : ScaleAxis::Cols;
-}
-
-Matrix QuantizedFactor::dequantized() const {
-    Matrix m(codes.rows(), codes.cols());
-    for (int64_t r = 0; r < codes.rows(); ++r)
-        for (int64_t c = 0; c < codes.cols(); ++c) m(r, c) = scale(r, c) * static_cast<float>(codes(r, c));
-    return m;
-}
 
 std::vector<float> cp_reconstruct(const std::vector<Matrix>& f) {
     const int64_t i = f[0].rows(), j = f[1].rows(), k = f.size() == 3 ? f[2].rows() : 1;
@@ -45,7 +24,7 @@ std::vector<float> cp_reconstruct(const std::vector<Matrix>& f) {
 }
 
 double cp_rel_error(const TensorView& x, const std::vector<Matrix>& factors) {
-    const std::vector<float> xhat = cp_reconstruct(factors);
+    const std::vector<float> xhat = this_isa::cp_reconstruct(factors);
     double err = 0, ref = 0;
     for (int64_t n = 0; n < x.numel(); ++n) {
         const double d = static_cast<double>(x.data[n]) - xhat[static_cast<size_t>(n)];
@@ -141,7 +120,7 @@ CpResult cp_als(const TensorView& x, int rank, const CpAlsOptions& opt) {
     }
     balance_columns(&f);
     res.factors = std::move(f);
-    res.rel_error = cp_rel_error(x, res.factors);
+    res.rel_error = this_isa::cp_rel_error(x, res.factors);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
 }
@@ -155,9 +134,9 @@ CpResult quantize_factors(const TensorView& x, const CpResult& cp, int bits, Gra
         res.quantized.push_back(detail::project_to_grid(res.factors[n], bits, factor_scale_axis(granularity, static_cast<int>(n)), &q));
         res.factors[n] = q;
     }
-    res.rel_error = cp_rel_error(x, res.factors);
+    res.rel_error = this_isa::cp_rel_error(x, res.factors);
     res.seconds = cp.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
 }
 
-}  // namespace qcp::decomp
+}  // namespace qcp::decomp::QCP_ISA_NS

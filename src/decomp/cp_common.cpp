@@ -5,7 +5,7 @@
 #include "qcp/core/grid.hpp"
 #include "qcp/core/parallel.hpp"
 
-namespace qcp::decomp::detail {
+namespace qcp::decomp::QCP_ISA_NS::detail {
 
 namespace {
 
@@ -142,4 +142,4 @@ Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed) {
     return m;
 }
 
-}  // namespace qcp::decomp::detail
+}  // namespace qcp::decomp::QCP_ISA_NS::detail

@@ -5,9 +5,9 @@
 #include <Eigen/Cholesky>
 #include <functional>
 
-#include "qcp/decomp/cp.hpp"
+#include "isa.hpp"
 
-namespace qcp::decomp::detail {
+namespace qcp::decomp::QCP_ISA_NS::detail {
 
 using MatrixD = Eigen::MatrixXd;
 
@@ -78,4 +78,4 @@ using AdmmSquaredErrorFn = std::function<double(int mode, const AdmmSubproblem& 
 CpResult admm_outer_loop(const CpResult& start, double start_error, double x_norm2, const AdmmOptions& opt,
                          const AdmmSubproblemFn& subproblem, const AdmmSquaredErrorFn& squared_error);
 
-}  // namespace qcp::decomp::detail
+}  // namespace qcp::decomp::QCP_ISA_NS::detail

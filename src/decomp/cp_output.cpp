@@ -7,7 +7,7 @@
 #include "cp_common.hpp"
 #include "qcp/core/error.hpp"
 
-namespace qcp::decomp {
+namespace qcp::decomp::QCP_ISA_NS {
 
 using detail::MatrixD;
 
@@ -128,7 +128,7 @@ CpMetric cp_kronecker_metric(const Eigen::MatrixXd& h, int64_t j, int64_t k, dou
 
 double cp_metric_rel_error(const TensorView& x, const std::vector<Matrix>& factors, const CpMetric& metric) {
     check_metric(x, metric);
-    const std::vector<float> xh = cp_reconstruct(factors);
+    const std::vector<float> xh = this_isa::cp_reconstruct(factors);
     if (static_cast<int64_t>(xh.size()) != x.numel()) throw Error("CP factors do not match the tensor");
     std::vector<float> d(xh.size());
     for (size_t t = 0; t < d.size(); ++t) d[t] = x.data[t] - xh[t];
@@ -143,9 +143,9 @@ CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& opt, c
     if (opt.bits < 2 || opt.bits > 8) throw Error("bits must be between 2 and 8");
     check_metric(x, metric);
     if (!is_identity(metric, 0)) throw Error("the output-channel mode takes no metric");
-    const CpResult init = cp_als(x, rank, opt.init);
-    const CpResult rounded = quantize_factors(x, init, opt.bits, opt.granularity);
-    const double start = cp_metric_rel_error(x, rounded.factors, metric);
+    const CpResult init = this_isa::cp_als(x, rank, opt.init);
+    const CpResult rounded = this_isa::quantize_factors(x, init, opt.bits, opt.granularity);
+    const double start = this_isa::cp_metric_rel_error(x, rounded.factors, metric);
 
     const int modes = x.modes();
     std::vector<Eig> eigs(static_cast<size_t>(modes));
@@ -170,15 +170,15 @@ CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& opt, c
                                 metric_gram(h, metric, n).cwiseProduct(p.g).sum();
             return std::max(err2, 0.0);
         });
-    res.metric_rel_error = cp_metric_rel_error(x, res.factors, metric);
+    res.metric_rel_error = this_isa::cp_metric_rel_error(x, res.factors, metric);
     if (!(res.metric_rel_error <= start)) {  // never worse than the rounded start
         res.factors = rounded.factors;
         res.quantized = rounded.quantized;
         res.metric_rel_error = start;
     }
-    res.rel_error = cp_rel_error(x, res.factors);
+    res.rel_error = this_isa::cp_rel_error(x, res.factors);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
 }
 
-}  // namespace qcp::decomp
+}  // namespace qcp::decomp::QCP_ISA_NS

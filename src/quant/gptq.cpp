@@ -1,4 +1,4 @@
-#include "qcp/quant/gptq.hpp"
+#include "isa.hpp"
 
 #include <Eigen/Cholesky>
 #include <algorithm>
@@ -9,7 +9,7 @@
 
 #include "qcp/core/error.hpp"
 
-namespace qcp::quant {
+namespace qcp::quant::QCP_ISA_NS {
 namespace {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -151,13 +151,13 @@ GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const Eigen
 
     GptqResult result;
     const QuantizedMatrix rtn = rtn_quantize(w, rows, cols, o.scheme);  // also checks the weights
-    result.loss_before = gptq_layer_loss(w, rtn.dequantized().data(), rows, cols, hessian);
+    result.loss_before = this_isa::gptq_layer_loss(w, rtn.dequantized().data(), rows, cols, hessian);
 
     Gptq solver(w, rows, cols, hessian, o);
     solver.run();
     result.q = solver.result();
-    result.loss_after = gptq_layer_loss(w, result.q.dequantized().data(), rows, cols, hessian);
+    result.loss_after = this_isa::gptq_layer_loss(w, result.q.dequantized().data(), rows, cols, hessian);
     return result;
 }
 
-}  // namespace qcp::quant
+}  // namespace qcp::quant::QCP_ISA_NS

@@ -10,7 +10,7 @@
 #include "qcp/core/tensor.hpp"
 #include "pq_util.hpp"
 
-namespace qcp::quant {
+namespace qcp::quant::QCP_ISA_NS {
 namespace {
 
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -64,7 +64,7 @@ Eigen::MatrixXd pq_refit(const PqProblem& p, const std::vector<int32_t>& codes, 
     pq_detail::check_codes(codes, p.subvectors(), k, "pq_refit");
     Eigen::MatrixXd refit = codebook;
     if (p.identity) {  // no cross-block terms: the M-step is already the joint optimum
-        pq_update(p, codes, refit);
+        this_isa::pq_update(p, codes, refit);
         return refit;
     }
     // b's rows: (H̃_g w_r)ᵀ = w_rᵀ H̃_g (H̃ symmetric)
@@ -111,31 +111,24 @@ Eigen::MatrixXd pq_refit(const PqProblem& p, const std::vector<int32_t>& codes, 
     return refit;
 }
 
-std::vector<float> PqResult::dequantized() const {
-    std::vector<float> w(static_cast<size_t>(rows * cols));
-    for (size_t s = 0; s < codes.size(); ++s)
-        std::copy_n(codebook.begin() + static_cast<std::ptrdiff_t>(codes[s]) * d, d, w.begin() + static_cast<std::ptrdiff_t>(s) * d);
-    return w;
-}
-
 PqResult pq_quantize(const float* w, int64_t rows, int64_t cols, const std::vector<Eigen::MatrixXd>& hessians,
                      const PqOptions& o) {
     check_options(o);
-    const PqProblem p = pq_problem(w, rows, cols, hessians, o.d, o.damp);
+    const PqProblem p = this_isa::pq_problem(w, rows, cols, hessians, o.d, o.damp);
     PqResult r;
     r.rows = rows;
     r.cols = cols;
     r.d = o.d;
     r.k = std::min(o.k, p.subvectors());
     std::mt19937_64 rng(o.seed);
-    Eigen::MatrixXd codebook = pq_init(p, r.k, rng);
+    Eigen::MatrixXd codebook = this_isa::pq_init(p, r.k, rng);
     std::vector<int32_t> codes;
     double previous = 0;
     for (int it = 0; it < o.iters; ++it) {
-        const double objective = pq_assign(p, codebook, codes);
-        if (it == 0) r.loss_init = pq_loss(p, codes, codebook);
-        r.empty_splits += pq_split_empty(p, codebook, codes, rng);
-        pq_update(p, codes, codebook);
+        const double objective = this_isa::pq_assign(p, codebook, codes);
+        if (it == 0) r.loss_init = this_isa::pq_loss(p, codes, codebook);
+        r.empty_splits += this_isa::pq_split_empty(p, codebook, codes, rng);
+        this_isa::pq_update(p, codes, codebook);
         r.iterations = it + 1;
         if (it > 0 && std::abs(previous - objective) <= o.tol * previous) {
             r.converged = true;
@@ -143,11 +136,11 @@ PqResult pq_quantize(const float* w, int64_t rows, int64_t cols, const std::vect
         }
         previous = objective;
     }
-    r.loss_em = pq_loss(p, codes, codebook);
+    r.loss_em = this_isa::pq_loss(p, codes, codebook);
     r.loss_refit = r.loss_em;
     if (o.refit && !p.identity && r.loss_em > 0 && r.k * r.d <= kPqRefitMaxUnknowns) {
-        const Eigen::MatrixXd refit = pq_refit(p, codes, codebook);
-        const double loss = pq_loss(p, codes, refit);
+        const Eigen::MatrixXd refit = this_isa::pq_refit(p, codes, codebook);
+        const double loss = this_isa::pq_loss(p, codes, refit);
         if (loss < r.loss_em) {
             codebook = refit;
             r.loss_refit = loss;
@@ -161,7 +154,7 @@ PqResult pq_quantize(const float* w, int64_t rows, int64_t cols, const std::vect
             if (!std::isfinite(x)) throw Error("pq_quantize: a codeword is beyond the float16 range");
         }
     }
-    r.loss_final = pq_loss(p, codes, codebook);
+    r.loss_final = this_isa::pq_loss(p, codes, codebook);
     r.codes = std::move(codes);
     // codebook (d × k column-major) is the k × d row-major layout already
     r.codebook.resize(static_cast<size_t>(r.k * r.d));
@@ -169,4 +162,4 @@ PqResult pq_quantize(const float* w, int64_t rows, int64_t cols, const std::vect
     return r;
 }
 
-}  // namespace qcp::quant
+}  // namespace qcp::quant::QCP_ISA_NS

@@ -12,7 +12,7 @@
 #include "qcp/quant/pq.hpp"
 #include "pq_util.hpp"
 
-namespace qcp::quant {
+namespace qcp::quant::QCP_ISA_NS {
 namespace {
 
 using pq_detail::grain_for;
@@ -274,4 +274,4 @@ void pq_update(const PqProblem& p, const std::vector<int32_t>& codes, Eigen::Mat
     });
 }
 
-}  // namespace qcp::quant
+}  // namespace qcp::quant::QCP_ISA_NS

@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "isa.hpp"
 #include "qcp/core/error.hpp"
 
-namespace qcp::quant::pq_detail {
+namespace qcp::quant::QCP_ISA_NS::pq_detail {
 
 // Work per parallel task, in multiply-adds: enough to amortise a task; a function of the shape
 // only, so chunks (and results) do not depend on the thread count.
@@ -51,4 +52,4 @@ inline CodeMembers members_by_code(const std::vector<int32_t>& codes, int64_t k)
     return m;
 }
 
-}  // namespace qcp::quant::pq_detail
+}  // namespace qcp::quant::QCP_ISA_NS::pq_detail

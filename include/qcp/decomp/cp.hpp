@@ -133,4 +133,9 @@ double cp_rel_error(const TensorView& x, const std::vector<Matrix>& factors);
 // The dense tensor [[A, B, C]] (I·J·K values, row-major).
 std::vector<float> cp_reconstruct(const std::vector<Matrix>& factors);
 
+// Which build of the solvers above runs: "isa_v4", "isa_v3" or "isa_base" (the portable build
+// has one per x86-64 level and picks one per process, qcp/core/isa.hpp; a -march=native build
+// has only "isa_base", compiled for the build machine).
+const char* solver_isa();
+
 }  // namespace qcp::decomp
