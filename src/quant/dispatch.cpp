@@ -33,12 +33,13 @@ struct EntryPoints {
     decltype(&isa_base::pq_update) pq_update;
     decltype(&isa_base::pq_refit) pq_refit;
     decltype(&isa_base::pq_loss) pq_loss;
+    decltype(&isa_base::hessian_add_block) hessian_add_block;
 };
 
 #define QCP_QUANT_COPY(ns)                                                                                      \
     EntryPoints{#ns,           &ns::gptq_quantize, &ns::gptq_layer_loss, &ns::pq_quantize,   &ns::pq_layer_loss, \
                 &ns::pq_problem, &ns::pq_init,      &ns::pq_assign,       &ns::pq_split_empty, &ns::pq_update,   \
-                &ns::pq_refit,   &ns::pq_loss}
+                &ns::pq_refit,   &ns::pq_loss,          &ns::hessian_add_block}
 
 const EntryPoints& entry_points() {
     static const EntryPoints chosen = [] {
@@ -50,7 +51,7 @@ const EntryPoints& entry_points() {
 #else
         const EntryPoints e = QCP_QUANT_COPY(isa_base);  // one copy, built with the build's flags
 #endif
-        spdlog::debug("quant: {} GPTQ/PQ solvers (CPU level {})", e.name, isa_name(level));
+        spdlog::debug("quant: {} GPTQ/PQ solvers and Hessian products (CPU level {})", e.name, isa_name(level));
         return e;
     }();
     return chosen;
@@ -95,6 +96,9 @@ Eigen::MatrixXd pq_refit(const PqProblem& p, const std::vector<int32_t>& codes, 
 }
 double pq_loss(const PqProblem& p, const std::vector<int32_t>& codes, const Eigen::MatrixXd& codebook) {
     return entry_points().pq_loss(p, codes, codebook);
+}
+void hessian_add_block(const float* buffer, int64_t cols, int64_t ld, int64_t rows, Eigen::MatrixXd& total) {
+    entry_points().hessian_add_block(buffer, cols, ld, rows, total);
 }
 
 std::vector<float> PqResult::dequantized() const {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "qcp/core/error.hpp"
+#include "isa.hpp"
 #include "qcp/core/parallel.hpp"
 
 namespace qcp::quant {
@@ -12,7 +13,6 @@ namespace {
 
 using BufferMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-constexpr int64_t kTile = 128;          // H is computed in kTile × kTile tiles, one task each
 constexpr int64_t kFeaturesPerTask = 8; // im2col: buffer rows (features) per task
 
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_a, int64_t pad_b, int64_t dil) {
@@ -89,30 +89,7 @@ void HessianAccumulator::add_conv_input(const float* x, int64_t n, int64_t c, in
 
 void HessianAccumulator::flush() const {
     if (pending_ == 0) return;
-    const Eigen::Map<const BufferMatrix> buffer(buffer_.data(), cols_, kHessianBlockRows);
-    const auto x = buffer.leftCols(pending_);  // features × rows
-    const int64_t tiles = (cols_ + kTile - 1) / kTile;
-    std::vector<std::pair<int64_t, int64_t>> pairs;  // (a, b), a ≥ b: the lower triangle of tiles
-    for (int64_t a = 0; a < tiles; ++a)
-        for (int64_t b = 0; b <= a; ++b) pairs.emplace_back(a, b);
-    parallel_for(static_cast<int64_t>(pairs.size()), 1, [&](int64_t t0, int64_t t1) {
-        Eigen::MatrixXf tile;
-        for (int64_t t = t0; t < t1; ++t) {
-            const auto [a, b] = pairs[t];
-            const int64_t ra = a * kTile, na = std::min(kTile, cols_ - ra);
-            const int64_t rb = b * kTile, nb = std::min(kTile, cols_ - rb);
-            if (a == b) {  // half the work, and H stays exactly symmetric
-                tile.setZero(na, na);
-                tile.selfadjointView<Eigen::Lower>().rankUpdate(x.middleRows(ra, na));
-                tile.triangularView<Eigen::StrictlyUpper>() = tile.transpose().eval();
-                total_.block(ra, ra, na, na) += tile.cast<double>();
-            } else {
-                tile.noalias() = x.middleRows(ra, na) * x.middleRows(rb, nb).transpose();
-                total_.block(ra, rb, na, nb) += tile.cast<double>();
-                total_.block(rb, ra, nb, na) += tile.transpose().cast<double>();
-            }
-        }
-    });
+    hessian_add_block(buffer_.data(), cols_, kHessianBlockRows, pending_, total_);
     pending_ = 0;
 }
 

@@ -32,11 +32,15 @@ static_assert(EIGEN_MAX_ALIGN_BYTES == 64 && EIGEN_MAX_STATIC_ALIGN_BYTES == 64,
                            std::mt19937_64& rng);                                                           \
     void pq_update(const PqProblem& p, const std::vector<int32_t>& codes, Eigen::MatrixXd& codebook);         \
     Eigen::MatrixXd pq_refit(const PqProblem& p, const std::vector<int32_t>& codes, const Eigen::MatrixXd& codebook); \
-    double pq_loss(const PqProblem& p, const std::vector<int32_t>& codes, const Eigen::MatrixXd& codebook);
+    double pq_loss(const PqProblem& p, const std::vector<int32_t>& codes, const Eigen::MatrixXd& codebook);      \
+    void hessian_add_block(const float* buffer, int64_t cols, int64_t ld, int64_t rows, Eigen::MatrixXd& total);
 
 namespace qcp::quant {
 namespace QCP_ISA_NS {
 QCP_QUANT_ENTRY_POINTS
 }  // namespace QCP_ISA_NS
 namespace this_isa = QCP_ISA_NS;
+// total += X Xᵀ for the first `rows` columns of the row-major cols × ld buffer X (hessian.cpp's
+// flush), in the copy for the CPU's level (dispatch.cpp)
+void hessian_add_block(const float* buffer, int64_t cols, int64_t ld, int64_t rows, Eigen::MatrixXd& total);
 }  // namespace qcp::quant
