@@ -117,6 +117,10 @@ DropSearchResult compress_to_target_drop(const CompressOptions& o, GateOptions g
 
     DropSearchResult res;
     res.report = *best->report;
+    // the report is the kept try's, written where the user asked (its target ratio stays: it was used)
+    res.report.options.output = o.output;
+    res.report.options.force = o.force;
+    res.report.options.cache = o.cache;
     res.gate = best->gate;
     res.passed = best->passed();
     nlohmann::ordered_json list = nlohmann::ordered_json::array();

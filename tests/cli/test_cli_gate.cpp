@@ -150,6 +150,7 @@ TEST(CliGate, TargetDropKeepsTheLargestRatioWithinTheDrop) {
     EXPECT_TRUE(j["gate"]["passed"].get<bool>());
     EXPECT_LE(j["gate"]["drop"].get<double>(), 1.0 + 1e-9);
     EXPECT_TRUE(std::filesystem::exists(out));
+    EXPECT_EQ(j["output"]["path"].get<std::string>(), out.string());  // not the try's file
     const auto files = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
     EXPECT_EQ(files, 1);  // no try left behind
     // the kept model evaluates as the gate said
