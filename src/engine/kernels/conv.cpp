@@ -24,6 +24,7 @@
 #include "conv_impl.hpp"
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
+#include "qcp/engine/epilogue.hpp"
 #include "qcp/ir/conv_pads.hpp"
 #include "sgemm.hpp"
 #include "util.hpp"
@@ -322,7 +323,8 @@ std::vector<sgemm::Gather16> gather_plan(const Geometry& g, const std::vector<Se
 // One GEMM task: output channels of group `gi` in A panels [p0, p1), for im2col columns [c0, c1).
 // im2col uses `plan` (AVX-512, from gather_plan for this column layout) when given, else phase planes.
 void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const float* a_packed, const float* bias,
-               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan, bool relu) {
+               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan, bool relu,
+               const Epilogue* epilogue) {
     using sgemm::kNR;
     const int64_t kk = g.k_size(), k_total = g.cg * kk, hw = g.out_size(), in_size = g.in_size();
     const int64_t ncols = c1 - c0, npad = sgemm::round_up(ncols, kNR);
@@ -404,6 +406,7 @@ void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const fl
                 else
                     for (int64_t o = 0; o < len; ++o) out[o] = src[o] + b;
             }
+            if (epilogue) epilogue->apply(out, len);
         }
 }
 
@@ -442,7 +445,8 @@ Tiling conv_tiling(const Geometry& g) {
     return t;
 }
 
-void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
+void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y, bool relu,
+               const Epilogue* epilogue) {
     const int64_t k_total = g.cg * g.k_size();
     std::vector<float> a_packed(static_cast<size_t>(g.group * g.mg * k_total));
     for (int64_t gi = 0; gi < g.group; ++gi)
@@ -489,7 +493,7 @@ void conv_gemm(const Geometry& g, const float* x, const float* w, const float* b
                 c1 = n * hw + std::min(hw, (chunk + 1) * tiling.columns);
                 if (gather) plan = plans[static_cast<size_t>(chunk)].data();
             }
-            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan, relu);
+            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan, relu, epilogue);
         }
     });
 }
@@ -543,7 +547,8 @@ __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g
 }
 #endif
 
-void conv_depthwise(const Geometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv_depthwise(const Geometry& g, const float* x, const float* w, const float* bias, float* y,
+                    const Epilogue* epilogue) {
 #ifdef QCP_CONV_X86
     if (sgemm::current_isa() == sgemm::Isa::Avx512 && g.s[2] == 1) {
         const int64_t work = g.out_size() * g.k_size();
@@ -553,6 +558,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                              const int64_t n = p / g.cout, oc = p % g.cout;
                              depthwise_plane_avx512(g, x + (n * g.cin + oc / g.mg) * g.in_size(), w + oc * g.k_size(),
                                                     bias ? bias[oc] : 0.0f, y + p * g.out_size());
+                             if (epilogue) epilogue->apply(y + p * g.out_size(), g.out_size());
                          }
                      });
         return;
@@ -582,6 +588,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                 float* out = y + (n * g.cout + oc) * g.out_size();
                 for (int64_t oh = 0; oh < oh_count; ++oh)
                     copy_floats(out + oh * ow_count, wide + oh * l.q[2], ow_count);
+                if (epilogue) epilogue->apply(out, g.out_size());
             }
         }
     });
@@ -597,7 +604,7 @@ void conv_kernel(KernelContext& ctx) {
     if (y.numel() > 0) {
         // one input channel per group: direct, unless each channel feeds enough outputs for a GEMM
         if (g.cg == 1 && g.mg < 4 && x.rank() <= 4) {
-            conv_depthwise(g, x.data<float>(), w.data<float>(), bias, y.data<float>());
+            conv_depthwise(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.epilogue);
             if (ctx.fused_relu) {
                 float* p = y.data<float>();
                 parallel_for(y.numel(), 1 << 16, [p](int64_t b, int64_t e) {
@@ -605,7 +612,7 @@ void conv_kernel(KernelContext& ctx) {
                 });
             }
         } else {
-            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.fused_relu);
+            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.fused_relu, ctx.epilogue);
         }
     }
     ctx.outputs[0] = std::move(y);
