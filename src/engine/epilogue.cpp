@@ -45,7 +45,11 @@ bool unary_op(const std::string& op, int64_t opset, Op& out) {
 
 bool is_epilogue_op(const ir::Node& node, int64_t opset) {
     if (!node.domain.empty() && node.domain != "ai.onnx") return false;
-    if (node.outputs.size() != 1 || node.outputs[0].empty()) return false;
+    if (node.outputs.empty() || node.outputs[0].empty()) return false;
+    if (node.op_type == "BatchNormalization")  // inference only, y alone, per-channel parameters
+        return opset >= 7 && node.attr_int("training_mode", 0) == 0 && node.attr_int("spatial", 1) == 1 &&
+               std::all_of(node.outputs.begin() + 1, node.outputs.end(), [](const std::string& o) { return o.empty(); });
+    if (node.outputs.size() != 1) return false;
     Op op;
     return (binary_op(node.op_type, op) && opset >= 7) || unary_op(node.op_type, opset, op);
 }
@@ -55,6 +59,36 @@ bool scalar_constant(const ir::Graph& graph, const std::string& name, size_t ran
     const Tensor* t = name.empty() ? nullptr : graph.constant(name);
     if (!t || t->dtype() != DType::Float32 || t->numel() != 1 || t->rank() > rank) return false;
     value = t->data<float>()[0];
+    return true;
+}
+
+// A float32 constant that broadcasts over a value (N, C, …) of rank `rank` without changing its shape:
+// one value (in `value`), or with `channels` > 0 one per channel (shape (C, 1, …) aligned with dim 1,
+// in `per_channel`).
+bool channel_constant(const ir::Graph& graph, const std::string& name, size_t rank, int64_t channels, float& value,
+                      std::vector<float>& per_channel) {
+    if (scalar_constant(graph, name, rank, value)) return true;
+    const Tensor* t = name.empty() || channels <= 0 || rank < 2 ? nullptr : graph.constant(name);
+    if (!t || t->dtype() != DType::Float32 || t->numel() != channels || t->rank() > rank || t->rank() + 1 < rank)
+        return false;
+    if (t->dim(t->rank() - (rank - 1)) != channels) return false;  // the dim aligned with the value's dim 1
+    per_channel.assign(t->data<float>(), t->data<float>() + channels);
+    return true;
+}
+
+// BatchNormalization's per-channel y = x·a + b, as batch_norm computes them.
+bool batch_norm_constants(const ir::Node& node, const ir::Graph& graph, int64_t channels, EpilogueStep& st) {
+    if (node.inputs.size() != 5 || channels <= 0) return false;
+    const float* p[4];
+    for (size_t i = 0; i < 4; ++i) {
+        const Tensor* t = node.inputs[i + 1].empty() ? nullptr : graph.constant(node.inputs[i + 1]);
+        if (!t || t->dtype() != DType::Float32 || t->numel() != channels) return false;
+        p[i] = t->data<float>();
+    }
+    const float eps = node.attr_float("epsilon", 1e-5f);
+    st.ka.resize(static_cast<size_t>(channels));
+    st.kb.resize(static_cast<size_t>(channels));
+    for (size_t c = 0; c < st.ka.size(); ++c) kernels::batch_norm_affine(p[0][c], p[1][c], p[2][c], p[3][c], eps, st.ka[c], st.kb[c]);
     return true;
 }
 
@@ -79,32 +113,39 @@ void scalar_block(const float* a, float s, bool scalar_first, float* y, int64_t 
 }
 
 template <typename F>
-void binary_step(const EpilogueStep& st, float (*reg)[kBlock], int64_t n, F f) {
+void binary_step(const EpilogueStep& st, float (*reg)[kBlock], int64_t n, int64_t channel, F f) {
     if (st.b >= 0)
         binary_block(reg[st.a], reg[st.b], reg[st.dst], n, f);
     else
-        scalar_block(reg[st.a], st.s, st.scalar_first, reg[st.dst], n, f);
+        scalar_block(reg[st.a], st.ka.empty() ? st.s : st.ka[static_cast<size_t>(channel)], st.scalar_first,
+                     reg[st.dst], n, f);
 }
 
 }  // namespace
 
 bool Epilogue::add(const ir::Node& node, int64_t opset, const ir::Graph& graph, const std::vector<int>& reg, int dst,
-                   size_t rank) {
+                   size_t rank, int64_t channels) {
     if (!is_epilogue_op(node, opset) || steps_.size() >= kMaxSteps || dst >= kMaxRegisters) return false;
     EpilogueStep st;
     st.dst = dst;
-    if (binary_op(node.op_type, st.op)) {
+    if (node.op_type == "BatchNormalization") {
+        st.op = Op::BatchNorm;
+        if (reg[0] < 0 || !batch_norm_constants(node, graph, channels, st)) return false;
+        for (size_t i = 1; i < reg.size(); ++i)
+            if (reg[i] >= 0) return false;
+        st.a = reg[0];
+    } else if (binary_op(node.op_type, st.op)) {
         if (node.inputs.size() != 2) return false;
         if (reg[0] >= 0 && reg[1] >= 0) {
             st.a = reg[0];
             st.b = reg[1];
         } else if (reg[0] >= 0) {
             st.a = reg[0];
-            if (!scalar_constant(graph, node.inputs[1], rank, st.s)) return false;
+            if (!channel_constant(graph, node.inputs[1], rank, channels, st.s, st.ka)) return false;
         } else if (reg[1] >= 0) {
             st.a = reg[1];
             st.scalar_first = true;
-            if (!scalar_constant(graph, node.inputs[0], rank, st.s)) return false;
+            if (!channel_constant(graph, node.inputs[0], rank, channels, st.s, st.ka)) return false;
         } else {
             return false;
         }
@@ -143,7 +184,7 @@ bool Epilogue::add(const ir::Node& node, int64_t opset, const ir::Graph& graph, 
     return true;
 }
 
-void Epilogue::apply(float* x, int64_t n) const {
+void Epilogue::apply(float* x, int64_t n, int64_t channel) const {
     using namespace kernels;
     alignas(64) float reg[kMaxRegisters][kBlock];
     for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -153,10 +194,10 @@ void Epilogue::apply(float* x, int64_t n) const {
             float* y = reg[st.dst];
             const float* a = reg[st.a];
             switch (st.op) {
-                case Op::Add: binary_step(st, reg, len, [](float u, float v) { return u + v; }); break;
-                case Op::Sub: binary_step(st, reg, len, [](float u, float v) { return u - v; }); break;
-                case Op::Mul: binary_step(st, reg, len, [](float u, float v) { return u * v; }); break;
-                case Op::Div: binary_step(st, reg, len, [](float u, float v) { return u / v; }); break;
+                case Op::Add: binary_step(st, reg, len, channel, [](float u, float v) { return u + v; }); break;
+                case Op::Sub: binary_step(st, reg, len, channel, [](float u, float v) { return u - v; }); break;
+                case Op::Mul: binary_step(st, reg, len, channel, [](float u, float v) { return u * v; }); break;
+                case Op::Div: binary_step(st, reg, len, channel, [](float u, float v) { return u / v; }); break;
                 case Op::Clip: {
                     const float lo = st.s, hi = st.t;
                     unary_block(a, y, len, [lo, hi](float v) { return clip_value(v, lo, hi); });
@@ -170,6 +211,11 @@ void Epilogue::apply(float* x, int64_t n) const {
                     break;
                 }
                 case Op::HardSwish: unary_block(a, y, len, hard_swish_value); break;
+                case Op::BatchNorm: {
+                    const float ka = st.ka[static_cast<size_t>(channel)], kb = st.kb[static_cast<size_t>(channel)];
+                    unary_block(a, y, len, [ka, kb](float v) { return v * ka + kb; });
+                    break;
+                }
                 case Op::LeakyRelu: {
                     const float alpha = st.s;
                     unary_block(a, y, len, [alpha](float v) { return leaky_relu_value(v, alpha); });
@@ -188,6 +234,7 @@ std::vector<int> conv_epilogue_nodes(const ir::Graph& graph, int64_t opset, cons
     // rank (without a constant weight, only rank-0 scalars are taken)
     const Tensor* weight = conv.inputs.size() > 1 ? graph.constant(conv.inputs[1]) : nullptr;
     const size_t rank = weight ? weight->rank() : 0;
+    const int64_t channels = weight && weight->rank() > 0 ? weight->dim(0) : 0;
     std::map<std::string, int> reg = {{conv.outputs[0], 0}};
     std::vector<int> nodes;
     Epilogue steps;
@@ -208,7 +255,7 @@ std::vector<int> conv_epilogue_nodes(const ir::Graph& graph, int64_t opset, cons
             continue;
         }
         const int dst = static_cast<int>(reg.size());
-        if (!steps.add(node, opset, graph, in_regs, dst, rank)) break;
+        if (!steps.add(node, opset, graph, in_regs, dst, rank, channels)) break;
         reg[node.outputs[0]] = dst;
         nodes.push_back(order[p]);
         last = p;
@@ -239,7 +286,7 @@ std::vector<int> conv_epilogue_nodes(const ir::Graph& graph, int64_t opset, cons
             auto it = reg.find(in);
             in_regs.push_back(it == reg.end() ? -1 : it->second);
         }
-        epilogue.add(node, opset, graph, in_regs, reg.at(node.outputs[0]), rank);
+        epilogue.add(node, opset, graph, in_regs, reg.at(node.outputs[0]), rank, channels);
     }
     if (!nodes.empty()) epilogue.set_output(reg.at(graph.nodes[static_cast<size_t>(nodes.back())].outputs[0]));
     return nodes;

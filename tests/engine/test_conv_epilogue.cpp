@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 
+#include "qcp/core/error.hpp"
 #include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 
@@ -236,13 +237,34 @@ TEST(ConvEpilogue, ChainEndsWhereAValueEscapes) {
     }
 }
 
-// Only scalar constants join (a per-channel or higher-rank one would change what is computed).
-TEST(ConvEpilogue, NonScalarConstantsEndTheChain) {
+// Scalar and per-channel constants join; others (per position, or of a rank that would broadcast the
+// output up) end the chain.
+TEST(ConvEpilogue, ScalarAndPerChannelConstantsOnly) {
     const ConvShape s = kShapes[2];
     {
         Builder b(s);
         b.node("Add", {"c", b.constant(1.0f)}, "a");
-        b.node("Mul", {"a", b.constant(2.0f, {s.cout, 1, 1})}, "y");  // per channel
+        Tensor k(DType::Float32, {1, s.cout, 1, 1});
+        for (int64_t i = 0; i < k.numel(); ++i) k.data<float>()[i] = 0.5f + static_cast<float>(i);
+        b.m.graph.initializers.push_back({"per_channel", k, ""});
+        b.node("Mul", {"a", b.constant(2.0f, {s.cout, 1, 1})}, "m");  // per channel, rank 3
+        b.node("Sub", {"per_channel", "m"}, "y");                     // per channel, first, rank 4
+        expect_fused_equals_unfused(b.finish({"y"}), random_input(s.x, 9), 3);
+    }
+    {
+        const ConvShape cube{{2, 6, 6, 6}, 6, 1, 1, 1, 1, 1, 0};  // C = H = W = 6
+        Builder b(cube);
+        b.node("Add", {"c", b.constant(1.0f)}, "a");
+        Tensor k(DType::Float32, {6, 1});
+        for (int64_t i = 0; i < k.numel(); ++i) k.data<float>()[i] = static_cast<float>(i);
+        b.m.graph.initializers.push_back({"per_row", k, ""});
+        b.node("Mul", {"a", "per_row"}, "y");  // six values, but along H
+        expect_fused_equals_unfused(b.finish({"y"}), random_input(cube.x, 9), 1);
+    }
+    {
+        Builder b(s);
+        b.node("Add", {"c", b.constant(1.0f)}, "a");
+        b.node("Mul", {"a", b.constant(2.0f, {1, 1, 1, 21})}, "y");  // one per output column (W = 21)
         expect_fused_equals_unfused(b.finish({"y"}), random_input(s.x, 9), 1);
     }
     {
@@ -255,6 +277,39 @@ TEST(ConvEpilogue, NonScalarConstantsEndTheChain) {
         Builder b(s);
         b.node("Add", {"c", b.constant(1.0f, {1, 1, 1, 1})}, "y");  // rank 4, one value: joins
         expect_fused_equals_unfused(b.finish({"y"}), random_input(s.x, 9), 1);
+    }
+}
+
+// Conv → BatchNormalization (not folded into the weights, as PP-OCR cls has it) → Relu, and BN →
+// HardSwish ops: the epilogue gives BatchNormalization's bits, and the float64 values.
+TEST(ConvEpilogue, BatchNormalizationMatchesUnfusedAndFloat64) {
+    for (const ConvShape& s : kShapes) {
+        Builder b(s);
+        std::mt19937 rng(5);
+        std::uniform_real_distribution<float> u(0.5f, 1.5f);
+        std::vector<std::string> params;
+        std::vector<std::vector<float>> values(4, std::vector<float>(static_cast<size_t>(s.cout)));
+        for (int i = 0; i < 4; ++i) {
+            Tensor t(DType::Float32, {s.cout});
+            for (int64_t c = 0; c < s.cout; ++c) t.data<float>()[c] = values[i][c] = i == 1 || i == 2 ? u(rng) - 1.0f : u(rng);
+            params.push_back("bn" + std::to_string(i));
+            b.m.graph.initializers.push_back({params.back(), t, ""});
+        }
+        b.node("BatchNormalization", {"c", params[0], params[1], params[2], params[3]}, "bn",
+               {ir::Attribute::make_float("epsilon", 1e-3f)});
+        b.node("Relu", {"bn"}, "y");
+        const ir::Model& m = b.finish({"y"});
+        const Tensor x = random_input(s.x, 13);
+        const std::vector<Tensor> y = expect_fused_equals_unfused(m, x, 2);
+        std::vector<double> conv, scale;
+        naive_conv(m, s, x, y[0].shape(), conv, scale);
+        const int64_t plane = y[0].dim(2) * y[0].dim(3);
+        for (size_t i = 0; i < conv.size(); ++i) {
+            const size_t c = static_cast<size_t>(static_cast<int64_t>(i) / plane % s.cout);
+            const double a = values[0][c] / std::sqrt(double(values[3][c]) + 1e-3f);
+            const double want = std::max(0.0, (conv[i] - values[2][c]) * a + values[1][c]);
+            ASSERT_NEAR(y[0].data<float>()[i], want, kTolerance * (1.0 + scale[i]) * (1.0 + std::fabs(a))) << i;
+        }
     }
 }
 

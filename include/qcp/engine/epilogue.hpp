@@ -17,29 +17,33 @@
 namespace qcp::engine {
 
 struct EpilogueStep {
-    enum class Op : uint8_t { Add, Sub, Mul, Div, Clip, Relu, Sigmoid, HardSigmoid, HardSwish, LeakyRelu };
+    // BatchNorm: a·ka[c] + kb[c] for output channel c
+    enum class Op : uint8_t { Add, Sub, Mul, Div, Clip, Relu, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, BatchNorm };
     Op op = Op::Relu;
-    int dst = 0, a = 0, b = -1;  // registers; b < 0: the second operand is the scalar `s`
+    int dst = 0, a = 0, b = -1;  // registers; b < 0: the second operand is the constant s (or ka[c])
     bool scalar_first = false;   // with b < 0: s op a (for Sub and Div) instead of a op s
     float s = 0.0f;              // the scalar operand; Clip's lower bound; HardSigmoid/LeakyRelu's alpha
     float t = 0.0f;              // Clip's upper bound; HardSigmoid's beta
+    std::vector<float> ka, kb;   // per output channel: the constant operand (in place of s), BatchNorm's a and b
 };
 
 class Epilogue {
 public:
-    // The step computing node `node` (an elementwise op on float32 values of one shape, at the
-    // default-domain `opset`), whose inputs are registers (reg[i] >= 0, index by input) or scalar
-    // constants of `graph` (reg[i] < 0); returns false, adding nothing, when the node does not fit:
-    // an unsupported op, an input that is neither, or a constant that is not a float32 scalar of
-    // rank <= `rank` (the value's rank, which a higher-rank constant would broadcast up).
+    // The step computing node `node` (an elementwise op or an inference BatchNormalization on float32
+    // values of one shape (N, C, …) of rank `rank`, at the default-domain `opset`), whose inputs are
+    // registers (reg[i] >= 0, by input) or constants of `graph` (reg[i] < 0): float32 scalars, or one
+    // value per channel (shape (C, 1, …) aligned with dim 1) when `channels` > 0. Returns false,
+    // adding nothing, when the node does not fit (an unsupported op or attribute, an input that is
+    // neither, a constant of another shape or of rank > `rank`, which would broadcast the value up).
     bool add(const ir::Node& node, int64_t opset, const ir::Graph& graph, const std::vector<int>& reg, int dst,
-             size_t rank);
+             size_t rank, int64_t channels);
     void set_output(int reg) { out_ = reg; }
     bool empty() const { return steps_.empty(); }
     size_t size() const { return steps_.size(); }
 
-    // x[i] (register 0 on input) = register out_ after every step, for i in [0, n). Thread-safe.
-    void apply(float* x, int64_t n) const;
+    // x[i] (register 0 on input) = register out_ after every step, for i in [0, n): values of output
+    // channel `channel`. Thread-safe.
+    void apply(float* x, int64_t n, int64_t channel) const;
 
 private:
     std::vector<EpilogueStep> steps_;

@@ -18,6 +18,12 @@ inline float hard_swish_value(float v) {
     constexpr float alpha = 1.0f / 6.0f;
     return v * std::max(0.0f, std::min(1.0f, alpha * v + 0.5f));
 }
+// BatchNormalization (inference) as y = x·a + b per channel.
+inline void batch_norm_affine(float scale, float bias, float mean, float var, float eps, float& a, float& b) {
+    a = scale / std::sqrt(var + eps);
+    b = bias - mean * a;
+}
+
 template <typename T>
 T clip_value(T v, T lo, T hi) {
     return std::min(std::max(v, lo), hi);

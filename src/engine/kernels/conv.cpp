@@ -406,7 +406,7 @@ void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const fl
                 else
                     for (int64_t o = 0; o < len; ++o) out[o] = src[o] + b;
             }
-            if (epilogue) epilogue->apply(out, len);
+            if (epilogue) epilogue->apply(out, len, gi * g.mg + m);
         }
 }
 
@@ -558,7 +558,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                              const int64_t n = p / g.cout, oc = p % g.cout;
                              depthwise_plane_avx512(g, x + (n * g.cin + oc / g.mg) * g.in_size(), w + oc * g.k_size(),
                                                     bias ? bias[oc] : 0.0f, y + p * g.out_size());
-                             if (epilogue) epilogue->apply(y + p * g.out_size(), g.out_size());
+                             if (epilogue) epilogue->apply(y + p * g.out_size(), g.out_size(), oc);
                          }
                      });
         return;
@@ -588,7 +588,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                 float* out = y + (n * g.cout + oc) * g.out_size();
                 for (int64_t oh = 0; oh < oh_count; ++oh)
                     copy_floats(out + oh * ow_count, wide + oh * l.q[2], ow_count);
-                if (epilogue) epilogue->apply(out, g.out_size());
+                if (epilogue) epilogue->apply(out, g.out_size(), oc);
             }
         }
     });
