@@ -523,27 +523,44 @@ void depthwise_wide_any(const float* __restrict src, const int64_t* tap_start, i
 
 #ifdef QCP_CONV_X86
 // AVX-512, stride 1 along W: 16 outputs of a row at a time, each tap one masked load (zeros where it
-// falls in the padding), so no padded copy is needed. Same sums in the same order as depthwise_wide.
+// falls in the padding), so no padded copy is needed. Rows go kDwRows at a time: each input row is loaded
+// once for every output row of the block that reads it (a 5×5 kernel loads 8 rows for 4 outputs rather
+// than 20). Each output still adds its taps in (ky, kx) order, skipping rows in the padding, as when
+// it went row by row (the compiler fuses each multiply-add, so the bits differ from depthwise_wide's).
+constexpr int kDwRows = 4;
+
 __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g, const float* in, const float* w,
                                                                float bias, float* out) {
     auto lanes = [](int64_t lo, int64_t hi) { return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)); };
-    const int64_t ow_count = g.out[2], iw_count = g.in[2];
-    for (int64_t oh = 0; oh < g.out[1]; ++oh)
+    const int64_t ow_count = g.out[2], iw_count = g.in[2], kh = g.k[1], kw = g.k[2];
+    for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += kDwRows) {
+        const int64_t rows = std::min<int64_t>(kDwRows, g.out[1] - oh0);
+        int64_t top[kDwRows];  // input row of each output row's tap ky = 0
+        for (int j = 0; j < kDwRows; ++j) top[j] = (oh0 + j) * g.s[1] - g.pad[1];
+        const int64_t ih_begin = std::max<int64_t>(0, top[0]);
+        const int64_t ih_end = std::min(g.in[1], top[rows - 1] + (kh - 1) * g.d[1] + 1);
         for (int64_t ow0 = 0; ow0 < ow_count; ow0 += 16) {
             const int64_t n = std::min<int64_t>(16, ow_count - ow0);
-            __m512 acc = _mm512_set1_ps(bias);
-            for (int64_t ky = 0; ky < g.k[1]; ++ky) {
-                const int64_t ih = oh * g.s[1] - g.pad[1] + ky * g.d[1];
-                if (ih < 0 || ih >= g.in[1]) continue;
-                for (int64_t kx = 0; kx < g.k[2]; ++kx) {
+            __m512 acc[kDwRows];
+            for (int j = 0; j < kDwRows; ++j) acc[j] = _mm512_set1_ps(bias);
+            for (int64_t ih = ih_begin; ih < ih_end; ++ih) {
+                const float* wrow[kDwRows];  // the weight row that output row j applies to input row ih
+                for (int j = 0; j < kDwRows; ++j) {
+                    const int64_t off = ih - top[j];
+                    const bool used = j < rows && off >= 0 && off % g.d[1] == 0 && off / g.d[1] < kh;
+                    wrow[j] = used ? w + off / g.d[1] * kw : nullptr;
+                }
+                for (int64_t kx = 0; kx < kw; ++kx) {
                     const int64_t iw0 = ow0 - g.pad[2] + kx * g.d[2];  // input column of lane 0
                     const int64_t lo = std::clamp<int64_t>(-iw0, 0, n), hi = std::clamp<int64_t>(iw_count - iw0, lo, n);
                     const __m512 v = _mm512_maskz_loadu_ps(lanes(lo, hi), in + ih * iw_count + iw0);
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(w[ky * g.k[2] + kx]), v));
+                    for (int j = 0; j < kDwRows; ++j)
+                        if (wrow[j]) acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(wrow[j][kx]), v));
                 }
             }
-            _mm512_mask_storeu_ps(out + oh * ow_count + ow0, lanes(0, n), acc);
+            for (int j = 0; j < rows; ++j) _mm512_mask_storeu_ps(out + (oh0 + j) * ow_count + ow0, lanes(0, n), acc[j]);
         }
+    }
 }
 #endif
 
