@@ -153,7 +153,8 @@ TEST(Conv, DepthwiseMatchesNaive) {
 
 // The AVX-512 depthwise kernel's row blocks (4 output rows at a time, each input row loaded once for
 // all of them): heights that leave every remainder, H strides and dilations that make rows of a block
-// skip input rows, widths across the 16-lane chunks, padding on every side; every ISA path.
+// skip input rows, widths across the 16-lane chunks, W strides 1 and 2, padding on every side; every
+// ISA path.
 TEST(Conv, DepthwiseRowBlocksMatchNaiveAndPortablePath) {
     std::mt19937 rng(17);
     int trial = 0;
@@ -165,10 +166,11 @@ TEST(Conv, DepthwiseRowBlocksMatchNaiveAndPortablePath) {
                     const int64_t mult = trial % 4 == 3 ? 3 : 1;
                     const int64_t pad = (k[0] - 1) * dh / 2;
                     const int64_t hh = std::max<int64_t>(h, (k[0] - 1) * dh + 1 - 2 * pad);
-                    ConvCase c{{2, 6, hh, w}, 6 * mult, 6, k, {sh, 1}, {dh, trial % 2 + 1},
+                    const int64_t sw = trial / 3 % 2 + 1;
+                    ConvCase c{{2, 6, hh, w}, 6 * mult, 6, k, {sh, sw}, {dh, trial % 2 + 1},
                                {pad, k[1] / 2 + trial % 2}, {pad + trial % 2, k[1] / 2}, trial % 5 != 0};
                     const std::string what = "depthwise h" + std::to_string(hh) + " k" + std::to_string(k[0]) + "x" +
-                                             std::to_string(k[1]) + " s" + std::to_string(sh) + " d" + std::to_string(dh);
+                                             std::to_string(k[1]) + " s" + std::to_string(sh) + "," + std::to_string(sw) + " d" + std::to_string(dh);
                     expect_matches_naive(c, rng, what);
                     ++trial;
                 }

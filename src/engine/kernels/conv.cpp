@@ -522,8 +522,9 @@ void depthwise_wide_any(const float* __restrict src, const int64_t* tap_start, i
 }
 
 #ifdef QCP_CONV_X86
-// AVX-512, stride 1 along W: 16 outputs of a row at a time, each tap one masked load (zeros where it
-// falls in the padding), so no padded copy is needed. Rows go kDwRows at a time: each input row is loaded
+// AVX-512, stride 1 or 2 along W: 16 outputs of a row at a time, each tap one masked load (zeros where
+// it falls in the padding; at stride 2, two loads and a permute that keeps the even lanes), so no
+// padded copy is needed. Rows go kDwRows at a time: each input row is loaded
 // once for every output row of the block that reads it (a 5×5 kernel loads 8 rows for 4 outputs rather
 // than 20). Each output still adds its taps in (ky, kx) order, skipping rows in the padding, as when
 // it went row by row (the compiler fuses each multiply-add, so the bits differ from depthwise_wide's).
@@ -532,7 +533,8 @@ constexpr int kDwRows = 4;
 __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g, const float* in, const float* w,
                                                                float bias, float* out) {
     auto lanes = [](int64_t lo, int64_t hi) { return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)); };
-    const int64_t ow_count = g.out[2], iw_count = g.in[2], kh = g.k[1], kw = g.k[2];
+    const int64_t ow_count = g.out[2], iw_count = g.in[2], kh = g.k[1], kw = g.k[2], sw = g.s[2];
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += kDwRows) {
         const int64_t rows = std::min<int64_t>(kDwRows, g.out[1] - oh0);
         int64_t top[kDwRows];  // input row of each output row's tap ky = 0
@@ -551,9 +553,20 @@ __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g
                     wrow[j] = used ? w + off / g.d[1] * kw : nullptr;
                 }
                 for (int64_t kx = 0; kx < kw; ++kx) {
-                    const int64_t iw0 = ow0 - g.pad[2] + kx * g.d[2];  // input column of lane 0
-                    const int64_t lo = std::clamp<int64_t>(-iw0, 0, n), hi = std::clamp<int64_t>(iw_count - iw0, lo, n);
-                    const __m512 v = _mm512_maskz_loadu_ps(lanes(lo, hi), in + ih * iw_count + iw0);
+                    const int64_t iw0 = ow0 * sw - g.pad[2] + kx * g.d[2];  // input column of lane 0
+                    const float* src = in + ih * iw_count + iw0;
+                    __m512 v;
+                    if (sw == 1) {
+                        const int64_t lo = std::clamp<int64_t>(-iw0, 0, n), hi = std::clamp<int64_t>(iw_count - iw0, lo, n);
+                        v = _mm512_maskz_loadu_ps(lanes(lo, hi), src);
+                    } else {  // lane j reads src[2j]: columns [0, 2n - 1) of src, of which [lo, hi) are inside
+                        const int64_t span = 2 * n - 1;
+                        const int64_t lo = std::clamp<int64_t>(-iw0, 0, span), hi = std::clamp<int64_t>(iw_count - iw0, lo, span);
+                        const uint32_t m = static_cast<uint32_t>(((uint64_t{1} << hi) - 1) & ~((uint64_t{1} << lo) - 1));
+                        const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m & 0xffff), src);
+                        const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> 16), src + 16);
+                        v = _mm512_permutex2var_ps(a, even, b);
+                    }
                     for (int j = 0; j < kDwRows; ++j)
                         if (wrow[j]) acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(wrow[j][kx]), v));
                 }
@@ -567,7 +580,7 @@ __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g
 void conv_depthwise(const Geometry& g, const float* x, const float* w, const float* bias, float* y,
                     const Epilogue* epilogue) {
 #ifdef QCP_CONV_X86
-    if (sgemm::current_isa() == sgemm::Isa::Avx512 && g.s[2] == 1) {
+    if (sgemm::current_isa() == sgemm::Isa::Avx512 && g.s[2] <= 2) {
         const int64_t work = g.out_size() * g.k_size();
         parallel_for(g.batch * g.cout, std::max<int64_t>(1, 32768 / std::max<int64_t>(work, 1)),
                      [&](int64_t p0, int64_t p1) {
