@@ -42,7 +42,8 @@ public:
     // A sub-graph's session: every graph input is an input, and the values named in `outer`
     // (Graph::outer_reads) come from the scope given to run().
     Session(const ir::Graph& graph, int64_t opset, const std::vector<std::string>& outer);
-    // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr.
+    // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr (Conv split by kind,
+    // kernel, stride and fused epilogue: "Conv dw 5x5 s1,1 +epi").
     ~Session();
 
     // Graph inputs that are not initializers, in order.
