@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "qcp/core/error.hpp"
+#include "qcp/engine/epilogue.hpp"
 
 namespace qcp::engine {
 
@@ -31,9 +32,29 @@ std::vector<Tensor> run_node(const ir::Node& node, int64_t opset, const std::vec
     return std::move(ctx.outputs);
 }
 
+namespace {
+
+// QCP_PROFILE's row for a node: its op type, and for a Conv its kind (depthwise, 1×1 or k×k),
+// kernel, stride and fused epilogue, which differ in cost far more than convs do from other ops.
+std::string profile_key(const ir::Node& node, const KernelContext& ctx) {
+    if (node.op_type != "Conv" || !ctx.has_input(1) || ctx.inputs[1]->rank() != 4) return node.op_type;
+    const Shape& w = ctx.inputs[1]->shape();
+    const int64_t group = node.attr_int("group", 1);
+    const auto strides = node.attr_ints("strides", {1, 1});
+    std::string key = "Conv ";
+    key += group > 1 && w[1] == 1 ? "dw " : w[2] * w[3] == 1 ? "1x1 " : "kxk ";
+    key += std::to_string(w[2]) + "x" + std::to_string(w[3]);
+    for (size_t i = 0; i < strides.size(); ++i) key += (i ? "," : " s") + std::to_string(strides[i]);
+    if (ctx.epilogue) key += " +epi";
+    if (ctx.fused_relu) key += " +relu";
+    return key;
+}
+
+}  // namespace
+
 Session::~Session() {
     if (!profile_) return;
-    for (const auto& [op, s] : profile_seconds_) std::fprintf(stderr, "qcp profile: %-20s %8.3f s\n", op.c_str(), s);
+    for (const auto& [op, s] : profile_seconds_) std::fprintf(stderr, "qcp profile: %-26s %8.3f s\n", op.c_str(), s);
 }
 
 Session::Session(const ir::Model& model) : Session(model.graph, model.opset(""), {}) {}
@@ -59,13 +80,13 @@ Session::Session(const ir::Graph& graph, int64_t opset, const std::vector<std::s
         for (const auto& in : node.implicit_inputs())  // read by its sub-graphs while it runs
             if (!g.find_initializer(in)) last_use[in] = pos;
     }
-    relu_after_.assign(g.nodes.size(), -1);
-    for (size_t n = 0; n < g.nodes.size(); ++n) {
+    epilogue_nodes_.assign(g.nodes.size(), {});
+    epilogues_.assign(g.nodes.size(), Epilogue());
+    for (size_t pos = 0; pos < order_.size(); ++pos) {
+        const auto n = static_cast<size_t>(order_[pos]);
         const ir::Node& node = g.nodes[n];
         if (node.op_type != "Conv" || node.outputs.size() != 1 || keep.count(node.outputs[0])) continue;
-        const auto& readers = g.consumers(node.outputs[0]);
-        if (readers.size() == 1 && g.nodes[static_cast<size_t>(readers[0])].op_type == "Relu")
-            relu_after_[n] = readers[0];
+        epilogue_nodes_[n] = conv_epilogue_nodes(g, opset_, order_, pos, output_names_, epilogues_[n]);
     }
     release_after_.assign(order_.size(), {});
     for (const auto& [value, pos] : last_use)
@@ -84,7 +105,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const Scope*
     auto observed = [&](int n) {
         return std::any_of(observers_.begin(), observers_.end(), [n](const auto& o) { return o.first == n; });
     };
-    std::vector<char> passthrough(g.nodes.size(), 0);  // Relus folded into the Conv before them
+    std::vector<char> fused(g.nodes.size(), 0);  // nodes run as a Conv's epilogue
 
     auto find = [&](const std::string& name) -> const Tensor* {
         auto it = values.find(name);
@@ -102,19 +123,22 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const Scope*
     for (size_t pos = 0; pos < order_.size(); ++pos) {
         const int n = order_[pos];
         const ir::Node& node = g.nodes[static_cast<size_t>(n)];
-        if (passthrough[static_cast<size_t>(n)]) {
-            values[node.outputs[0]] = std::move(values.at(node.inputs[0]));
-            for (const auto& dead : release_after_[pos])
-                if (dead != node.inputs[0]) values.erase(dead);
-            values.erase(node.inputs[0]);
+        if (fused[static_cast<size_t>(n)]) {  // its output came with the Conv's
+            for (const auto& dead : release_after_[pos]) values.erase(dead);
             continue;
         }
         KernelContext ctx(node, opset_);
         ctx.scope = &scope;
-        const int relu = relu_after_[static_cast<size_t>(n)];
-        if (relu >= 0 && !observed(n) && !observed(relu)) {
-            ctx.fused_relu = true;
-            passthrough[static_cast<size_t>(relu)] = 1;
+        // a Conv runs the elementwise nodes after it as its epilogue unless an observer watches one
+        const std::vector<int>& chain = epilogue_nodes_[static_cast<size_t>(n)];
+        const bool fuse = !chain.empty() && !observed(n) && std::none_of(chain.begin(), chain.end(), observed);
+        if (fuse) {
+            // a lone Relu keeps the kernel's own fused Relu
+            if (chain.size() == 1 && g.nodes[static_cast<size_t>(chain[0])].op_type == "Relu")
+                ctx.fused_relu = true;
+            else
+                ctx.epilogue = &epilogues_[static_cast<size_t>(n)];
+            for (int c : chain) fused[static_cast<size_t>(c)] = 1;
         }
         ctx.inputs.reserve(node.inputs.size());
         for (const auto& in : node.inputs) ctx.inputs.push_back(lookup(in, node));
@@ -122,14 +146,19 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs, const Scope*
         if (profile_) {
             const auto t0 = std::chrono::steady_clock::now();
             kernels_[static_cast<size_t>(n)](ctx);
-            profile_seconds_[node.op_type] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            profile_seconds_[profile_key(node, ctx)] +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         } else {
             kernels_[static_cast<size_t>(n)](ctx);
         }
         for (const auto& [index, observer] : observers_)
             if (index == n) observer(node, ctx.inputs, ctx.outputs);
-        for (size_t o = 0; o < node.outputs.size(); ++o)
-            if (!node.outputs[o].empty()) values[node.outputs[o]] = std::move(ctx.outputs[o]);
+        if (fuse) {
+            values[g.nodes[static_cast<size_t>(chain.back())].outputs[0]] = std::move(ctx.outputs[0]);
+        } else {
+            for (size_t o = 0; o < node.outputs.size(); ++o)
+                if (!node.outputs[o].empty()) values[node.outputs[o]] = std::move(ctx.outputs[o]);
+        }
         for (const auto& dead : release_after_[pos]) values.erase(dead);
     }
     std::vector<Tensor> outputs;

@@ -151,6 +151,31 @@ TEST(Conv, DepthwiseMatchesNaive) {
     expect_matches_naive(one_d, rng, "depthwise 1-D");
 }
 
+// The AVX-512 depthwise kernel's row blocks (4 output rows at a time, each input row loaded once for
+// all of them): heights that leave every remainder, H strides and dilations that make rows of a block
+// skip input rows, widths across the 16-lane chunks, W strides 1 and 2, padding on every side; every
+// ISA path.
+TEST(Conv, DepthwiseRowBlocksMatchNaiveAndPortablePath) {
+    std::mt19937 rng(17);
+    int trial = 0;
+    for (int64_t h : {1, 3, 6, 13})
+        for (const std::vector<int64_t>& k : {std::vector<int64_t>{5, 5}, std::vector<int64_t>{3, 3}, std::vector<int64_t>{3, 1}})
+            for (int64_t sh : {1, 2})
+                for (int64_t dh : {1, 2}) {
+                    const int64_t w = trial % 3 == 0 ? 7 : trial % 3 == 1 ? 16 : 37;
+                    const int64_t mult = trial % 4 == 3 ? 3 : 1;
+                    const int64_t pad = (k[0] - 1) * dh / 2;
+                    const int64_t hh = std::max<int64_t>(h, (k[0] - 1) * dh + 1 - 2 * pad);
+                    const int64_t sw = trial / 3 % 2 + 1;
+                    ConvCase c{{2, 6, hh, w}, 6 * mult, 6, k, {sh, sw}, {dh, trial % 2 + 1},
+                               {pad, k[1] / 2 + trial % 2}, {pad + trial % 2, k[1] / 2}, trial % 5 != 0};
+                    const std::string what = "depthwise h" + std::to_string(hh) + " k" + std::to_string(k[0]) + "x" +
+                                             std::to_string(k[1]) + " s" + std::to_string(sh) + "," + std::to_string(sw) + " d" + std::to_string(dh);
+                    expect_matches_naive(c, rng, what);
+                    ++trial;
+                }
+}
+
 TEST(Conv, PointwiseMatchesNaive) {
     std::mt19937 rng(11);
     // small images share a task (several images per GEMM), large ones are split into column ranges

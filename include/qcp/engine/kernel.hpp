@@ -16,6 +16,8 @@
 
 namespace qcp::engine {
 
+class Epilogue;  // epilogue.hpp
+
 // The values of enclosing graphs that a sub-graph (a Loop/Scan/If body) may read: the value of a
 // name, or nullptr when no enclosing scope has it.
 using Scope = std::function<const Tensor*(const std::string& name)>;
@@ -28,6 +30,9 @@ struct KernelContext {
     // Set by the session for a Conv whose only consumer is a Relu: apply max(·, 0) to the output
     // (the Relu node then passes its input through). Other kernels ignore it.
     bool fused_relu = false;
+    // Set by the session for a Conv followed by elementwise nodes that it runs as this epilogue:
+    // apply it to the output (after the bias) in place of those nodes. Other kernels ignore it.
+    const Epilogue* epilogue = nullptr;
     // The running graph's values (and its enclosing graphs'), by name, for kernels that run a
     // sub-graph (Loop, Scan, If). Set by the session.
     const Scope* scope = nullptr;

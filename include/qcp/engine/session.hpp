@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qcp/core/tensor.hpp"
+#include "qcp/engine/epilogue.hpp"
 #include "qcp/engine/kernel.hpp"
 #include "qcp/ir/graph.hpp"
 
@@ -41,7 +42,8 @@ public:
     // A sub-graph's session: every graph input is an input, and the values named in `outer`
     // (Graph::outer_reads) come from the scope given to run().
     Session(const ir::Graph& graph, int64_t opset, const std::vector<std::string>& outer);
-    // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr.
+    // With QCP_PROFILE=1 in the environment, prints seconds per op type to stderr (Conv split by kind,
+    // kernel, stride and fused epilogue: "Conv dw 5x5 s1,1 +epi").
     ~Session();
 
     // Graph inputs that are not initializers, in order.
@@ -58,6 +60,10 @@ public:
     void observe(int node_index, Observer observer);
     void clear_observers() { observers_.clear(); }
 
+    // How many nodes after Conv `node_index` run as its epilogue when no observer watches them
+    // (0 for other nodes).
+    size_t epilogue_length(int node_index) const { return epilogue_nodes_.at(static_cast<size_t>(node_index)).size(); }
+
 private:
     const ir::Graph& graph_;
     int64_t opset_ = 0;
@@ -68,9 +74,10 @@ private:
     std::vector<std::pair<int, Observer>> observers_;
     // for each position in order_, values whose last reader is that node
     std::vector<std::vector<std::string>> release_after_;
-    // relu_after_[n] = index of the Relu that is Conv n's only consumer (-1 otherwise); such
-    // pairs run as one fused Conv unless an observer watches either node
-    std::vector<int> relu_after_;
+    // epilogue_nodes_[n]: the elementwise nodes after Conv n that run as its epilogues_[n] (engine
+    // fusion; see epilogue.hpp), unless an observer watches the Conv or one of them
+    std::vector<std::vector<int>> epilogue_nodes_;
+    std::vector<Epilogue> epilogues_;
     bool profile_ = false;
     mutable std::map<std::string, double> profile_seconds_;
 };

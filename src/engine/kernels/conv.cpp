@@ -24,6 +24,7 @@
 #include "conv_impl.hpp"
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
+#include "qcp/engine/epilogue.hpp"
 #include "qcp/ir/conv_pads.hpp"
 #include "sgemm.hpp"
 #include "util.hpp"
@@ -322,7 +323,8 @@ std::vector<sgemm::Gather16> gather_plan(const Geometry& g, const std::vector<Se
 // One GEMM task: output channels of group `gi` in A panels [p0, p1), for im2col columns [c0, c1).
 // im2col uses `plan` (AVX-512, from gather_plan for this column layout) when given, else phase planes.
 void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const float* a_packed, const float* bias,
-               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan, bool relu) {
+               float* y, int64_t gi, int64_t c0, int64_t c1, int64_t p0, int64_t p1, const sgemm::Gather16* plan, bool relu,
+               const Epilogue* epilogue) {
     using sgemm::kNR;
     const int64_t kk = g.k_size(), k_total = g.cg * kk, hw = g.out_size(), in_size = g.in_size();
     const int64_t ncols = c1 - c0, npad = sgemm::round_up(ncols, kNR);
@@ -404,6 +406,7 @@ void conv_task(const Geometry& g, const PhaseLayout& l, const float* x, const fl
                 else
                     for (int64_t o = 0; o < len; ++o) out[o] = src[o] + b;
             }
+            if (epilogue) epilogue->apply(out, len, gi * g.mg + m);
         }
 }
 
@@ -442,7 +445,8 @@ Tiling conv_tiling(const Geometry& g) {
     return t;
 }
 
-void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
+void conv_gemm(const Geometry& g, const float* x, const float* w, const float* bias, float* y, bool relu,
+               const Epilogue* epilogue) {
     const int64_t k_total = g.cg * g.k_size();
     std::vector<float> a_packed(static_cast<size_t>(g.group * g.mg * k_total));
     for (int64_t gi = 0; gi < g.group; ++gi)
@@ -489,7 +493,7 @@ void conv_gemm(const Geometry& g, const float* x, const float* w, const float* b
                 c1 = n * hw + std::min(hw, (chunk + 1) * tiling.columns);
                 if (gather) plan = plans[static_cast<size_t>(chunk)].data();
             }
-            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan, relu);
+            conv_task(g, layout, x, a_packed.data(), bias, y, gi, c0, c1, p0, p1, plan, relu, epilogue);
         }
     });
 }
@@ -518,34 +522,65 @@ void depthwise_wide_any(const float* __restrict src, const int64_t* tap_start, i
 }
 
 #ifdef QCP_CONV_X86
-// AVX-512, stride 1 along W: 16 outputs of a row at a time, each tap one masked load (zeros where it
-// falls in the padding), so no padded copy is needed. Same sums in the same order as depthwise_wide.
+// AVX-512, stride 1 or 2 along W: 16 outputs of a row at a time, each tap one masked load (zeros where
+// it falls in the padding; at stride 2, two loads and a permute that keeps the even lanes), so no
+// padded copy is needed. Rows go kDwRows at a time: each input row is loaded
+// once for every output row of the block that reads it (a 5×5 kernel loads 8 rows for 4 outputs rather
+// than 20). Each output still adds its taps in (ky, kx) order, skipping rows in the padding, as when
+// it went row by row (the compiler fuses each multiply-add, so the bits differ from depthwise_wide's).
+constexpr int kDwRows = 4;
+
 __attribute__((target("avx512f"))) void depthwise_plane_avx512(const Geometry& g, const float* in, const float* w,
                                                                float bias, float* out) {
     auto lanes = [](int64_t lo, int64_t hi) { return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)); };
-    const int64_t ow_count = g.out[2], iw_count = g.in[2];
-    for (int64_t oh = 0; oh < g.out[1]; ++oh)
+    const int64_t ow_count = g.out[2], iw_count = g.in[2], kh = g.k[1], kw = g.k[2], sw = g.s[2];
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += kDwRows) {
+        const int64_t rows = std::min<int64_t>(kDwRows, g.out[1] - oh0);
+        int64_t top[kDwRows];  // input row of each output row's tap ky = 0
+        for (int j = 0; j < kDwRows; ++j) top[j] = (oh0 + j) * g.s[1] - g.pad[1];
+        const int64_t ih_begin = std::max<int64_t>(0, top[0]);
+        const int64_t ih_end = std::min(g.in[1], top[rows - 1] + (kh - 1) * g.d[1] + 1);
         for (int64_t ow0 = 0; ow0 < ow_count; ow0 += 16) {
             const int64_t n = std::min<int64_t>(16, ow_count - ow0);
-            __m512 acc = _mm512_set1_ps(bias);
-            for (int64_t ky = 0; ky < g.k[1]; ++ky) {
-                const int64_t ih = oh * g.s[1] - g.pad[1] + ky * g.d[1];
-                if (ih < 0 || ih >= g.in[1]) continue;
-                for (int64_t kx = 0; kx < g.k[2]; ++kx) {
-                    const int64_t iw0 = ow0 - g.pad[2] + kx * g.d[2];  // input column of lane 0
-                    const int64_t lo = std::clamp<int64_t>(-iw0, 0, n), hi = std::clamp<int64_t>(iw_count - iw0, lo, n);
-                    const __m512 v = _mm512_maskz_loadu_ps(lanes(lo, hi), in + ih * iw_count + iw0);
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(w[ky * g.k[2] + kx]), v));
+            __m512 acc[kDwRows];
+            for (int j = 0; j < kDwRows; ++j) acc[j] = _mm512_set1_ps(bias);
+            for (int64_t ih = ih_begin; ih < ih_end; ++ih) {
+                const float* wrow[kDwRows];  // the weight row that output row j applies to input row ih
+                for (int j = 0; j < kDwRows; ++j) {
+                    const int64_t off = ih - top[j];
+                    const bool used = j < rows && off >= 0 && off % g.d[1] == 0 && off / g.d[1] < kh;
+                    wrow[j] = used ? w + off / g.d[1] * kw : nullptr;
+                }
+                for (int64_t kx = 0; kx < kw; ++kx) {
+                    const int64_t iw0 = ow0 * sw - g.pad[2] + kx * g.d[2];  // input column of lane 0
+                    const float* src = in + ih * iw_count + iw0;
+                    __m512 v;
+                    if (sw == 1) {
+                        const int64_t lo = std::clamp<int64_t>(-iw0, 0, n), hi = std::clamp<int64_t>(iw_count - iw0, lo, n);
+                        v = _mm512_maskz_loadu_ps(lanes(lo, hi), src);
+                    } else {  // lane j reads src[2j]: columns [0, 2n - 1) of src, of which [lo, hi) are inside
+                        const int64_t span = 2 * n - 1;
+                        const int64_t lo = std::clamp<int64_t>(-iw0, 0, span), hi = std::clamp<int64_t>(iw_count - iw0, lo, span);
+                        const uint32_t m = static_cast<uint32_t>(((uint64_t{1} << hi) - 1) & ~((uint64_t{1} << lo) - 1));
+                        const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m & 0xffff), src);
+                        const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> 16), src + 16);
+                        v = _mm512_permutex2var_ps(a, even, b);
+                    }
+                    for (int j = 0; j < kDwRows; ++j)
+                        if (wrow[j]) acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_set1_ps(wrow[j][kx]), v));
                 }
             }
-            _mm512_mask_storeu_ps(out + oh * ow_count + ow0, lanes(0, n), acc);
+            for (int j = 0; j < rows; ++j) _mm512_mask_storeu_ps(out + (oh0 + j) * ow_count + ow0, lanes(0, n), acc[j]);
         }
+    }
 }
 #endif
 
-void conv_depthwise(const Geometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv_depthwise(const Geometry& g, const float* x, const float* w, const float* bias, float* y,
+                    const Epilogue* epilogue) {
 #ifdef QCP_CONV_X86
-    if (sgemm::current_isa() == sgemm::Isa::Avx512 && g.s[2] == 1) {
+    if (sgemm::current_isa() == sgemm::Isa::Avx512 && g.s[2] <= 2) {
         const int64_t work = g.out_size() * g.k_size();
         parallel_for(g.batch * g.cout, std::max<int64_t>(1, 32768 / std::max<int64_t>(work, 1)),
                      [&](int64_t p0, int64_t p1) {
@@ -553,6 +588,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                              const int64_t n = p / g.cout, oc = p % g.cout;
                              depthwise_plane_avx512(g, x + (n * g.cin + oc / g.mg) * g.in_size(), w + oc * g.k_size(),
                                                     bias ? bias[oc] : 0.0f, y + p * g.out_size());
+                             if (epilogue) epilogue->apply(y + p * g.out_size(), g.out_size(), oc);
                          }
                      });
         return;
@@ -582,6 +618,7 @@ void conv_depthwise(const Geometry& g, const float* x, const float* w, const flo
                 float* out = y + (n * g.cout + oc) * g.out_size();
                 for (int64_t oh = 0; oh < oh_count; ++oh)
                     copy_floats(out + oh * ow_count, wide + oh * l.q[2], ow_count);
+                if (epilogue) epilogue->apply(out, g.out_size(), oc);
             }
         }
     });
@@ -597,7 +634,7 @@ void conv_kernel(KernelContext& ctx) {
     if (y.numel() > 0) {
         // one input channel per group: direct, unless each channel feeds enough outputs for a GEMM
         if (g.cg == 1 && g.mg < 4 && x.rank() <= 4) {
-            conv_depthwise(g, x.data<float>(), w.data<float>(), bias, y.data<float>());
+            conv_depthwise(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.epilogue);
             if (ctx.fused_relu) {
                 float* p = y.data<float>();
                 parallel_for(y.numel(), 1 << 16, [p](int64_t b, int64_t e) {
@@ -605,7 +642,7 @@ void conv_kernel(KernelContext& ctx) {
                 });
             }
         } else {
-            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.fused_relu);
+            conv_gemm(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), ctx.fused_relu, ctx.epilogue);
         }
     }
     ctx.outputs[0] = std::move(y);

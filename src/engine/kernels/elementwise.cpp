@@ -12,6 +12,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "activation_math.hpp"
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
 #include "util.hpp"
@@ -258,24 +259,22 @@ void exp_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::e
 void log_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::log(v); }); }
 void erf_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::erf(v); }); }
 void tanh_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return std::tanh(v); }); }
-void relu_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return v > 0.0f ? v : 0.0f; }); }
-// exp(-v) overflows to inf for v < -88, giving the right limit 0
-void sigmoid_kernel(KernelContext& ctx) { map_float(ctx, [](float v) { return 1.0f / (1.0f + std::exp(-v)); }); }
+void relu_kernel(KernelContext& ctx) { map_float(ctx, relu_value); }
+void sigmoid_kernel(KernelContext& ctx) { map_float(ctx, sigmoid_value); }
 
 void leaky_relu_kernel(KernelContext& ctx) {
     const float alpha = ctx.node.attr_float("alpha", 0.01f);
-    map_float(ctx, [alpha](float v) { return v >= 0.0f ? v : alpha * v; });
+    map_float(ctx, [alpha](float v) { return leaky_relu_value(v, alpha); });
 }
 
 void hard_sigmoid_kernel(KernelContext& ctx) {
     const float alpha = ctx.node.attr_float("alpha", 0.2f);
     const float beta = ctx.node.attr_float("beta", 0.5f);
-    map_float(ctx, [alpha, beta](float v) { return std::max(0.0f, std::min(1.0f, alpha * v + beta)); });
+    map_float(ctx, [alpha, beta](float v) { return hard_sigmoid_value(v, alpha, beta); });
 }
 
 void hard_swish_kernel(KernelContext& ctx) {
-    constexpr float alpha = 1.0f / 6.0f;
-    map_float(ctx, [](float v) { return v * std::max(0.0f, std::min(1.0f, alpha * v + 0.5f)); });
+    map_float(ctx, hard_swish_value);
 }
 
 // Before opset 11 the bounds are attributes; from 11 optional scalar inputs (absent = unbounded).
@@ -296,7 +295,7 @@ void clip_typed(KernelContext& ctx, const Tensor& x) {
         bound(1, lo);
         bound(2, hi);
     }
-    ctx.outputs[0] = map_typed<T>(x, [lo, hi](T v) { return std::min(std::max(v, lo), hi); });
+    ctx.outputs[0] = map_typed<T>(x, [lo, hi](T v) { return clip_value(v, lo, hi); });
 }
 
 void clip_kernel(KernelContext& ctx) {

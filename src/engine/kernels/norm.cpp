@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "activation_math.hpp"
 #include "kernels.hpp"
 #include "qcp/core/parallel.hpp"
 #include "util.hpp"
@@ -50,10 +51,7 @@ void batch_norm(KernelContext& ctx) {
     }
     const float *scale = p[0], *bias = p[1], *mean = p[2], *var = p[3];
     std::vector<float> a(static_cast<size_t>(params)), b(static_cast<size_t>(params));
-    for (int64_t i = 0; i < params; ++i) {
-        a[i] = scale[i] / std::sqrt(var[i] + eps);
-        b[i] = bias[i] - mean[i] * a[i];
-    }
+    for (int64_t i = 0; i < params; ++i) batch_norm_affine(scale[i], bias[i], mean[i], var[i], eps, a[i], b[i]);
 
     ctx.outputs[0] = Tensor(DType::Float32, x.shape());
     const float* xd = x.data<float>();
