@@ -22,12 +22,15 @@ rewrite::WeightFormat resolved_format(const CompressOptions& o) {
 // miss is an error.
 constexpr int kSizeAttempts = 3;
 
-CompressReport compress(const CompressOptions& options) {
+CompressReport compress(const CompressOptions& options) { return compress(options, nullptr); }
+
+CompressReport compress(const CompressOptions& options, ReferenceRun* check_original) {
     stages::validate_latency_options(options);
     int64_t slack_bits = 0;
     for (int attempt = 1;; ++attempt) {
         stages::Context c(options);
         c.size_slack_bits = slack_bits;
+        c.check_original = check_original;
         stages::load(c);
         stages::plan(c);
         stages::calibrate(c);

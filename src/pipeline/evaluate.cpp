@@ -129,7 +129,37 @@ nlohmann::ordered_json primary_fidelity_json(const std::optional<PrimaryFidelity
     return {{"metric", f->metric}, {"output", f->output}, {"value", opt_json(f->value)}, {"unit", f->percent ? "percent" : "dB"}};
 }
 
+void ReferenceRun::start() {
+    if (filled_) return;
+    bytes_ = 0;
+    over_ = false;
+    batches_.clear();
+}
+
+void ReferenceRun::add(std::vector<Tensor> outputs) {
+    if (filled_ || over_) return;
+    for (const auto& t : outputs) bytes_ += t.nbytes();
+    if (bytes_ > max_bytes_) {
+        over_ = true;
+        batches_.clear();
+        batches_.shrink_to_fit();
+        return;
+    }
+    batches_.push_back(std::move(outputs));
+}
+
+void ReferenceRun::finish(std::optional<double> top1) {
+    if (filled_) return;
+    filled_ = true;
+    top1_ = top1;
+}
+
 EvalReport evaluate(const EvalOptions& o) {
+    ReferenceRun once(0);  // one evaluation: nothing to keep
+    return evaluate(o, once);
+}
+
+EvalReport evaluate(const EvalOptions& o, ReferenceRun& reference) {
     check_batch(o.batch);
     set_num_threads(o.threads);
     if (!o.dump_outputs.empty() && !o.force && std::filesystem::exists(o.dump_outputs))
@@ -137,17 +167,21 @@ EvalReport evaluate(const EvalOptions& o) {
     validate_fidelity_options(o.fidelity);
     Loaded model(o.model);
     check_declared_outputs(model.model, o.fidelity);
+    const bool use_kept = !o.ref.empty() && reference.kept();
     std::unique_ptr<Loaded> ref;
-    if (!o.ref.empty()) ref = std::make_unique<Loaded>(o.ref);
+    if (!o.ref.empty() && !use_kept) ref = std::make_unique<Loaded>(o.ref);
     const std::vector<std::string>& names = model.session->output_names();
     ModelFidelity fidelity(names, o.fidelity);
     auto ds = open_model_data(model.model, o.data, o);
     if (ref) check_same_inputs(model.model, ref->model, o);
     const std::vector<int64_t> labels = load_checked_labels(o.labels, *ds);
     const int64_t total = o.count > 0 ? std::min(o.count, ds->size()) : ds->size();
-    spdlog::debug("evaluating {} on {} samples of {}", o.model.string(), total, ds->describe());
+    spdlog::debug("evaluating {} on {} samples of {}{}", o.model.string(), total, ds->describe(),
+                  use_kept ? " (the reference's outputs kept from an earlier run)" : "");
 
-    Metrics metrics;
+    const bool filling = ref && !reference.filled();
+    if (filling) reference.start();
+    Metrics metrics, ref_metrics;
     double run_seconds = 0;
     std::vector<uint8_t> dumped;  // float32 bytes of the first output, sample after sample
     Shape dump_shape;
@@ -157,26 +191,33 @@ EvalReport evaluate(const EvalOptions& o) {
         const auto t0 = Clock::now();
         const std::vector<Tensor> y = model.session->run(x);
         run_seconds += since(t0);
-        if (!labels.empty()) {
-            if (begin == 0) check_labelled_output(y.at(0), names.at(0), o.fidelity);
-            metrics.add(y.at(0), labels.data() + begin, nullptr);
-        } else {
-            metrics.add(y.at(0), nullptr, nullptr);
+        const int64_t* lab = labels.empty() ? nullptr : labels.data() + begin;
+        if (lab && begin == 0) check_labelled_output(y.at(0), names.at(0), o.fidelity);
+        metrics.add(y.at(0), lab, nullptr);
+        if (use_kept) {
+            fidelity.add(y, reference.batch(static_cast<size_t>(begin / o.batch)));
+        } else if (ref) {
+            std::vector<Tensor> r = ref->session->run(x);
+            fidelity.add(y, r);
+            if (filling) {
+                if (lab) ref_metrics.add(r.at(0), lab, nullptr);
+                reference.add(std::move(r));
+            }
         }
-        if (ref) fidelity.add(y, ref->session->run(x));
         if (!o.dump_outputs.empty()) {
             if (dump_shape.empty()) dump_shape = y[0].shape(), dump_shape[0] = 0;
             dump_shape[0] += y[0].dim(0);
             dumped.insert(dumped.end(), y[0].bytes().begin(), y[0].bytes().end());
         }
     }
+    if (filling) reference.finish(labels.empty() ? std::nullopt : ref_metrics.top1());
     if (!o.dump_outputs.empty()) npy::save(o.dump_outputs, Tensor(DType::Float32, dump_shape, std::move(dumped)), o.force);
     EvalReport r;
     r.model = o.model.string();
     r.samples = metrics.samples();
     r.top1 = metrics.top1();
     r.top5 = metrics.top5();
-    if (ref) fill_first_output_fields(r, fidelity.results());
+    if (!o.ref.empty()) fill_first_output_fields(r, fidelity.results());
     r.seconds = run_seconds;
     r.samples_per_second = run_seconds > 0 ? r.samples / run_seconds : 0;
     return r;

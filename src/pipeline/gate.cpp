@@ -61,19 +61,22 @@ nlohmann::ordered_json min_top1_gate(const EvalReport& r, double min_top1) {
 }
 
 nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o) {
-    EvalOptions before;
-    static_cast<RunOptions&>(before) = o;
-    before.data = g.data;
-    before.labels = g.labels;
-    before.count = g.count;
-    before.fidelity = o.fidelity;
-    EvalOptions after = before;
-    before.model = o.model;
+    ReferenceRun once(0);
+    return run_gate(g, o, once);
+}
+
+nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o, ReferenceRun& original) {
+    EvalOptions after;
+    static_cast<RunOptions&>(after) = o;
+    after.data = g.data;
+    after.labels = g.labels;
+    after.count = g.count;
+    after.fidelity = o.fidelity;
     after.model = o.output;
-    after.ref = o.model;
+    after.ref = o.model;  // the original runs beside the output (or its outputs are kept in `original`)
     if (!g.labels.empty()) {
-        const EvalReport a = evaluate(before), b = evaluate(after);
-        const double top1_before = 100.0 * a.top1.value_or(0), top1_after = 100.0 * b.top1.value_or(0);
+        const EvalReport b = evaluate(after, original);
+        const double top1_before = 100.0 * original.top1().value_or(0), top1_after = 100.0 * b.top1.value_or(0);
         const double drop = top1_before - top1_after;
         return {{"max_drop", g.max_drop},
                 {"samples", b.samples},
@@ -87,7 +90,7 @@ nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o) 
                 {"agreement", b.agreement ? nlohmann::ordered_json(100.0 * *b.agreement) : nullptr},
                 {"passed", drop <= g.max_drop + kGateSlack}};
     }
-    const EvalReport b = evaluate(after);  // the original against itself scores 100%
+    const EvalReport b = evaluate(after, original);  // the original against itself scores 100%
     if (!b.fidelity || !b.fidelity->percent)
         throw Error(not_gateable(b.outputs.empty() ? std::string("?") : b.outputs[0].name,
                                  b.outputs.empty() ? std::string("?") : shape_str(b.outputs[0].shape)));

@@ -7,6 +7,8 @@
 
 #include "qcp/core/fs.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/pipeline/evaluate.hpp"
+#include "qcp/pipeline/gate.hpp"
 #include "qcp/pipeline/table.hpp"
 
 namespace qcp {
@@ -65,6 +67,9 @@ DropSearchResult compress_to_target_drop(const CompressOptions& o, GateOptions g
         base.cache = files.cache;
     }
     std::vector<Try> tries;
+    // the original runs once on the calibration samples (each try's check) and once on the
+    // evaluation set (each try's gate); its outputs are kept for the later tries
+    ReferenceRun check_original, gate_original;
     auto run = [&](double ratio) -> const Try& {
         Try t;
         t.ratio = ratio;
@@ -75,8 +80,8 @@ DropSearchResult compress_to_target_drop(const CompressOptions& o, GateOptions g
         one.output = t.path;
         one.force = true;
         try {
-            t.report = compress(one);
-            t.gate = run_gate(g, one);
+            t.report = compress(one, &check_original);
+            t.gate = run_gate(g, one, gate_original);
         } catch (const UnreachableTarget& e) {
             if (tries.empty()) throw;  // not even 2x: nothing to search
             spdlog::info("--target-drop: {}x cannot be met ({})", ratio, e.what());

@@ -213,7 +213,24 @@ void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<flo
                           const std::vector<float>& shift, WeightFormat format) {
     if (!rw.supports_correction) throw Error("internal: correction on a chain without bias");
     const size_t channels = scale.size();
-    if (!rw.out_grid.codes.empty()) {
+    ir::Graph& g = model.graph;
+    if (rw.scale_by_node) {
+        // weight' = Mul(weight, scale along its output-channel axis) (out_grid.shape: the weight's
+        // shape), read by the layer instead
+        size_t at = g.nodes.size();
+        for (size_t i = 0; i < g.nodes.size(); ++i)
+            if (g.nodes[i].name == rw.nodes.back()) at = i;
+        if (at == g.nodes.size()) throw Error("internal: no node '" + rw.nodes.back() + "' to correct");
+        Shape shape(rw.out_grid.shape.size(), 1);
+        shape.at(static_cast<size_t>(rw.out_channel_axis)) = static_cast<int64_t>(channels);
+        const std::string factor = emit_float_weight(model, rw.out_weight + ".channel_scale", Tensor::from_floats(shape, scale));
+        const std::string scaled = rw.out_weight + ".channel_scaled";
+        g.nodes.insert(g.nodes.begin() + static_cast<std::ptrdiff_t>(at),
+                       make_node("Mul", rw.out_weight + ".channel_scale_mul", {rw.out_weight, factor}, scaled));
+        g.nodes[at + 1].inputs[1] = scaled;
+        rw.storage_bits += 32 * static_cast<int64_t>(channels);
+        g.rebuild_index();
+    } else if (!rw.out_grid.codes.empty()) {
         GridWeight& w = rw.out_grid;
         // the grid becomes per output channel: scale_o · s(o, r) must still be one scale per o
         if (w.axis != rw.out_channel_axis && w.axis != -1)
@@ -232,7 +249,6 @@ void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<flo
         emit_float_weight(model, rw.out_weight, t);
     }
     // bias' = scale ⊙ bias + shift (a fresh bias when the layer had none)
-    ir::Graph& g = model.graph;
     std::vector<float> b(channels, 0.0f);
     if (!rw.bias.empty()) b = g.find_initializer(rw.bias)->tensor.to_float_vector();
     for (size_t o = 0; o < channels; ++o) b[o] = scale[o] * b[o] + shift[o];

@@ -157,6 +157,10 @@ TEST(CliGate, TargetDropKeepsTheLargestRatioWithinTheDrop) {
     const auto e = run_qcp("eval " + out.string() + kEvalSet + " --json");
     ASSERT_EQ(e.code, 0) << e.err;
     EXPECT_NEAR(nlohmann::json::parse(e.out)["top1"].get<double>() * 100, j["gate"]["top1_after"].get<double>(), 1e-6);
+    // and the original as its top-1 before (the original ran once for all tries)
+    const auto before = run_qcp("eval " + kModel + kEvalSet + " --json");
+    ASSERT_EQ(before.code, 0) << before.err;
+    EXPECT_NEAR(nlohmann::json::parse(before.out)["top1"].get<double>() * 100, j["gate"]["top1_before"].get<double>(), 1e-6);
 }
 
 TEST(CliGate, TargetDropBadUsageExitsTwoBeforeWork) {

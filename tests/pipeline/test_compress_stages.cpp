@@ -16,6 +16,7 @@
 #include "qcp/engine/session.hpp"
 #include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/pipeline/gate.hpp"
 #include "stages/context.hpp"
 #include "calibration.hpp"
@@ -273,7 +274,9 @@ TEST_F(CompressStages, SolveRewritesEverySelectedLayerAndKeepsTheOriginal) {
             ASSERT_TRUE(p.rel_error.has_value());
             EXPECT_LT(*p.rel_error, kRtn8MaxRelError);
         }
-        EXPECT_TRUE(c.correctable.empty());  // scalar quantizers keep the op: nothing to re-match
+        // with calibration data each rewritten Gemm is a correction target, corrected in the solve
+        ASSERT_EQ(c.correctable.size(), 4u);
+        for (const auto& d : c.correctable) EXPECT_TRUE(c.report.layers[d.plan_index].corrected);
     }
 }
 
@@ -294,6 +297,43 @@ TEST_F(CompressStages, CorrectMatchesTheOriginalChannelMeans) {
     for (size_t ch = 0; ch < want.sum.size(); ++ch)
         EXPECT_NEAR(have.mean(ch), want.mean(ch), kMeanTol * std::max(1.0, want.stddev(ch))) << "channel " << ch;
     EXPECT_TRUE(c.report.layers[0].corrected);
+}
+
+// The correction of scalar-quantized and pq layers (their output channels re-matched to the
+// original's, the scale folded into the grid's scales or a Mul on pq's lookup, the shift into
+// the bias) lowers the output error on data it was not fitted on.
+TEST_F(CompressStages, CorrectionLowersTheOutputErrorOfQuantizersAndPq) {
+    const auto held_out = dir / "held_out.npy";
+    {
+        Tensor t(DType::Float32, {kCalibSamples, 1, 28, 28});
+        std::mt19937 gen(11);
+        std::uniform_real_distribution<float> u(0.f, 1.f);
+        for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(gen);
+        npy::save(held_out, t);
+    }
+    for (const std::string method : {"rtn", "gptq", "pq"}) {
+        double err[2] = {0, 0};
+        for (int corrected = 0; corrected < 2; ++corrected) {
+            CompressOptions o = options(method);
+            o.bits = 3;
+            o.centroids = 16;
+            o.correct = corrected == 1;
+            o.output = dir / (method + std::to_string(corrected) + ".onnx");
+            const CompressReport r = compress(o);
+            int n = 0;
+            for (const auto& p : r.layers) n += p.corrected;
+            EXPECT_EQ(n, corrected ? 4 : 0) << method;
+            EvalOptions e;
+            e.model = o.output;
+            e.ref = mlp();
+            e.data = held_out;
+            e.threads = 1;
+            const EvalReport ev = evaluate(e);
+            ASSERT_TRUE(ev.output_rel_error.has_value());
+            err[corrected] = *ev.output_rel_error;
+        }
+        EXPECT_LT(err[1], err[0]) << method << ": corrected " << err[1] << " against " << err[0];
+    }
 }
 
 // The solve on the calibration stream writes the very file the per-layer network runs write (the

@@ -119,6 +119,55 @@ TEST_F(ThreeOutputs, GateWithoutLabelsUsesTheFirstOutputsIou) {
     EXPECT_NE(gate_line(gate).find("mask IoU of 'prob' with the original 100.00% -> "), std::string::npos) << gate_line(gate);
 }
 
+void expect_same_outputs(const std::vector<OutputFidelity>& a, const std::vector<OutputFidelity>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].samples, b[i].samples) << i;
+        EXPECT_EQ(a[i].rel_error, b[i].rel_error) << i;
+        EXPECT_EQ(a[i].mask_iou, b[i].mask_iou) << i;
+        EXPECT_EQ(a[i].position_agreement, b[i].position_agreement) << i;
+        EXPECT_EQ(a[i].top1_agreement, b[i].top1_agreement) << i;
+    }
+}
+
+// --target-drop's tries keep the original's outputs (ReferenceRun): the check and the evaluation
+// against kept outputs give exactly what running the original again gives.
+TEST_F(ThreeOutputs, KeptReferenceOutputsMeasureAsARerunDoes) {
+    ReferenceRun check_original;
+    CompressOptions o = options();
+    o.force = true;  // the same output, written again
+    const CompressReport first = compress(o, &check_original);
+    EXPECT_TRUE(check_original.kept());
+    expect_same_outputs(first.check_outputs, compress(o).check_outputs);
+    o.bits = 3;
+    const CompressReport kept = compress(o, &check_original), rerun = compress(o);
+    expect_same_outputs(kept.check_outputs, rerun.check_outputs);
+    EXPECT_NE(kept.check_outputs[0].rel_error, first.check_outputs[0].rel_error);  // another model, measured anew
+
+    EvalOptions e;
+    e.model = o.output;
+    e.ref = fixture();
+    e.data = data;
+    e.threads = 1;
+    e.batch = 7;
+    const EvalReport plain = evaluate(e);
+    ReferenceRun gate_original, tiny(1);  // tiny: nothing fits, the reference runs every time
+    expect_same_outputs(evaluate(e, gate_original).outputs, plain.outputs);
+    expect_same_outputs(evaluate(e, tiny).outputs, plain.outputs);
+    EXPECT_TRUE(gate_original.kept());
+    EXPECT_TRUE(tiny.filled());
+    EXPECT_FALSE(tiny.kept());
+    // kept: the reference file is not read again
+    const auto copy = dir / "ref.onnx";
+    std::filesystem::copy_file(fixture(), copy);
+    e.ref = copy;
+    ReferenceRun from_copy;
+    (void)evaluate(e, from_copy);
+    std::filesystem::remove(copy);
+    expect_same_outputs(evaluate(e, from_copy).outputs, plain.outputs);
+    EXPECT_THROW(evaluate(e, tiny), Error);  // not kept: it needs the file
+}
+
 TEST_F(ThreeOutputs, OptionsThatCannotApplyAreRefusedBeforeRunning) {
     EvalOptions e;
     e.model = fixture();

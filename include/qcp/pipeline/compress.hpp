@@ -179,6 +179,11 @@ struct CompressReport {
 };
 
 CompressReport compress(const CompressOptions& options);
+class ReferenceRun;  // evaluate.hpp
+// compress() whose check stage takes the original's outputs on the calibration samples from
+// `check_original` when kept there, and fills it on first use (several compressions of one model
+// with one --calib, --calib-count and --batch: the tries of --target-drop).
+CompressReport compress(const CompressOptions& options, ReferenceRun* check_original);
 nlohmann::ordered_json compress_to_json(const CompressReport& r);
 std::string compress_to_table(const CompressReport& r);
 

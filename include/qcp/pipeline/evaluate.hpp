@@ -41,6 +41,36 @@ struct EvalReport {
 };
 
 EvalReport evaluate(const EvalOptions& options);
+
+// The reference's side of evaluations repeated against one reference model on one data set (the
+// tries of `compress --target-drop`, each gated and checked against the original): its graph
+// outputs, batch after batch, and its own top-1 on the labels, so the reference runs once. The
+// outputs are kept while they fit in `max_bytes`; past it none are, and later evaluations run the
+// reference again (its top-1 is kept either way).
+class ReferenceRun {
+public:
+    explicit ReferenceRun(uint64_t max_bytes = uint64_t{1} << 30) : max_bytes_(max_bytes) {}
+    // The reference has run once on the set, and its outputs are kept.
+    bool filled() const { return filled_; }
+    bool kept() const { return filled_ && !over_; }
+    const std::vector<Tensor>& batch(size_t b) const { return batches_.at(b); }
+    const std::optional<double>& top1() const { return top1_; }
+    // Starts the first run again (what an interrupted one left is dropped); no-op once filled.
+    void start();
+    // While filling: one more batch's outputs (dropped, with all before, past max_bytes).
+    void add(std::vector<Tensor> outputs);
+    // Ends the first run.
+    void finish(std::optional<double> top1);
+
+private:
+    uint64_t max_bytes_ = 0, bytes_ = 0;
+    bool filled_ = false, over_ = false;
+    std::optional<double> top1_;
+    std::vector<std::vector<Tensor>> batches_;
+};
+// evaluate(), taking o.ref's outputs from `reference` when kept and filling it on first use; the
+// caller keeps data, count, batch and ref the same across the calls.
+EvalReport evaluate(const EvalOptions& options, ReferenceRun& reference);
 nlohmann::ordered_json eval_to_json(const EvalReport& r);
 std::string eval_to_text(const EvalReport& r);
 

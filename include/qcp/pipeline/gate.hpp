@@ -42,6 +42,9 @@ bool validate_gate_request(const GateOptions& g, bool max_drop_given, const Comp
 // graph output gated), before, after, drop, passed; with labels also top1_before, top1_after and
 // agreement (the first output's top-1 agreement in percent, null when not (N, classes)).
 nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o);
+// run_gate() for several outputs of one original on one set (`--target-drop`'s tries): the
+// original's outputs and top-1 are computed on the first call and kept in `original`.
+nlohmann::ordered_json run_gate(const GateOptions& g, const CompressOptions& o, ReferenceRun& original);
 // "gate on N samples: top-1 A% -> B% (drop D points, --max-drop P): passed|FAILED", or
 // "gate on N samples: position agreement with the original 100.00% -> B% (…)".
 std::string gate_line(const nlohmann::ordered_json& gate);

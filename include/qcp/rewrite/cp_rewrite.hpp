@@ -49,6 +49,7 @@ struct CpRewrite {
     std::string storage;              // how the factors are stored: storage_name() of them, "float" unquantized
     int64_t macs = -1;                // MACs of the replacement at batch 1 (-1 unknown)
     bool supports_correction = false; // MatMul chains carry no bias: no correction
+    bool scale_by_node = false;       // the last weight is computed (pq's lookup): scaled by a Mul on it
 };
 
 // Replaces layer.node in `model` by the chain above built from `cp` (quantized factors when
@@ -57,7 +58,9 @@ struct CpRewrite {
 CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpResult& cp, WeightFormat format);
 
 // Applies y' = scale ⊙ y + shift per output channel by folding scale into the last weight's
-// per-channel scales (its grid becomes per output channel) and shift into its bias.
+// per-channel scales (its grid becomes per output channel; a float weight is scaled; with
+// scale_by_node a Mul by the channel scales is put between the weight and the layer) and shift
+// into its bias.
 void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<float>& scale,
                           const std::vector<float>& shift, WeightFormat format);
 

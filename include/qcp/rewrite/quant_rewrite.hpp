@@ -2,10 +2,12 @@
 // integer codes (or, in Float format, the dequantized float32 values); the op itself is kept.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "qcp/ir/layers.hpp"
 #include "qcp/quant/rtn.hpp"
+#include "qcp/rewrite/cp_rewrite.hpp"
 #include "qcp/rewrite/weights.hpp"
 
 namespace qcp::rewrite {
@@ -26,5 +28,16 @@ GridWeight grid_weight_for(const ir::Layer& layer, const QuantTarget& t, const q
 // Replaces the layer's weight input; the old weight (and Identity/Constant chains only it used)
 // are removed. Returns the new weight's stored bits.
 int64_t rewrite_quantized(ir::Model& model, const ir::Layer& layer, const GridWeight& w, WeightFormat format);
+
+// After rewrite_quantized or rewrite_pq: the layer (the node writing `output`) as a target of the
+// statistics correction (apply_channel_affine). `grid`: its weight as rewrite_quantized wrote it
+// (the channel scales fold into its scales); null for a weight other nodes compute (pq's lookup:
+// a per-channel Mul is put on it, which ORT and the engine fold into the weight when loading).
+// `storage_bits`: all its stored bits (weight and bias). The layer gets a bias of its own (a
+// copy of the old one; the correction adds one when it had none). nullopt when its output
+// channels cannot take the map: MatMul (no bias), Gemm with beta ≠ 1 or a C that is not one
+// value per output, or before opset 11 without C, blocked scales (not per output channel).
+std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& layer, const std::string& output,
+                                           const GridWeight* grid, int64_t storage_bits);
 
 }  // namespace qcp::rewrite

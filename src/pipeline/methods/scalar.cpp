@@ -77,7 +77,11 @@ public:
         const int64_t bias = p.params_before - t.rows * t.cols;
         const rewrite::GridWeight w = rewrite::grid_weight_for(in.layer, t, q);
         p.storage = rewrite::storage_name(w, resolved_format(o), in.out.opset(""));
+        const std::string output = in.out.graph.nodes.at(static_cast<size_t>(in.layer.node)).outputs.at(0);
         p.weight_bits_after = rewrite::rewrite_quantized(in.out, in.layer, w, resolved_format(o)) + 32 * bias;
+        // the statistics correction (stages/correct.cpp) may re-match this layer's output channels
+        if (in.calib && o.correct.value_or(true))
+            r.rewrite = rewrite::correction_target(in.out, in.layer, output, &w, p.weight_bits_after);
         r.progress = fmt::format("{} {}-bit {}: rel. error {:.4f}", name(), p.bits, p.scheme, r.rel_error);
         return r;
     }

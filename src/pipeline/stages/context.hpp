@@ -21,6 +21,7 @@
 #include "qcp/ir/graph.hpp"
 #include "qcp/ir/layers.hpp"
 #include "qcp/pipeline/compress.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/rewrite/cp_rewrite.hpp"
 
 namespace qcp::stages {
@@ -79,6 +80,9 @@ struct Context {
     std::vector<LatencyProbe> latency_probes;
     Tensor latency_input;                   // the graph input the layer inputs came from
     ir::Model latency_original;             // the input model, kept when solve moves c.model away
+
+    // check: the original's outputs on the calibration samples, kept across compressions (or null)
+    ReferenceRun* check_original = nullptr;
 };
 
 // load: validates the options, refuses an unsafe output, reads the model and its sizes.

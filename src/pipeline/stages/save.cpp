@@ -73,12 +73,26 @@ void check(Context& c) {
     if (!c.calib) return;
     try {
         const ir::Model written = onnx_io::load_model(o.output);
-        engine::Session a(c.model), b(written);
-        ModelFidelity m(a.output_names(), o.fidelity);
+        engine::Session b(written);
+        ReferenceRun once(0);
+        ReferenceRun& original = c.check_original ? *c.check_original : once;
+        const bool kept = original.kept();
+        std::optional<engine::Session> a;
+        if (!kept) a.emplace(c.model);
+        original.start();
+        ModelFidelity m(b.output_names(), o.fidelity);
         for (int64_t begin = 0; begin < c.calib_n; begin += o.batch) {
             const std::vector<Tensor> x = c.calib->read_inputs(begin, std::min(o.batch, c.calib_n - begin));
-            m.add(b.run(x), a.run(x));
+            const std::vector<Tensor> y = b.run(x);
+            if (kept) {
+                m.add(y, original.batch(static_cast<size_t>(begin / o.batch)));
+                continue;
+            }
+            std::vector<Tensor> r = a->run(x);
+            m.add(y, r);
+            original.add(std::move(r));
         }
+        original.finish(std::nullopt);
         c.report.check_outputs = m.results();
         c.report.check_fidelity = primary_fidelity(c.report.check_outputs);
         c.report.check_samples = c.calib_n;

@@ -41,13 +41,13 @@ bool layers_in_topological_order(const Context& c) {
     return true;
 }
 
-// Outputs the correction will need the original's statistics of: factorized layers with a bias
-// to fold into (not MatMul chains), from plan index `from` on.
+// Outputs the correction may need the original's statistics of: selected layers with a bias to
+// fold into (not MatMul), from plan index `from` on.
 std::vector<std::string> correctable_outputs(const Context& c, size_t from) {
     std::vector<std::string> values;
     for (size_t li = from; li < c.layers.size(); ++li) {
         const LayerPlan& p = c.report.layers[li];
-        if (p.selected && methods::find(p.method).info().factorizes && c.layers[li].op != "MatMul") values.push_back(c.layer_outputs[li]);
+        if (p.selected && c.layers[li].op != "MatMul") values.push_back(c.layer_outputs[li]);
     }
     return values;
 }
