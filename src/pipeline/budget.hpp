@@ -6,7 +6,8 @@
 //     d_l(s) = ‖X_l (W_l − Ŵ_l(s))ᵀ‖² / ‖X_l W_lᵀ‖²    (X_l: calibration inputs; the weight error
 // ‖W − Ŵ‖²/‖W‖² without calibration data), so layers are compared on the same scale. The settings
 // and their damage come from the method's candidates() (methods/): CP settings are (rank, bits)
-// measured by CP-ALS rounded to the grid (through the Kronecker metric, as the output objective);
+// measured by CP-ALS rounded to the grid (for a matrix, its truncated SVD, the point CP-ALS
+// converges to; through the Kronecker metric, as the output objective);
 // quantizer settings are bits measured by round-to-nearest. Both overestimate what AO-ADMM / GPTQ
 // reach, roughly uniformly, which is what a ranking needs. --method mixed offers every applicable
 // method's settings per layer (methods/mixed.cpp), each tagged with its method. A setting that
@@ -18,6 +19,9 @@
 // The compression ratio (the budget's, the report's totals, the table's and sweep's, one
 // definition): Σ weight bits before / Σ weight bits after over the layers the method may compress
 // (those the plan selected, including those a budget then leaves as they are).
+//
+// The layers' curves are measured in parallel, one layer per task: each curve is computed on
+// one thread, so the curves (and the allocation) are the same at any --threads.
 #pragma once
 
 #include <cstdint>

@@ -9,13 +9,19 @@
 #include <random>
 #include <set>
 
+#include <Eigen/SVD>
+
 #include "budget.hpp"
+#include "methods/common.hpp"
 #include "methods/method.hpp"
 #include "qcp/core/error.hpp"
 #include "qcp/core/npy.hpp"
 #include "qcp/engine/session.hpp"
+#include "qcp/decomp/cp.hpp"
 #include "qcp/pipeline/compress.hpp"
+#include "qcp/quant/gptq.hpp"
 #include "qcp/quant/rtn.hpp"
+#include "qcp/rewrite/cp_rewrite.hpp"
 #include "qcp/rewrite/quant_rewrite.hpp"
 #include "stages/context.hpp"
 #include "test_util.hpp"
@@ -26,6 +32,7 @@ namespace {
 constexpr int64_t kCalibSamples = 64;
 constexpr int64_t kProbeSamples = 32;      // the sensitivity probe's subset (stages/budget.cpp)
 constexpr double kSensitivityTol = 1e-6;   // relative: the same sums in another order
+constexpr double kSvdTol = 1e-3;           // relative, on errors² of float factors rounded to 8 bits
 
 std::string model(const std::string& name) { return test::models_dir() + "/" + name + ".onnx"; }
 
@@ -215,6 +222,71 @@ TEST_F(BudgetModel, SensitivityIsTheNetworkErrorOverTheLayerDamage) {
     const auto j = compress_to_json(c.report);
     EXPECT_TRUE(j["budget"]["sensitivity"].get<bool>());
     EXPECT_TRUE(j["layers"][0]["sensitivity"].is_number());
+}
+
+// mixed measures rtn and gptq from one GPTQ run per bit width (its loss_before is rtn's error)
+// and CP on matrices from one SVD for every rank: the first must give the very values each
+// method's own measurement gives, the second the truncated SVD, at least as good as the CP-ALS
+// start it replaced.
+TEST_F(BudgetModel, MixedCandidatesEqualEachMethodsOwnMeasurement) {
+    stages::Context c(options("fmnist_mlp", "mixed", 8, true));
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::collect_input_hessians(c, true);
+    CompressOptions bo = c.options;
+    bo.objective = c.objective;
+    const auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256,
+                                               c.model.opset(""));
+    ASSERT_EQ(curves.size(), 4u);
+    for (const auto& cv : curves) {
+        const ir::Layer& l = c.layers[cv.layer];
+        SCOPED_TRACE(l.name);
+        const Eigen::MatrixXd& h = c.hessians.at(cv.layer);
+        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
+        int scalar = 0;
+        for (const auto& k : cv.options) {
+            if (k.method != "rtn" && k.method != "gptq") continue;
+            ++scalar;
+            const quant::QuantScheme scheme = methods::quant_scheme(bo, k.bits);
+            std::vector<float> wq;
+            if (k.method == "rtn") {
+                wq = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme).dequantized();
+            } else {
+                quant::GptqOptions go;
+                go.scheme = scheme;
+                go.damp = bo.damp;
+                wq = quant::gptq_quantize(t.w.data(), t.rows, t.cols, h, go).q.dequantized();
+            }
+            EXPECT_EQ(k.damage, methods::relative_damage(t.w.data(), wq.data(), t.rows, t.cols, &h)) << k.method << " " << k.bits;
+        }
+        EXPECT_EQ(scalar, 14);  // 2–8 bits each
+    }
+
+    // CP on a matrix, weight damage: the rank-R truncated SVD's error (an independent SVD here)
+    // bounds the 8-bit setting from below, and the setting is no worse than CP-ALS rounded
+    for (const auto& cv : curves) {
+        const ir::Layer& l = c.layers[cv.layer];
+        SCOPED_TRACE(l.name);
+        const auto ft = rewrite::factor_target(c.model.graph, l);
+        ASSERT_EQ(ft.k, 1);
+        const Eigen::MatrixXd x = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                                      ft.values.data(), ft.i, ft.j).cast<double>();
+        const Eigen::VectorXd sigma = Eigen::JacobiSVD<Eigen::MatrixXd>(x).singularValues();
+        const std::vector<int> bits{8};
+        const LayerPlan& p = c.report.layers[cv.layer];
+        const auto cp = methods::admm_cp().candidates({c.model.graph, l, p, bo, bits, nullptr, c.model.opset("")});
+        ASSERT_FALSE(cp.empty());
+        for (const auto& k : cp) {
+            const double tail = sigma.tail(sigma.size() - k.rank).squaredNorm() / sigma.squaredNorm();
+            EXPECT_GE(k.damage, tail * (1 - kSvdTol)) << "rank " << k.rank;
+            decomp::CpAlsOptions init = decomp::AdmmOptions{}.init;
+            init.max_iters = 25;
+            const decomp::CpResult als = decomp::cp_als(ft.view(), k.rank, init);
+            const double rounded = decomp::quantize_factors(ft.view(), als, 8, p.granularity).rel_error;
+            EXPECT_LE(k.damage, rounded * rounded * (1 + kSvdTol)) << "rank " << k.rank;
+        }
+    }
 }
 
 TEST_F(BudgetModel, MixedWritesEachLayerWithItsOwnMethod) {

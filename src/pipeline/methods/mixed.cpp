@@ -5,10 +5,12 @@
 // and tagged with its method; the solve then runs each layer's own
 // method. A --layer rule that names a method takes the layer out of the mix.
 #include <algorithm>
+#include <chrono>
 
 #include "common.hpp"
 #include "method.hpp"
 #include "qcp/core/error.hpp"
+#include "qcp/core/log.hpp"
 #include "qcp/quant/gptq.hpp"
 #include "qcp/quant/pq.hpp"
 #include "qcp/rewrite/pq_rewrite.hpp"
@@ -17,6 +19,9 @@
 namespace qcp::methods {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Bits the scalar quantizers are offered at; CP factor bits (2-bit factors rarely leave a usable
 // network, and each CP setting's damage through H costs a dense product); codewords pq is offered
@@ -33,27 +38,37 @@ std::vector<budget::Candidate> tagged(std::vector<budget::Candidate> v, const ch
     return v;
 }
 
-// gptq at each bit width, on the layer's input Hessian (single-group layers; gptq needs --calib).
-std::vector<budget::Candidate> gptq_candidates(const BudgetInput& in) {
+// rtn and gptq at each bit width, on the layer's input Hessian (single-group layers; gptq needs
+// --calib). One GPTQ run per width gives both: its loss_before is rtn's layer-output error
+// tr(ΔW H ΔWᵀ) and its loss_after gptq's, the same sums relative_damage() takes (so the values
+// equal rtn's candidates() and a separate damage pass bit for bit), over tr(W H Wᵀ) once.
+struct ScalarCandidates {
+    std::vector<budget::Candidate> rtn, gptq;
+};
+ScalarCandidates scalar_candidates(const BudgetInput& in) {
     const auto t = rewrite::quant_target(in.graph, in.layer);
     const int64_t bias = in.layer.params - t.rows * t.cols;
-    std::vector<budget::Candidate> out;
+    const std::vector<float> zero(t.w.size(), 0.0f);
+    const double den = quant::gptq_layer_loss(t.w.data(), zero.data(), t.rows, t.cols, *in.hessian);
+    ScalarCandidates out;
     for (int b : kQuantBits) {
         quant::GptqOptions go;
         go.scheme = quant_scheme(in.options, b);
         go.damp = in.options.damp;
         go.act_order = in.options.act_order;
         const quant::GptqResult g = quant::gptq_quantize(t.w.data(), t.rows, t.cols, *in.hessian, go);
-        const std::vector<float> wq = g.q.dequantized();
         budget::Candidate c;
-        c.method = "gptq";
         c.bits = b;
         c.params_after = in.layer.params;
-        c.weight_bits_after = g.q.storage_bits() + 32 * bias;
+        c.weight_bits_after = g.q.storage_bits() + 32 * bias;  // rtn's grids: the same for both
         c.stored_bits_after = c.weight_bits_after + (code_width(b, in.options, in.opset) - b) * t.rows * t.cols;
         c.macs_after = in.layer.macs;
-        c.damage = relative_damage(t.w.data(), wq.data(), t.rows, t.cols, in.hessian);
-        out.push_back(c);
+        c.method = "rtn";
+        c.damage = den > 0 ? g.loss_before / den : 0.0;
+        out.rtn.push_back(c);
+        c.method = "gptq";
+        c.damage = den > 0 ? g.loss_after / den : 0.0;
+        out.gptq.push_back(c);
     }
     return out;
 }
@@ -112,15 +127,28 @@ public:
     }
     std::vector<budget::Candidate> candidates(const BudgetInput& in) const override {
         std::vector<budget::Candidate> all;
-        auto add = [&all](std::vector<budget::Candidate> v) { all.insert(all.end(), v.begin(), v.end()); };
+        std::string times;  // per method: seconds (settings), for the debug log
+        auto add = [&all, &times](const char* what, const std::vector<budget::Candidate>& v, Clock::time_point t0) {
+            times += fmt::format(" {} {:.2f} s ({})", what, since(t0), v.size());
+            all.insert(all.end(), v.begin(), v.end());
+        };
+        auto t0 = Clock::now();
         const BudgetInput quant{in.graph, in.layer, in.plan, in.options, kQuantBits, in.hessian, in.opset};
-        add(tagged(rtn().candidates(quant), "rtn"));
-        if (in.hessian && !in.options.calib.empty()) add(gptq_candidates(quant));
-        if (admm_cp().blocker(in.layer).empty()) {
-            const BudgetInput cp{in.graph, in.layer, in.plan, in.options, kCpBits, in.hessian, in.opset};
-            add(tagged(admm_cp().candidates(cp), "admm-cp"));
+        if (in.hessian && !in.options.calib.empty()) {
+            const ScalarCandidates scalar = scalar_candidates(quant);
+            all.insert(all.end(), scalar.rtn.begin(), scalar.rtn.end());
+            add("rtn+gptq", scalar.gptq, t0);
+        } else {
+            add("rtn", tagged(rtn().candidates(quant), "rtn"), t0);
         }
-        add(pq_candidates(in));
+        if (admm_cp().blocker(in.layer).empty()) {
+            t0 = Clock::now();
+            const BudgetInput cp{in.graph, in.layer, in.plan, in.options, kCpBits, in.hessian, in.opset};
+            add("admm-cp", tagged(admm_cp().candidates(cp), "admm-cp"), t0);
+        }
+        t0 = Clock::now();
+        add("pq", pq_candidates(in), t0);
+        spdlog::debug("budget: {}:{}", in.layer.name, times);
         return all;
     }
     bool budget_chooses_bits() const override { return true; }

@@ -9,6 +9,7 @@
 #include "../methods/method.hpp"
 #include "context.hpp"
 #include "qcp/core/log.hpp"
+#include "qcp/core/parallel.hpp"
 #include "qcp/engine/session.hpp"
 #include "qcp/quant/rtn.hpp"
 #include "qcp/rewrite/quant_rewrite.hpp"
@@ -63,7 +64,8 @@ double output_error_sq(const std::vector<Tensor>& a, const std::vector<Tensor>& 
 // Per curve: the network outputs' relative error² when its layer alone is rounded to the probe
 // setting (the others left float), over that setting's layer damage on the scale its curve uses;
 // the curve's damage is scaled by it, so layers compare by what reaches the output. One forward
-// run per layer on the first kProbeSamples calibration samples.
+// run per layer on the first kProbeSamples calibration samples; the layers' runs in parallel, one
+// layer per task on one thread each (the engine's results do not depend on the thread count).
 // With --cache the values are kept beside the curves (a --target-drop search asks again per try).
 void measure_sensitivity(Context& c, const CompressOptions& key, std::vector<budget::LayerCurve>& curves,
                          const std::map<size_t, Eigen::MatrixXd>& metric) {
@@ -71,41 +73,50 @@ void measure_sensitivity(Context& c, const CompressOptions& key, std::vector<bud
     const int64_t n = std::min(kProbeSamples, c.calib_n);
     const std::string what = "sensitivity-v1|" + std::to_string(n) + "|" + std::to_string(kProbeBits);
     std::map<std::string, double> known = budget::load_cached(key, c.report.input_sha256, what);
-    const bool measure = std::any_of(curves.begin(), curves.end(), [&](const budget::LayerCurve& cv) {
-        return !known.count(c.report.layers[cv.layer].name);
-    });
-    std::vector<Tensor> x, y;
-    if (measure) {
-        x = c.calib->read_inputs(0, n);
-        y = engine::Session(c.model).run(x);
+    std::vector<size_t> todo;  // curves whose layer has no value yet
+    for (size_t i = 0; i < curves.size(); ++i)
+        if (!known.count(c.report.layers[curves[i].layer].name)) todo.push_back(i);
+    struct Probe {
+        double network = 0, layer = 0;  // error² at the output, damage of the layer
+    };
+    std::vector<Probe> probes(todo.size());
+    if (!todo.empty()) {
+        const std::vector<Tensor> x = c.calib->read_inputs(0, n);
+        const std::vector<Tensor> y = engine::Session(c.model).run(x);
+        parallel_for(static_cast<int64_t>(todo.size()), 1, [&](int64_t begin, int64_t end) {
+            for (int64_t t = begin; t < end; ++t) {
+                const budget::LayerCurve& cv = curves[todo[static_cast<size_t>(t)]];
+                const ir::Layer& l = c.layers[cv.layer];
+                const LayerPlan& p = c.report.layers[cv.layer];
+                const rewrite::QuantTarget qt = rewrite::quant_target(c.model.graph, l);
+                const quant::QuantizedMatrix q =
+                    quant::rtn_quantize(qt.w.data(), qt.rows, qt.cols, methods::quant_scheme(c.options, kProbeBits));
+                const std::vector<float> wq = q.dequantized();
+                const auto h = metric.find(cv.layer);
+                const bool through_h = h != metric.end() && methods::find(p.method).budget_uses_hessian(c.objective);
+                Probe& r = probes[static_cast<size_t>(t)];
+                r.layer = methods::relative_damage(qt.w.data(), wq.data(), qt.rows, qt.cols, through_h ? &h->second : nullptr);
+                ir::Model probe = c.model;
+                (void)rewrite::rewrite_quantized(probe, l, rewrite::grid_weight_for(l, qt, q), rewrite::WeightFormat::Float);
+                r.network = output_error_sq(engine::Session(probe).run(x), y);
+            }
+        });
+    }
+    for (size_t t = 0; t < todo.size(); ++t) {
+        const std::string& name = c.report.layers[curves[todo[t]].layer].name;
+        const Probe& r = probes[t];
+        known[name] = r.layer > 0 ? r.network / r.layer : 1.0;
+        spdlog::debug("budget: {} sensitivity {:.4g} (network error² {:.4g} / layer damage {:.4g} at rtn {}-bit)", name, known[name],
+                      r.network, r.layer, kProbeBits);
     }
     for (auto& cv : curves) {
-        const ir::Layer& l = c.layers[cv.layer];
-        const LayerPlan& p = c.report.layers[cv.layer];
-        if (const auto it = known.find(p.name); it != known.end()) {
-            cv.sensitivity = it->second;
-            for (auto& k : cv.options) k.damage *= it->second;
-            continue;
-        }
-        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
-        const quant::QuantizedMatrix q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, methods::quant_scheme(c.options, kProbeBits));
-        const std::vector<float> wq = q.dequantized();
-        const auto h = metric.find(cv.layer);
-        const bool through_h = h != metric.end() && methods::find(p.method).budget_uses_hessian(c.objective);
-        const double d = methods::relative_damage(t.w.data(), wq.data(), t.rows, t.cols, through_h ? &h->second : nullptr);
-        ir::Model probe = c.model;
-        (void)rewrite::rewrite_quantized(probe, l, rewrite::grid_weight_for(l, t, q), rewrite::WeightFormat::Float);
-        const double e = output_error_sq(engine::Session(probe).run(x), y);
-        const double s = d > 0 ? e / d : 1.0;
+        const double s = known.at(c.report.layers[cv.layer].name);
         cv.sensitivity = s;
-        known[p.name] = s;
         for (auto& k : cv.options) k.damage *= s;
-        spdlog::debug("budget: {} sensitivity {:.4g} (network error² {:.4g} / layer damage {:.4g} at rtn {}-bit)", p.name, s, e, d,
-                      kProbeBits);
     }
-    if (measure) {
+    if (!todo.empty()) {
         budget::store_cached(key, c.report.input_sha256, what, known);
-        spdlog::info("budget: network-output sensitivity of {} layers measured on {} samples in {:.1f} s", curves.size(), n, since(t0));
+        spdlog::info("budget: network-output sensitivity of {} layers measured on {} samples in {:.1f} s", todo.size(), n, since(t0));
     }
 }
 
