@@ -59,23 +59,6 @@ Matrix hosvd_factor(const TensorView& x, int mode, int rank, uint64_t seed) {
     return f;
 }
 
-// Spreads column norms evenly: every factor's column r gets norm (Π_n ‖h_n,r‖)^(1/N).
-void balance_columns(std::vector<Matrix>* f) {
-    const int64_t rank = (*f)[0].cols();
-    const double modes = static_cast<double>(f->size());
-    for (int64_t r = 0; r < rank; ++r) {
-        double prod = 1;
-        std::vector<double> norms;
-        for (const auto& m : *f) {
-            norms.push_back(m.col(r).cast<double>().norm());
-            prod *= norms.back();
-        }
-        if (prod <= 0) continue;
-        const double target = std::pow(prod, 1.0 / modes);
-        for (size_t n = 0; n < f->size(); ++n) (*f)[n].col(r) *= static_cast<float>(target / norms[n]);
-    }
-}
-
 }  // namespace
 
 CpResult cp_als(const TensorView& x, int rank, const CpAlsOptions& opt) {
@@ -118,7 +101,7 @@ CpResult cp_als(const TensorView& x, int rank, const CpAlsOptions& opt) {
         }
         prev = err;
     }
-    balance_columns(&f);
+    detail::balance_columns(&f);
     res.factors = std::move(f);
     res.rel_error = this_isa::cp_rel_error(x, res.factors);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,5 +1,6 @@
 #include "cp_common.hpp"
 
+#include <cmath>
 #include <random>
 
 #include "qcp/core/grid.hpp"
@@ -132,6 +133,22 @@ QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matri
             (*out)(r, c) = s * static_cast<float>(code);
         }
     return q;
+}
+
+void balance_columns(std::vector<Matrix>* f) {
+    const int64_t rank = (*f)[0].cols();
+    const double modes = static_cast<double>(f->size());
+    for (int64_t r = 0; r < rank; ++r) {
+        double prod = 1;
+        std::vector<double> norms;
+        for (const auto& m : *f) {
+            norms.push_back(m.col(r).cast<double>().norm());
+            prod *= norms.back();
+        }
+        if (prod <= 0) continue;
+        const double target = std::pow(prod, 1.0 / modes);
+        for (size_t n = 0; n < f->size(); ++n) (*f)[n].col(r) *= static_cast<float>(target / norms[n]);
+    }
 }
 
 Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed) {

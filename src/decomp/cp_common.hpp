@@ -49,6 +49,9 @@ double fast_squared_error(double x_norm2, const Matrix& m, const Matrix& h, cons
 QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matrix* out,
                                 const std::vector<float>* warm = nullptr);
 
+// Spreads column norms evenly: every factor's column r gets norm (Π_n ‖h_n,r‖)^(1/N).
+void balance_columns(std::vector<Matrix>* f);
+
 // Seeded standard-normal matrix.
 Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed);
 

@@ -25,6 +25,7 @@ struct EntryPoints {
     decltype(&isa_base::cp_admm) cp_admm;
     decltype(&isa_base::cp_kronecker_metric) cp_kronecker_metric;
     decltype(&isa_base::cp_metric_rel_error) cp_metric_rel_error;
+    decltype(&isa_base::cp_als_metric) cp_als_metric;
     decltype(&isa_base::cp_admm_metric) cp_admm_metric;
     decltype(&isa_base::cp_rel_error) cp_rel_error;
     decltype(&isa_base::cp_reconstruct) cp_reconstruct;
@@ -32,7 +33,8 @@ struct EntryPoints {
 
 #define QCP_DECOMP_COPY(ns)                                                                   \
     EntryPoints{#ns,                 &ns::cp_als,         &ns::quantize_factors, &ns::cp_admm, \
-                &ns::cp_kronecker_metric, &ns::cp_metric_rel_error, &ns::cp_admm_metric,       \
+                &ns::cp_kronecker_metric, &ns::cp_metric_rel_error, &ns::cp_als_metric,        \
+                &ns::cp_admm_metric,                                                           \
                 &ns::cp_rel_error,   &ns::cp_reconstruct}
 
 const EntryPoints& entry_points() {
@@ -69,6 +71,9 @@ CpMetric cp_kronecker_metric(const Eigen::MatrixXd& h, int64_t j, int64_t k, dou
 }
 double cp_metric_rel_error(const TensorView& x, const std::vector<Matrix>& factors, const CpMetric& metric) {
     return entry_points().cp_metric_rel_error(x, factors, metric);
+}
+CpResult cp_als_metric(const TensorView& x, int rank, const CpAlsOptions& options, const CpMetric& metric) {
+    return entry_points().cp_als_metric(x, rank, options, metric);
 }
 CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& options, const CpMetric& metric) {
     return entry_points().cp_admm_metric(x, rank, options, metric);

@@ -25,6 +25,7 @@ static_assert(EIGEN_MAX_ALIGN_BYTES == 64 && EIGEN_MAX_STATIC_ALIGN_BYTES == 64,
     CpResult cp_admm(const TensorView& x, int rank, const AdmmOptions& options);                          \
     CpMetric cp_kronecker_metric(const Eigen::MatrixXd& h, int64_t j, int64_t k, double damp);            \
     double cp_metric_rel_error(const TensorView& x, const std::vector<Matrix>& factors, const CpMetric& metric); \
+    CpResult cp_als_metric(const TensorView& x, int rank, const CpAlsOptions& options, const CpMetric& metric); \
     CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& options, const CpMetric& metric); \
     double cp_rel_error(const TensorView& x, const std::vector<Matrix>& factors);                         \
     std::vector<float> cp_reconstruct(const std::vector<Matrix>& factors);

@@ -2,6 +2,8 @@
 // brute-force tr(D H Dᵀ), and the solver against the weight-objective solver.
 #include <gtest/gtest.h>
 
+#include <Eigen/Cholesky>
+#include <Eigen/SVD>
 #include <cmath>
 #include <random>
 
@@ -13,6 +15,7 @@ namespace {
 
 constexpr double kMetricTol = 1e-9;       // partial traces of an exact Kronecker product, in double
 constexpr double kErrorTol = 1e-4;        // float tensors, double accumulation
+constexpr double kAlsOptimumTol = 2e-3;   // float ALS against the double SVD optimum
 
 Eigen::MatrixXd random_spd(int64_t n, std::mt19937& gen, double spread) {
     std::normal_distribution<double> nd(0, 1);
@@ -134,6 +137,66 @@ TEST(CpAdmmMetric, MatrixCaseUsesFullHessian) {
     const double brute = std::sqrt(brute_metric_norm2(d, I, J, h) / brute_metric_norm2(x, I, J, h));
     EXPECT_NEAR(m.metric_rel_error, brute, kErrorTol * brute);
     EXPECT_LT(m.metric_rel_error, cp_metric_rel_error(v, w.factors, metric));
+}
+
+// For a matrix the metric CP-ALS must reach the weighted SVD: with H = L Lᵀ, the best rank-R Ŵ
+// in ‖(W − Ŵ)L‖ has error² Σ_{r>R} σ_r(W L)², computed here by a double SVD.
+TEST(CpAlsMetric, MatrixReachesWeightedSvd) {
+    std::mt19937 gen(8);
+    const int64_t I = 20, J = 24, R = 6;
+    const auto x = random_tensor(I * J, gen);
+    const TensorView v{x.data(), I, J, 1};
+    const Eigen::MatrixXd h = random_spd(J, gen, 50);
+    const CpMetric metric = cp_kronecker_metric(h, J, 1, 0.0);
+    Eigen::MatrixXd w(I, J);
+    for (int64_t i = 0; i < I; ++i)
+        for (int64_t j = 0; j < J; ++j) w(i, j) = x[static_cast<size_t>(i * J + j)];
+    const Eigen::MatrixXd l = h.llt().matrixL();
+    const Eigen::JacobiSVD<Eigen::MatrixXd> svd(w * l);
+    const Eigen::VectorXd s = svd.singularValues();
+    const double optimum = std::sqrt(s.tail(s.size() - R).squaredNorm() / s.squaredNorm());
+    CpAlsOptions o;
+    o.max_iters = 500;
+    const CpResult m = cp_als_metric(v, R, o, metric);
+    EXPECT_NEAR(m.metric_rel_error, optimum, kAlsOptimumTol) << "optimum " << optimum;
+    EXPECT_NEAR(m.rel_error, cp_rel_error(v, m.factors), 1e-9);
+    const CpResult plain = cp_als(v, R, o);
+    EXPECT_GT(cp_metric_rel_error(v, plain.factors, metric), optimum + 0.05) << "the test needs a metric that matters";
+}
+
+// A 3-way tensor under a Kronecker metric: the metric fit beats the weight fit in the metric, and
+// with the identity metric it is the weight fit.
+TEST(CpAlsMetric, ThreeWayBeatsWeightFitAndReducesToItUnderIdentity) {
+    std::mt19937 gen(9);
+    const int64_t I = 16, J = 12, K = 9;
+    const auto x = random_tensor(I * J * K, gen);
+    const TensorView v{x.data(), I, J, K};
+    const Eigen::MatrixXd h = kron(random_spd(J, gen, 30), random_spd(K, gen, 4));
+    const CpMetric metric = cp_kronecker_metric(h, J, K, 0.0);
+    const CpResult w = cp_als(v, 10);
+    const CpResult m = cp_als_metric(v, 10, {}, metric);
+    EXPECT_LT(m.metric_rel_error, 0.95 * cp_metric_rel_error(v, w.factors, metric));
+    EXPECT_NEAR(cp_metric_rel_error(v, m.factors, metric), m.metric_rel_error, 1e-12);
+    CpMetric identity;
+    identity.modes = {Eigen::MatrixXd(), Eigen::MatrixXd::Identity(J, J), Eigen::MatrixXd::Identity(K, K)};
+    const CpResult id = cp_als_metric(v, 10, {}, identity);
+    EXPECT_LE(id.rel_error, w.rel_error + 1e-4);
+}
+
+// The quantized solve starts from the better rounded fit, so it is never worse in the metric
+// than the metric fit rounded to the same grid.
+TEST(CpAdmmMetric, NeverWorseThanRoundedMetricFit) {
+    std::mt19937 gen(10);
+    const int64_t I = 32, J = 32;
+    const auto x = random_tensor(I * J, gen);
+    const TensorView v{x.data(), I, J, 1};
+    const CpMetric metric = cp_kronecker_metric(random_spd(J, gen, 100), J, 1, 0.0);
+    AdmmOptions o;
+    o.bits = 4;
+    const CpResult fit = cp_als_metric(v, 10, o.init, metric);
+    const double rounded = cp_metric_rel_error(v, quantize_factors(v, fit, 4, Granularity::Tensor).factors, metric);
+    const CpResult m = cp_admm_metric(v, 10, o, metric);
+    EXPECT_LE(m.metric_rel_error, rounded + 1e-12);
 }
 
 TEST(CpAdmmMetric, RejectsMismatchedMetric) {

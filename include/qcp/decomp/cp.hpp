@@ -122,8 +122,16 @@ CpMetric cp_kronecker_metric(const Eigen::MatrixXd& h, int64_t j, int64_t k, dou
 // ‖X − [[A, B, C]]‖_M / ‖X‖_M (1 when ‖X‖_M = 0), in double.
 double cp_metric_rel_error(const TensorView& x, const std::vector<Matrix>& factors, const CpMetric& metric);
 
-// AO-ADMM with quantized factors minimising ‖X − [[A, B, C]]‖_M, started from cp_als (weight
-// objective) rounded to the grid. rel_error reports the weight error as cp_admm does;
+// Float CP minimising ‖X − [[A, B, C]]‖_M: cp_als (weight objective), then ALS sweeps in the
+// metric, each factor the exact minimiser of the ridge-regularised objective with the others
+// fixed (M_n F_n G_n + εF_n = P_n, `options.ridge` relative as in cp_als). For a matrix (K = 1)
+// this converges to the weighted SVD: the best rank-R fit of W in ‖(W − Ŵ) H^{1/2}‖.
+// metric_rel_error and rel_error are both filled.
+CpResult cp_als_metric(const TensorView& x, int rank, const CpAlsOptions& options, const CpMetric& metric);
+
+// AO-ADMM with quantized factors minimising ‖X − [[A, B, C]]‖_M, started from the better (in the
+// metric) of two fits rounded to the grid: cp_als's (weight objective) and that fit refined in
+// the metric as cp_als_metric does. rel_error reports the weight error as cp_admm does;
 // metric_rel_error the objective. Never worse in the objective than its rounded start.
 CpResult cp_admm_metric(const TensorView& x, int rank, const AdmmOptions& options, const CpMetric& metric);
 
