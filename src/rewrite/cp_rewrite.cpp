@@ -238,6 +238,10 @@ void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<flo
         std::vector<float> per_channel(channels);
         for (size_t o = 0; o < channels; ++o) per_channel[o] = (w.axis < 0 ? w.scales[0] : w.scales[o]) * scale[o];
         rw.storage_bits += 32 * static_cast<int64_t>(channels - w.scales.size());
+        if (w.axis < 0 && w.zero_points.size() == 1) {  // a per-tensor zero point goes per channel with the scales
+            rw.storage_bits += w.bits * static_cast<int64_t>(channels - 1);
+            w.zero_points.assign(channels, w.zero_points[0]);
+        }
         w.scales = per_channel;
         w.axis = rw.out_channel_axis;
         update_grid_weight(model, rw.out_weight, w, format);

@@ -276,6 +276,11 @@ void update_grid_weight(ir::Model& model, const std::string& stem, const GridWei
         return;
     }
     set_initializer(g, scale_name(stem), scale_tensor(w));
+    if (!w.zero_points.empty()) {  // its shape follows the scales'
+        const Tensor* q = g.constant(q_name(stem));
+        const bool four_bit = q && (q->dtype() == DType::Int4 || q->dtype() == DType::UInt4);
+        set_initializer(g, zp_name(stem), integer_tensor(w.scale_shape(), w.zero_points, false, four_bit));
+    }
     for (auto& n : g.nodes) {
         if (n.name != dq_node_name(stem)) continue;
         n.attributes.clear();

@@ -60,7 +60,7 @@ Tensor affine(const Tensor& y, const std::vector<float>& a, const std::vector<fl
     return out;
 }
 
-enum class Kind { RtnChannel, RtnTensor, Pq };
+enum class Kind { RtnChannel, RtnTensor, RtnTensorAsym, Pq };
 
 class CorrectionTargetCase : public ::testing::TestWithParam<Case> {};
 
@@ -69,7 +69,7 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
     const Tensor w = test::normal_tensor(c.w, 1), x = test::normal_tensor(c.x, 2);
     std::vector<float> a(static_cast<size_t>(c.out_channels)), d(a.size());
     for (size_t o = 0; o < a.size(); ++o) a[o] = 0.5f + 0.1f * static_cast<float>(o), d[o] = 0.25f * static_cast<float>(o) - 1.f;
-    for (Kind kind : {Kind::RtnChannel, Kind::RtnTensor, Kind::Pq}) {
+    for (Kind kind : {Kind::RtnChannel, Kind::RtnTensor, Kind::RtnTensorAsym, Kind::Pq}) {
         for (auto format : {rewrite::WeightFormat::Float, rewrite::WeightFormat::Qdq, rewrite::WeightFormat::Packed}) {
             SCOPED_TRACE(c.name + " kind " + std::to_string(static_cast<int>(kind)) + " " + rewrite::weight_format_name(format));
             ir::Model m = layer_model(c, w);
@@ -89,7 +89,8 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
             } else {
                 quant::QuantScheme s;
                 s.bits = 4;
-                s.granularity = kind == Kind::RtnTensor ? quant::Granularity::Tensor : quant::Granularity::Channel;
+                s.granularity = kind == Kind::RtnChannel ? quant::Granularity::Channel : quant::Granularity::Tensor;
+                s.symmetric = kind != Kind::RtnTensorAsym;
                 const auto q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, s);
                 const auto gw = rewrite::grid_weight_for(layers[0], t, q);
                 const int64_t bits = rewrite::rewrite_quantized(m, layers[0], gw, format);
@@ -105,8 +106,9 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
             EXPECT_LT(rel_error(got, want), kRelTol);
             // the stored bits grow by what was added: per-channel scales / factors, a new bias
             const int64_t added = target->storage_bits - bits_before;
-            const int64_t scales = kind == Kind::RtnChannel ? 0 : kind == Kind::RtnTensor ? c.out_channels - 1 : c.out_channels;
-            EXPECT_EQ(added, 32 * (scales + (c.bias ? 0 : c.out_channels)));
+            const int64_t scales = kind == Kind::RtnChannel ? 0 : kind == Kind::Pq ? c.out_channels : c.out_channels - 1;
+            const int64_t zero_points = kind == Kind::RtnTensorAsym ? 4 * (c.out_channels - 1) : 0;  // 4-bit, now per channel
+            EXPECT_EQ(added, 32 * (scales + (c.bias ? 0 : c.out_channels)) + zero_points);
         }
     }
 }
