@@ -1,6 +1,7 @@
 // Shared by the rewrite tests: seeded tensors and value infos.
 #pragma once
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +17,17 @@ inline Tensor normal_tensor(Shape shape, uint32_t seed) {
     Tensor t(DType::Float32, std::move(shape));
     for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = n(gen);
     return t;
+}
+
+// ‖got − want‖ / ‖want‖ over float32 tensors of the same size, in double.
+inline double rel_error(const Tensor& got, const Tensor& want) {
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+        const double d = double(got.data<float>()[i]) - want.data<float>()[i];
+        e += d * d;
+        r += double(want.data<float>()[i]) * want.data<float>()[i];
+    }
+    return std::sqrt(e / r);
 }
 
 inline ir::ValueInfo float_value(const std::string& name, const Shape& s) {

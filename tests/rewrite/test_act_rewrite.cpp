@@ -73,15 +73,6 @@ const ir::Node& producer_of(const ir::Graph& g, const std::string& value) {
     return g.nodes.at(static_cast<size_t>(p));
 }
 
-double rel_error(const Tensor& got, const Tensor& want) {
-    double e = 0, r = 0;
-    for (int64_t i = 0; i < want.numel(); ++i) {
-        e += std::pow(double(got.data<float>()[i]) - want.data<float>()[i], 2);
-        r += std::pow(double(want.data<float>()[i]), 2);
-    }
-    return std::sqrt(e / r);
-}
-
 // uint8 parameters from the min/max each site takes on input x (graph inputs from x itself).
 std::map<std::string, quant::ActParams> minmax_params(const ir::Model& m, const std::vector<ActSite>& sites, const Tensor& x) {
     std::map<std::string, quant::ActHistogram> h;
@@ -153,7 +144,7 @@ TEST(ActRewrite, InsertsQdqAndAnInt32BiasOnScaleSxSw) {
     EXPECT_EQ(rewrite::ort_qdq_fusion(g, node_of(g, "y")), "none: output is a graph output");
     // and the graph still computes the layers
     g.sort_topologically();
-    EXPECT_LE(rel_error(engine::Session(m).run(x).at(0), want), kQdqRelTol);
+    EXPECT_LE(test::rel_error(engine::Session(m).run(x).at(0), want), kQdqRelTol);
 }
 
 TEST(ActRewrite, DeadChannelGetsItsWeightScaleRaisedInsteadOfASaturatedBias) {
@@ -214,7 +205,7 @@ TEST(ActRewrite, GemmGetsAWeightZeroPointAndBetaFolded) {
     EXPECT_EQ(codes->data<int32_t>()[2], static_cast<int32_t>(std::nearbyint(0.5 * 3.0 / double(sx * 0.03f))));
     EXPECT_EQ(rewrite::ort_qdq_fusion(g, node_of(g, "y")), "QGemm (float output)");
     g.sort_topologically();
-    EXPECT_LE(rel_error(engine::Session(m).run(x).at(0), want), kQdqRelTol);
+    EXPECT_LE(test::rel_error(engine::Session(m).run(x).at(0), want), kQdqRelTol);
 }
 
 TEST(ActRewrite, MatMulNeedsItsOutputQuantized) {

@@ -38,16 +38,6 @@ ir::Model layer_model(const Case& c, const Tensor& w, int64_t opset = 13) {
     return m;
 }
 
-double rel_error(const Tensor& a, const Tensor& b) {
-    double e = 0, r = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        const double d = double(a.data<float>()[i]) - b.data<float>()[i];
-        e += d * d;
-        r += double(b.data<float>()[i]) * b.data<float>()[i];
-    }
-    return std::sqrt(e / r);
-}
-
 // y' = a ⊙ y + d along the output-channel axis (1 for convs and 2-D outputs alike).
 Tensor affine(const Tensor& y, const std::vector<float>& a, const std::vector<float>& d) {
     Tensor out = y;
@@ -103,7 +93,7 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
             m.graph.rebuild_index();
             const Tensor got = engine::Session(m).run({x}).at(0);
             ASSERT_EQ(got.shape(), want.shape());
-            EXPECT_LT(rel_error(got, want), kRelTol);
+            EXPECT_LT(test::rel_error(got, want), kRelTol);
             // the stored bits grow by what was added: per-channel scales / factors, a new bias
             const int64_t added = target->storage_bits - bits_before;
             const int64_t scales = kind == Kind::RtnChannel ? 0 : kind == Kind::Pq ? c.out_channels : c.out_channels - 1;

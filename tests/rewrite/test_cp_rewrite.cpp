@@ -47,16 +47,6 @@ ir::Model one_layer(const Case& c, const Tensor& w, const Tensor* bias) {
     return m;
 }
 
-double rel_error(const Tensor& a, const Tensor& b) {
-    double e = 0, r = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        const double d = double(a.data<float>()[i]) - b.data<float>()[i];
-        e += d * d;
-        r += double(b.data<float>()[i]) * b.data<float>()[i];
-    }
-    return std::sqrt(e / r);
-}
-
 // The reconstructed weight in the layer's own layout.
 Tensor reconstructed_weight(const Case& c, const ir::Node& node, const decomp::CpResult& cp) {
     const std::vector<float> dense = decomp::cp_reconstruct(cp.factors);  // (out, in[, k]) row-major
@@ -104,7 +94,7 @@ TEST_P(CpRewriteCase, ChainEqualsLayerWithReconstructedWeight) {
             const Tensor got = engine::Session(m).run(x).at(0);
             const Tensor want = engine::Session(ref).run(x).at(0);
             ASSERT_EQ(got.shape(), want.shape());
-            EXPECT_LT(rel_error(got, want), kRelTol);
+            EXPECT_LT(test::rel_error(got, want), kRelTol);
 
             if (rw.supports_correction) {  // y' = a ⊙ y + d per output channel
                 std::vector<float> a(static_cast<size_t>(out_ch)), d(static_cast<size_t>(out_ch));
@@ -117,7 +107,7 @@ TEST_P(CpRewriteCase, ChainEqualsLayerWithReconstructedWeight) {
                     const int64_t o = (i / inner) % out_ch;
                     expect.data<float>()[i] = a[o] * want.data<float>()[i] + d[o];
                 }
-                EXPECT_LT(rel_error(corrected, expect), kRelTol);
+                EXPECT_LT(test::rel_error(corrected, expect), kRelTol);
             }
         }
     }
