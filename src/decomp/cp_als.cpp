@@ -91,12 +91,8 @@ CpResult cp_als(const TensorView& x, int rank, const CpAlsOptions& opt) {
         }
         res.iterations = it + 1;
         const double err = x_norm2 > 0 ? std::sqrt(err2 / x_norm2) : 0.0;
-        if (!std::isfinite(err)) {
-            res.status = SolveStatus::Diverged;
-            break;
-        }
-        if (std::fabs(prev - err) < opt.tol) {
-            res.status = SolveStatus::Converged;
+        if (const auto stop = detail::sweep_stop(err, prev, opt.tol)) {
+            res.status = *stop;
             break;
         }
         prev = err;

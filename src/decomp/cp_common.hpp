@@ -3,7 +3,9 @@
 
 #include <Eigen/Core>
 #include <Eigen/Cholesky>
+#include <cmath>
 #include <functional>
+#include <optional>
 
 #include "isa.hpp"
 
@@ -51,6 +53,14 @@ QuantizedFactor project_to_grid(const Matrix& v, int bits, ScaleAxis axis, Matri
 
 // Spreads column norms evenly: every factor's column r gets norm (Π_n ‖h_n,r‖)^(1/N).
 void balance_columns(std::vector<Matrix>* f);
+
+// An ALS sweep's stopping rule from its relative error and the previous sweep's: Diverged when
+// the error is not finite, Converged when it moved by less than tol, nullopt to go on.
+inline std::optional<SolveStatus> sweep_stop(double err, double prev, double tol) {
+    if (!std::isfinite(err)) return SolveStatus::Diverged;
+    if (std::fabs(prev - err) < tol) return SolveStatus::Converged;
+    return std::nullopt;
+}
 
 // Seeded standard-normal matrix.
 Matrix random_matrix(int64_t rows, int64_t cols, uint64_t seed);

@@ -144,12 +144,8 @@ CpResult metric_als(const TensorView& x, std::vector<Matrix> f, const CpAlsOptio
         }
         res.iterations = it + 1;
         const double err = x_norm2 > 0 ? std::sqrt(std::max(err2, 0.0) / x_norm2) : 0.0;
-        if (!std::isfinite(err)) {
-            res.status = SolveStatus::Diverged;
-            break;
-        }
-        if (std::fabs(prev - err) < opt.tol) {
-            res.status = SolveStatus::Converged;
+        if (const auto stop = detail::sweep_stop(err, prev, opt.tol)) {
+            res.status = *stop;
             break;
         }
         prev = err;
