@@ -121,18 +121,23 @@ TEST(BudgetReduces, DropsSettingsThatDoNotShrinkTheLayer) {
     EXPECT_FALSE(budget::reduces(k, 100, 1000, 60));
 }
 
+// Every selected layer's damage curve, measured as the budget stage measures them (load, plan,
+// calibrate and all input Hessians first).
+std::vector<budget::LayerCurve> planned_curves(stages::Context& c) {
+    stages::load(c);
+    stages::plan(c);
+    stages::calibrate(c);
+    stages::collect_input_hessians(c, true);
+    CompressOptions bo = c.options;
+    bo.objective = c.objective;
+    return budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256, c.model.opset(""));
+}
+
 TEST_F(BudgetModel, MixedOffersEveryApplicableMethodAndGptqOnlyWithData) {
     for (const bool with_calib : {false, true}) {
         SCOPED_TRACE(with_calib);
         stages::Context c(options("fmnist_mlp", "mixed", 8, with_calib));
-        stages::load(c);
-        stages::plan(c);
-        stages::calibrate(c);
-        stages::collect_input_hessians(c, true);
-        CompressOptions bo = c.options;
-        bo.objective = c.objective;
-        const auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256,
-                                                   c.model.opset(""));
+        const auto curves = planned_curves(c);
         ASSERT_EQ(curves.size(), 4u);
         for (const auto& cv : curves) {
             std::set<std::string> offered;
@@ -230,14 +235,9 @@ TEST_F(BudgetModel, SensitivityIsTheNetworkErrorOverTheLayerDamage) {
 // start it replaced.
 TEST_F(BudgetModel, MixedCandidatesEqualEachMethodsOwnMeasurement) {
     stages::Context c(options("fmnist_mlp", "mixed", 8, true));
-    stages::load(c);
-    stages::plan(c);
-    stages::calibrate(c);
-    stages::collect_input_hessians(c, true);
-    CompressOptions bo = c.options;
+    const auto curves = planned_curves(c);
+    CompressOptions bo = c.options;  // as the curves were measured
     bo.objective = c.objective;
-    const auto curves = budget::measure_curves(c.model.graph, c.layers, c.report.layers, bo, c.hessians, c.report.input_sha256,
-                                               c.model.opset(""));
     ASSERT_EQ(curves.size(), 4u);
     for (const auto& cv : curves) {
         const ir::Layer& l = c.layers[cv.layer];
