@@ -196,8 +196,14 @@ CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpR
     } else {
         throw Error(orig.describe() + ": CP rewrite supports Conv, Gemm and MatMul");
     }
+    rw.output = y;
     rw.out_channel_axis = layer.op == "MatMul" ? 1 : 0;
-    rw.supports_correction = layer.op != "MatMul";
+    rw.supports_correction = true;
+    if (layer.op == "MatMul") rw.bias_input = false;
+    if (layer.op == "Gemm") {  // C is added times beta; without C (before opset 11, or beta 0) the shift goes after
+        rw.bias_gain = orig.attr_float("beta", 1.0f);
+        rw.bias_input = rw.bias_gain != 0.0f && (!bias.empty() || model.opset("") >= 11);
+    }
     for (const auto& n : chain) rw.nodes.push_back(n.name);
 
     const std::vector<std::string> old_inputs = orig.inputs;
@@ -209,18 +215,84 @@ CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpR
     return rw;
 }
 
+namespace {
+
+constexpr const char* kPreBias = "/pre_bias";
+
+// Index along `axis` of the flat index i of a row-major tensor of `shape`.
+int64_t index_along(const Shape& shape, int axis, int64_t i) {
+    int64_t stride = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) stride *= shape[d];
+    return (i / stride) % shape.at(static_cast<size_t>(axis));
+}
+
+// The float32 per-channel constant an Add reads beside `value`, when that Add is the only reader
+// of `value` (and `value` is no graph output) and the constant has `channels` values on its last
+// axis (so it broadcasts along the output channels of a MatMul): the Add's node index and the
+// constant's input slot, or {-1, -1}.
+std::pair<int, int> following_bias_add(const ir::Graph& g, const std::string& value, int64_t channels) {
+    const std::vector<int>& readers = g.consumers(value);
+    if (readers.size() != 1 || g.is_graph_output(value)) return {-1, -1};
+    const ir::Node& add = g.nodes.at(static_cast<size_t>(readers[0]));
+    if (add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) return {-1, -1};
+    const int slot = add.inputs[0] == value ? 1 : 0;
+    if (add.inputs[static_cast<size_t>(slot)] == value) return {-1, -1};
+    const Tensor* c = g.constant(add.inputs[static_cast<size_t>(slot)]);
+    if (!c || c->dtype() != DType::Float32 || c->rank() < 1 || c->numel() != channels || c->dim(c->rank() - 1) != channels)
+        return {-1, -1};
+    return {readers[0], slot};
+}
+
+// shift (with the scale already in the weights) into a bias outside the last node: the
+// per-channel constant of the Add that follows it (a copy of its own), else a new Add.
+void shift_after(ir::Model& model, CpRewrite& rw, int last, const std::vector<float>& shift) {
+    ir::Graph& g = model.graph;
+    const int64_t channels = static_cast<int64_t>(shift.size());
+    rw.bias = rw.out_weight + ".bias";
+    if (const auto [add, slot] = following_bias_add(g, rw.output, channels); add >= 0) {
+        const std::string old = g.nodes[static_cast<size_t>(add)].inputs[static_cast<size_t>(slot)];
+        Tensor c = g.constant(old)->to_float32();
+        for (int64_t o = 0; o < channels; ++o) c.data<float>()[o] += shift[static_cast<size_t>(o)];
+        g.nodes[static_cast<size_t>(add)].inputs[static_cast<size_t>(slot)] = emit_float_weight(model, rw.bias, std::move(c));
+        g.rebuild_index();
+        remove_dead_value(g, old);
+        if (g.constant(old)) rw.storage_bits += 32 * channels;  // read elsewhere too: now stored twice
+        return;
+    }
+    // the last node writes <output>/pre_bias; Add(·, bias) writes the output, name and readers unchanged
+    const std::string pre = rw.output + kPreBias;
+    g.nodes[static_cast<size_t>(last)].outputs[0] = pre;
+    emit_float_weight(model, rw.bias, Tensor::from_floats({channels}, shift));
+    const std::string name = rw.nodes.back() + "/bias_add";
+    g.nodes.insert(g.nodes.begin() + last + 1, make_node("Add", name, {pre, rw.bias}, rw.output));
+    rw.nodes.push_back(name);
+    rw.storage_bits += 32 * channels;
+    g.rebuild_index();
+}
+
+}  // namespace
+
+int correction_bias_add(const ir::Graph& g, const std::string& output) {
+    const int p = g.producer(output);
+    if (p < 0) return -1;
+    const ir::Node& n = g.nodes[static_cast<size_t>(p)];
+    if (n.op_type != "Add" || n.inputs.size() != 2 || n.inputs[0] != output + kPreBias || !g.constant(n.inputs[1])) return -1;
+    return p;
+}
+
 void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<float>& scale,
                           const std::vector<float>& shift, WeightFormat format) {
-    if (!rw.supports_correction) throw Error("internal: correction on a chain without bias");
+    if (!rw.supports_correction) throw Error("internal: correction on a layer that cannot take it");
+    if (!rw.bias_input && !rw.bias.empty()) throw Error("internal: the bias after '" + rw.output + "' was corrected already");
     const size_t channels = scale.size();
     ir::Graph& g = model.graph;
+    g.rebuild_index();
+    const int last = g.producer(rw.output);
+    if (last < 0) throw Error("internal: no node writes '" + rw.output + "' to correct");
     if (rw.scale_by_node) {
         // weight' = Mul(weight, scale along its output-channel axis) (out_grid.shape: the weight's
         // shape), read by the layer instead
-        size_t at = g.nodes.size();
-        for (size_t i = 0; i < g.nodes.size(); ++i)
-            if (g.nodes[i].name == rw.nodes.back()) at = i;
-        if (at == g.nodes.size()) throw Error("internal: no node '" + rw.nodes.back() + "' to correct");
+        const size_t at = static_cast<size_t>(last);
         Shape shape(rw.out_grid.shape.size(), 1);
         shape.at(static_cast<size_t>(rw.out_channel_axis)) = static_cast<int64_t>(channels);
         const std::string factor = emit_float_weight(model, rw.out_weight + ".channel_scale", Tensor::from_floats(shape, scale));
@@ -247,19 +319,22 @@ void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<flo
         update_grid_weight(model, rw.out_weight, w, format);
     } else {
         Tensor& t = rw.out_dense;
-        const int64_t inner = t.numel() / static_cast<int64_t>(channels);
         float* p = t.data<float>();
-        for (int64_t i = 0; i < t.numel(); ++i) p[i] *= scale[static_cast<size_t>(i / inner)];
+        for (int64_t i = 0; i < t.numel(); ++i) p[i] *= scale[static_cast<size_t>(index_along(t.shape(), rw.out_channel_axis, i))];
         emit_float_weight(model, rw.out_weight, t);
     }
-    // bias' = scale ⊙ bias + shift (a fresh bias when the layer had none)
+    g.rebuild_index();
+    if (!rw.bias_input) {
+        shift_after(model, rw, g.producer(rw.output), shift);
+        return;
+    }
+    // bias' = scale ⊙ bias + shift / gain (a fresh bias when the layer had none): the node adds gain · bias
     std::vector<float> b(channels, 0.0f);
     if (!rw.bias.empty()) b = g.find_initializer(rw.bias)->tensor.to_float_vector();
-    for (size_t o = 0; o < channels; ++o) b[o] = scale[o] * b[o] + shift[o];
+    for (size_t o = 0; o < channels; ++o) b[o] = scale[o] * b[o] + shift[o] / rw.bias_gain;
     if (rw.bias.empty()) {
         rw.bias = rw.out_weight + ".bias";
-        for (auto& n : g.nodes)
-            if (n.name == rw.nodes.back()) n.inputs.push_back(rw.bias);
+        g.nodes.at(static_cast<size_t>(g.producer(rw.output))).inputs.push_back(rw.bias);
         rw.storage_bits += 32 * static_cast<int64_t>(channels);
     }
     emit_float_weight(model, rw.bias, Tensor::from_floats({static_cast<int64_t>(channels)}, b));

@@ -79,14 +79,15 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
     const int at = g.producer(output);
     if (at < 0) throw Error("internal: layer " + layer.name + " vanished during rewriting");
     const ir::Node& node = g.nodes.at(static_cast<size_t>(at));
-    if (layer.op != "Conv" && layer.op != "Gemm") return std::nullopt;
-    const bool transposed = layer.op == "Gemm" && node.attr_int("transB", 0) == 0;
+    if (layer.op != "Conv" && layer.op != "Gemm" && layer.op != "MatMul") return std::nullopt;
+    if (!layer.out_shape.empty() && layer.out_shape.size() < 2) return std::nullopt;  // no channel axis beside the batch
+    const bool transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
     const int out_axis = transposed ? 1 : 0;
     if (grid && (grid->block_size > 0 || (grid->axis >= 0 && grid->axis != out_axis))) return std::nullopt;
     const int64_t channels = layer.weight_shape.at(static_cast<size_t>(out_axis));
-    if (layer.op == "Gemm" && node.attr_float("beta", 1.0f) != 1.0f) return std::nullopt;
     CpRewrite rw;
     rw.nodes = {node.name};  // copied before the bias below may grow the graph
+    rw.output = output;
     rw.out_weight = node.inputs.at(1);
     if (grid) rw.out_grid = *grid;
     else rw.out_grid.shape = layer.weight_shape;  // no codes: only the shape, for the Mul's factor
@@ -94,18 +95,26 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
     rw.out_channel_axis = out_axis;
     rw.storage_bits = storage_bits;
     rw.supports_correction = true;
-    if (!layer.bias.empty()) {
-        const Tensor* b = g.constant(layer.bias);
-        if (!b || b->numel() != channels) return std::nullopt;
-        if (b->rank() != 1 && !(layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1)) return std::nullopt;
+    const Tensor* b = layer.bias.empty() ? nullptr : g.constant(layer.bias);
+    const bool per_channel_bias =
+        b && b->numel() == channels && (b->rank() == 1 || (layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1));
+    if (layer.op == "MatMul") {
+        rw.bias_input = false;
+    } else if (layer.op == "Gemm") {
+        // C is added times beta; a C that is not one value per output (or none before opset 11, or
+        // beta 0) is left alone and the shift goes after the layer
+        rw.bias_gain = node.attr_float("beta", 1.0f);
+        rw.bias_input = rw.bias_gain != 0.0f && (layer.bias.empty() ? model.opset("") >= 11 : per_channel_bias);
+    } else if (b && !per_channel_bias) {
+        return std::nullopt;
+    }
+    if (rw.bias_input && b) {
         // a bias of its own: the correction rewrites it, and the old one may be read elsewhere
         const std::string old = layer.bias;
         rw.bias = emit_float_weight(model, "qcp/" + layer.name + "/bias", b->to_float32().reshaped({channels}));
         g.nodes.at(static_cast<size_t>(at)).inputs[2] = rw.bias;
         g.rebuild_index();
         remove_dead_value(g, old);
-    } else if (layer.op == "Gemm" && model.opset("") < 11) {
-        return std::nullopt;  // C is optional only from opset 11
     }
     return rw;
 }

@@ -30,6 +30,19 @@ inline double rel_error(const Tensor& got, const Tensor& want) {
     return std::sqrt(e / r);
 }
 
+// y' = a ⊙ y + d per output channel: axis 1 ((N, C, …): Conv, Gemm), or the last axis with
+// channels_last ((N, …, C): MatMul).
+inline Tensor channel_affine(const Tensor& y, const std::vector<float>& a, const std::vector<float>& d, bool channels_last) {
+    Tensor out = y;
+    const int64_t channels = static_cast<int64_t>(a.size());
+    const int64_t inner = channels_last ? 1 : y.numel() / (y.dim(0) * channels);
+    for (int64_t i = 0; i < y.numel(); ++i) {
+        const size_t o = static_cast<size_t>((i / inner) % channels);
+        out.data<float>()[i] = a[o] * y.data<float>()[i] + d[o];
+    }
+    return out;
+}
+
 inline ir::ValueInfo float_value(const std::string& name, const Shape& s) {
     ir::ValueInfo v;
     v.name = name;

@@ -40,15 +40,21 @@ int64_t factorized_macs(const ir::Graph& g, const ir::Layer& layer, int rank);
 // What the pass wrote for one layer, so a later correction can rescale its last weight.
 struct CpRewrite {
     std::vector<std::string> nodes;   // new node names, in order
+    std::string output;               // the layer's output value: the last node writes it (found by it, not by name)
     std::string out_weight;           // value name of the last weight
     GridWeight out_grid;              // its grid (when quantized), axis of output channels known
     Tensor out_dense;                 // its float values (when not quantized)
     int out_channel_axis = 0;         // axis of the last weight indexing output channels
     std::string bias;                 // bias initializer of the last node ("" for none)
+    // The last node takes a bias input (Conv; Gemm with C, or from opset 11, beta ≠ 0), which it
+    // multiplies by bias_gain (Gemm's beta). Else (MatMul; Gemm without C before opset 11 or with
+    // beta 0) the correction's shift goes into the following Add, or into a new Add.
+    bool bias_input = true;
+    float bias_gain = 1.0f;
     int64_t storage_bits = 0;         // every stored bit of the new weights, scales and bias
     std::string storage;              // how the factors are stored: storage_name() of them, "float" unquantized
     int64_t macs = -1;                // MACs of the replacement at batch 1 (-1 unknown)
-    bool supports_correction = false; // MatMul chains carry no bias: no correction
+    bool supports_correction = false; // its output channels can take a per-channel affine map
     bool scale_by_node = false;       // the last weight is computed (pq's lookup): scaled by a Mul on it
 };
 
@@ -57,11 +63,21 @@ struct CpRewrite {
 // too when nothing else reads it.
 CpRewrite rewrite_cp(ir::Model& model, const ir::Layer& layer, const decomp::CpResult& cp, WeightFormat format);
 
-// Applies y' = scale ⊙ y + shift per output channel by folding scale into the last weight's
-// per-channel scales (its grid becomes per output channel; a float weight is scaled; with
-// scale_by_node a Mul by the channel scales is put between the weight and the layer) and shift
-// into its bias.
+// Applies y' = scale ⊙ y + shift per output channel (axis 1 of a Conv or Gemm output, the last
+// axis of a MatMul's) by folding scale into the last weight's per-channel scales (its grid
+// becomes per output channel; a float weight is scaled; with scale_by_node a Mul by the channel
+// scales is put between the weight and the layer, which ORT and the engine fold at load) and
+// shift into the bias: the last node's own (bias' = scale ⊙ bias + shift, over bias_gain; one is
+// added where there was none), else the per-channel constant of an Add that alone reads the
+// output (c' = c + shift, a copy of c of its own), else a new Add after the layer. The layer's
+// output keeps its name: with a new Add, the last node writes `output + "/pre_bias"` and the Add
+// writes `output`.
 void apply_channel_affine(ir::Model& model, CpRewrite& rw, const std::vector<float>& scale,
                           const std::vector<float>& shift, WeightFormat format);
+
+// The Add a correction put after a layer (apply_channel_affine) writing `output` from
+// `output + "/pre_bias"`: its node index, or -1 when `output` has no such producer. Walks from a
+// layer's output back to its op step over it.
+int correction_bias_add(const ir::Graph& g, const std::string& output);
 
 }  // namespace qcp::rewrite

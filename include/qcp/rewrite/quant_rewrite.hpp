@@ -33,10 +33,12 @@ int64_t rewrite_quantized(ir::Model& model, const ir::Layer& layer, const GridWe
 // statistics correction (apply_channel_affine). `grid`: its weight as rewrite_quantized wrote it
 // (the channel scales fold into its scales); null for a weight other nodes compute (pq's lookup:
 // a per-channel Mul is put on it, which ORT and the engine fold into the weight when loading).
-// `storage_bits`: all its stored bits (weight and bias). The layer gets a bias of its own (a
-// copy of the old one; the correction adds one when it had none). nullopt when its output
-// channels cannot take the map: MatMul (no bias), Gemm with beta ≠ 1 or a C that is not one
-// value per output, or before opset 11 without C, blocked scales (not per output channel).
+// `storage_bits`: all its stored bits (weight and bias). A Conv, or a Gemm whose C is one value
+// per output, gets a bias of its own (a copy of the old one; the correction adds one when it had
+// none); a MatMul, or a Gemm whose C cannot take the shift (beta 0, not per output, or absent
+// before opset 11), gets it in the Add after it (apply_channel_affine). nullopt when its output
+// channels cannot take the map: blocked scales (not per output channel), a 1-D output, a Conv
+// bias that is not one value per output.
 std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& layer, const std::string& output,
                                            const GridWeight* grid, int64_t storage_bits);
 
