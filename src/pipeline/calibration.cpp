@@ -32,14 +32,18 @@ quant::HessianAccumulator::ConvGeometry conv_geometry(const ir::Node& n, const i
 
 void ChannelStats::add(const Tensor& y, int64_t samples) {
     if (y.rank() < 2) throw Error("statistics correction needs a layer output with a channel axis");
-    const int64_t c = y.dim(1), inner = y.numel() / std::max<int64_t>(y.dim(0) * c, 1);
+    // y as (batch, outer, c, inner): channels at axis 1, or last
+    const int64_t c = channels_last ? y.dim(y.rank() - 1) : y.dim(1);
+    const int64_t per_sample = y.numel() / std::max<int64_t>(y.dim(0), 1);
+    const int64_t inner = channels_last ? 1 : per_sample / std::max<int64_t>(c, 1);
+    const int64_t outer = channels_last ? per_sample / std::max<int64_t>(c, 1) : 1;
     const int64_t n = samples < 0 ? y.dim(0) : std::min(samples, y.dim(0));
     if (sum.empty()) {
         sum.assign(static_cast<size_t>(c), 0.0);
         sum2.assign(static_cast<size_t>(c), 0.0);
     }
     const float* p = y.data<float>();
-    for (int64_t b = 0; b < n; ++b)
+    for (int64_t b = 0; b < n * outer; ++b)
         for (int64_t ch = 0; ch < c; ++ch) {
             double s = 0, s2 = 0;
             const float* q = p + (b * c + ch) * inner;
@@ -50,13 +54,14 @@ void ChannelStats::add(const Tensor& y, int64_t samples) {
             sum[static_cast<size_t>(ch)] += s;
             sum2[static_cast<size_t>(ch)] += s2;
         }
-    count += static_cast<double>(n * inner);
+    count += static_cast<double>(n * outer * inner);
 }
 
 double ChannelStats::stddev(size_t ch) const { return std::sqrt(std::max(0.0, sum2[ch] / count - mean(ch) * mean(ch))); }
 
 std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count,
-                                                  int64_t batch, const std::vector<std::string>& values) {
+                                                  int64_t batch, const std::vector<std::string>& values,
+                                                  const std::set<std::string>& channels_last) {
     engine::Session session(model);
     std::map<std::string, ChannelStats> stats;
     for (const auto& v : values) {
@@ -64,6 +69,7 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
         if (p < 0) throw Error("internal: no producer for '" + v + "'");
         const ir::Node& node = model.graph.nodes[static_cast<size_t>(p)];
         const size_t out_index = static_cast<size_t>(std::find(node.outputs.begin(), node.outputs.end(), v) - node.outputs.begin());
+        stats[v].channels_last = channels_last.count(v) > 0;
         session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
                                                   const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
     }

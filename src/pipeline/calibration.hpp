@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,19 +19,24 @@
 
 namespace qcp::calibration {
 
-// Output channel (axis 1) mean and variance of one value, accumulated over batches.
+// Output channel mean and variance of one value, accumulated over batches. The channels are
+// axis 1 ((N, C, …): Conv and Gemm outputs), or with channels_last the last axis ((N, …, C):
+// MatMul outputs, e.g. a sequence model's (N, T, C)).
 struct ChannelStats {
     std::vector<double> sum, sum2;
     double count = 0;
+    bool channels_last = false;
     // Adds the first `samples` items of y's batch axis (all of them when negative).
     void add(const Tensor& y, int64_t samples = -1);
     double mean(size_t ch) const { return sum[ch] / count; }
     double stddev(size_t ch) const;
 };
 
-// Runs `model` over the first `count` samples, observing the producers of `values`.
+// Runs `model` over the first `count` samples, observing the producers of `values`; those in
+// `channels_last` have their channels on the last axis.
 std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count, int64_t batch,
-                                                  const std::vector<std::string>& values);
+                                                  const std::vector<std::string>& values,
+                                                  const std::set<std::string>& channels_last = {});
 
 // H = XᵀX of the inputs each of `targets` sees in `model` over `count` samples, in one pass: im2col
 // rows for convs, one H per group of a grouped conv (cols = Cin/groups·kh·kw each), one otherwise.

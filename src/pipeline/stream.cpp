@@ -252,9 +252,10 @@ std::optional<std::vector<Eigen::MatrixXd>> Stream::layer_hessians(const ir::Lay
     return hs;
 }
 
-std::optional<ChannelStats> Stream::stats(const std::string& value, int64_t samples) {
+std::optional<ChannelStats> Stream::stats(const std::string& value, int64_t samples, bool channels_last) {
     if (!compute({value})) return std::nullopt;
     ChannelStats s;
+    s.channels_last = channels_last;
     for (size_t b = 0; b < env_.size(); ++b) {
         const int64_t begin = static_cast<int64_t>(b) * batch_;
         if (begin >= samples) break;

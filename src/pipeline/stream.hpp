@@ -47,8 +47,9 @@ public:
     // The layer's input Hessians (one per group), as layer_hessians(model, layer, …) gives them;
     // nullopt when the stream is not (or no longer) active.
     std::optional<std::vector<Eigen::MatrixXd>> layer_hessians(const ir::Layer& layer);
-    // Per-channel statistics of `value` over the first `samples` samples; nullopt when inactive.
-    std::optional<ChannelStats> stats(const std::string& value, int64_t samples);
+    // Per-channel statistics of `value` over the first `samples` samples (ChannelStats::
+    // channels_last as given); nullopt when inactive.
+    std::optional<ChannelStats> stats(const std::string& value, int64_t samples, bool channels_last = false);
 
     // The producer of `value` (and the nodes computing constants for it) changed their
     // initializers: forget what they computed so the next request runs them again.

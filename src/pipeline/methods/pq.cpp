@@ -93,13 +93,16 @@ public:
         p.loss_em = q.loss_em;
         p.output_error_before = q.loss_em;  // before the joint refit
         p.output_error_after = q.loss_final;
+        const std::string output = in.out.graph.nodes.at(static_cast<size_t>(in.layer.node)).outputs.at(0);
         const rewrite::PqBits bits = rewrite::rewrite_pq(in.out, in.layer, t, q, resolved_format(o));
         p.storage = rewrite::pq_storage_name(q.k, resolved_format(o));
         const int64_t bias = p.params_before - t.rows * t.cols;
         p.weight_bits_after = bits.storage_bits + 32 * bias;
         p.ideal_bits_after = bits.ideal_bits + 32 * bias;
-        // No statistics correction: its per-channel Mul on the lookup is not folded by ORT 1.30,
-        // which then ran PP-OCRv4 rec 4x slower (docs/RESULTS.md).
+        // the statistics correction (stages/correct.cpp) may re-match this layer's output channels:
+        // the scale is a Mul on the lookup, which ORT and the engine fold into the weight at load
+        if (in.calib && o.correct.value_or(true))
+            r.rewrite = rewrite::correction_target(in.out, in.layer, output, nullptr, p.weight_bits_after);
         r.progress = fmt::format("pq {}: rel. error {:.4f}", p.scheme, r.rel_error);
         return r;
     }

@@ -27,12 +27,16 @@ constexpr size_t kMaxLayerNodes = 8;
 bool is_layer_op(const std::string& op) { return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul"; }
 
 // The nodes layer li became in c.out (one for a quantized layer, the chain of a factorized one),
-// found from its output back to its input, in graph order.
+// found from its output back to its input, in graph order; an Add the correction put after it
+// is not one of them.
 std::vector<int> layer_nodes(const Context& c, size_t li) {
     const ir::Graph& g = c.out.graph;
     const std::string& x = c.model.graph.nodes.at(static_cast<size_t>(c.layers[li].node)).input(0);
     std::vector<int> nodes;
-    for (int n = g.producer(c.layer_outputs[li]); n >= 0 && nodes.size() < kMaxLayerNodes;) {
+    int last = g.producer(c.layer_outputs[li]);
+    if (const int add = rewrite::correction_bias_add(g, c.layer_outputs[li]); add >= 0)
+        last = g.producer(g.nodes[static_cast<size_t>(add)].input(0));
+    for (int n = last; n >= 0 && nodes.size() < kMaxLayerNodes;) {
         const ir::Node& node = g.nodes[static_cast<size_t>(n)];
         if (!is_layer_op(node.op_type)) break;
         nodes.push_back(n);

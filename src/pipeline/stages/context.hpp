@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,8 @@ void correct(Context& c);
 bool correction_enabled(const Context& c);
 // Samples the correction measures statistics on.
 int64_t correction_samples(const Context& c);
+// Layer outputs whose channels are on the last axis (MatMul layers'), for ChannelStats.
+std::set<std::string> channels_last_values(const Context& c);
 // The original network's statistics of `value`, collected on first use together with those of
 // `more` (one run of c.model) and kept in c.original_stats.
 const calibration::ChannelStats& original_stats(Context& c, const std::string& value, const std::vector<std::string>& more);

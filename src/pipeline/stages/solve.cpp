@@ -41,25 +41,30 @@ bool layers_in_topological_order(const Context& c) {
     return true;
 }
 
-// Outputs the correction may need the original's statistics of: selected layers with a bias to
-// fold into (not MatMul), from plan index `from` on.
+// Outputs the correction may need the original's statistics of: selected layers from plan index
+// `from` on.
 std::vector<std::string> correctable_outputs(const Context& c, size_t from) {
     std::vector<std::string> values;
-    for (size_t li = from; li < c.layers.size(); ++li) {
-        const LayerPlan& p = c.report.layers[li];
-        if (p.selected && c.layers[li].op != "MatMul") values.push_back(c.layer_outputs[li]);
-    }
+    for (size_t li = from; li < c.layers.size(); ++li)
+        if (c.report.layers[li].selected) values.push_back(c.layer_outputs[li]);
     return values;
 }
 
 // Corrects the layer just rewritten, on the stream when it runs, else by a run of c.out.
 void correct_now(Context& c, Correctable& d, calibration::Stream* stream) {
     (void)original_stats(c, d.output, correctable_outputs(c, d.plan_index));
+    const std::set<std::string> last = channels_last_values(c);
     std::optional<calibration::ChannelStats> have;
-    if (stream) have = stream->stats(d.output, correction_samples(c));
-    if (!have) have = calibration::collect_stats(c.out, *c.calib, correction_samples(c), c.options.batch, {d.output}).at(d.output);
+    if (stream) have = stream->stats(d.output, correction_samples(c), last.count(d.output) > 0);
+    if (!have)
+        have = calibration::collect_stats(c.out, *c.calib, correction_samples(c), c.options.batch, {d.output}, last).at(d.output);
     correct_layer(c, d, *have);
-    if (stream) stream->invalidate(d.output);
+    if (stream) {
+        stream->invalidate(d.output);
+        // an Add the correction put after the layer: the layer's op (and its weight) is behind it
+        if (const int add = rewrite::correction_bias_add(c.out.graph, d.output); add >= 0)
+            stream->invalidate(c.out.graph.nodes[static_cast<size_t>(add)].input(0));
+    }
 }
 
 }  // namespace
