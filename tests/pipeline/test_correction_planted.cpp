@@ -1,4 +1,4 @@
-// The statistics correction on MatMul layers and on pq, end to end through compress() on small
+// The statistics correction on MatMul layers (rtn, gptq) and on pq convs, end to end through compress() on small
 // models built here with planted data: inputs whose features have large means, so that the
 // quantization error of a weight shifts every output channel's mean, which the correction
 // removes. The output error against the original network on held-out samples (same
@@ -174,9 +174,8 @@ std::string producer_op(const ir::Graph& g, const std::string& value) {
     return p < 0 ? "" : g.nodes[static_cast<size_t>(p)].op_type;
 }
 
-// rtn, gptq and pq on MatMul layers of (N, T, C) activations: channels on the last axis. pq
-// clusters the plain weights here (no input metric), so that its error, too, is mostly the
-// shift the input means make.
+// rtn and gptq on MatMul layers of (N, T, C) activations: channels on the last axis. pq leaves
+// MatMul layers uncorrected (measured on PP-OCRv4 rec).
 TEST_F(Planted, CorrectionOnMatMulLayersLowersTheOutputError) {
     const auto model = write(sequence_model(), {kSamples, kSeq, kIn}, 2);
     for (const std::string method : {"rtn", "gptq", "pq"}) {
@@ -184,9 +183,12 @@ TEST_F(Planted, CorrectionOnMatMulLayersLowersTheOutputError) {
         o.method = method;
         o.bits = 3;
         o.centroids = 8;
-        o.pq_metric = false;
         const Run before = run(model, o, false), after = run(model, o, true);
         EXPECT_EQ(count_corrected(before.report), 0) << method;
+        if (method == "pq") {
+            EXPECT_EQ(count_corrected(after.report), 0);
+            continue;
+        }
         EXPECT_EQ(count_corrected(after.report), 3) << method;
         // the first MatMul's shift went into add1's constant, the others' into new Adds
         const ir::Graph& g = after.written.graph;
@@ -197,7 +199,6 @@ TEST_F(Planted, CorrectionOnMatMulLayersLowersTheOutputError) {
             EXPECT_GE(rewrite::correction_bias_add(g, v), 0) << method << " " << v;
             EXPECT_EQ(producer_op(g, v + "/pre_bias"), "MatMul") << method << " " << v;
         }
-        EXPECT_EQ(count_scale_muls(g), method == "pq" ? 3 : 0) << method;
         EXPECT_LT(after.output_rel_error, kMaxErrorRatio * before.output_rel_error)
             << method << ": corrected " << after.output_rel_error << " against " << before.output_rel_error;
     }
@@ -233,7 +234,7 @@ TEST_F(Planted, CorrectionOnPqConvsLowersTheOutputError) {
 // weight (mm3's Hessian and statistics come through mm2's new Add).
 TEST_F(Planted, StreamedSolveWritesWhatPerLayerRunsWriteWithAddedBiases) {
     const auto model = write(sequence_model(), {kSamples, kSeq, kIn}, 2);
-    for (const std::string method : {"gptq", "pq", "cp-als"}) {
+    for (const std::string method : {"gptq", "cp-als"}) {
         std::string bytes[2];
         for (int fallback = 0; fallback < 2; ++fallback) {
             CompressOptions o;

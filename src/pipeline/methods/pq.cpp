@@ -100,8 +100,9 @@ public:
         p.weight_bits_after = bits.storage_bits + 32 * bias;
         p.ideal_bits_after = bits.ideal_bits + 32 * bias;
         // the statistics correction (stages/correct.cpp) may re-match this layer's output channels:
-        // the scale is a Mul on the lookup, which ORT and the engine fold into the weight at load
-        if (in.calib && o.correct.value_or(true))
+        // the scale is a Mul on the lookup, which ORT and the engine fold into the weight at load.
+        // Not on MatMul layers: there it cost PP-OCRv4 rec 19.6% -> 12.1% of lines (docs/RESULTS.md).
+        if (in.calib && o.correct.value_or(true) && in.layer.op != "MatMul")
             r.rewrite = rewrite::correction_target(in.out, in.layer, output, nullptr, p.weight_bits_after);
         r.progress = fmt::format("pq {}: rel. error {:.4f}", p.scheme, r.rel_error);
         return r;
