@@ -56,7 +56,8 @@ void ChannelStats::add(const Tensor& y, int64_t samples) {
 double ChannelStats::stddev(size_t ch) const { return std::sqrt(std::max(0.0, sum2[ch] / count - mean(ch) * mean(ch))); }
 
 std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count,
-                                                  int64_t batch, const std::vector<std::string>& values) {
+                                                  int64_t batch, const std::vector<std::string>& values,
+                                                  ReferenceRun* outputs) {
     engine::Session session(model);
     std::map<std::string, ChannelStats> stats;
     for (const auto& v : values) {
@@ -67,7 +68,12 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
         session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
                                                   const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
     }
-    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
+    if (outputs) outputs->start();
+    for (int64_t begin = 0; begin < count; begin += batch) {
+        std::vector<Tensor> y = session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
+        if (outputs) outputs->add(std::move(y));
+    }
+    if (outputs) outputs->finish(std::nullopt);
     return stats;
 }
 
