@@ -1,10 +1,16 @@
 #include "qcp/core/isa.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdlib>
 
 #include "qcp/core/error.hpp"
 
 namespace qcp {
+
+void log_isa_copy(const char* what, const char* copy, IsaLevel level) {
+    spdlog::debug("{}: {} (CPU level {})", what, copy, isa_name(level));
+}
 
 const char* isa_name(IsaLevel level) {
     switch (level) {

@@ -1,7 +1,5 @@
 // The public compute functions of cp.hpp: each calls the copy built for the CPU's instruction
 // set level (isa.hpp, qcp/core/isa.hpp), chosen once per process.
-#include <spdlog/spdlog.h>
-
 #include "isa.hpp"
 #include "qcp/core/isa.hpp"
 
@@ -38,18 +36,14 @@ struct EntryPoints {
                 &ns::cp_rel_error,   &ns::cp_reconstruct}
 
 const EntryPoints& entry_points() {
-    static const EntryPoints chosen = [] {
-        const IsaLevel level = isa_level();
+    static const EntryPoints copies[] = {
 #ifdef QCP_DECOMP_ISA_COPIES
-        const EntryPoints e = level == IsaLevel::V4   ? QCP_DECOMP_COPY(isa_v4)
-                              : level == IsaLevel::V3 ? QCP_DECOMP_COPY(isa_v3)
-                                                      : QCP_DECOMP_COPY(isa_base);
+        QCP_DECOMP_COPY(isa_base), QCP_DECOMP_COPY(isa_v3), QCP_DECOMP_COPY(isa_v4)
 #else
-        const EntryPoints e = QCP_DECOMP_COPY(isa_base);  // one copy, built with the build's flags
+        QCP_DECOMP_COPY(isa_base)  // one copy, built with the build's flags
 #endif
-        spdlog::debug("decomp: {} solvers (CPU level {})", e.name, isa_name(level));
-        return e;
-    }();
+    };
+    static const EntryPoints chosen = choose_isa_copy(copies, "decomp: solvers");
     return chosen;
 }
 

@@ -61,7 +61,7 @@ double ChannelStats::stddev(size_t ch) const { return std::sqrt(std::max(0.0, su
 
 std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count,
                                                   int64_t batch, const std::vector<std::string>& values,
-                                                  const std::set<std::string>& channels_last) {
+                                                  const std::set<std::string>& channels_last, ReferenceRun* outputs) {
     engine::Session session(model);
     std::map<std::string, ChannelStats> stats;
     for (const auto& v : values) {
@@ -73,7 +73,12 @@ std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::
         session.observe(p, [&stats, v, out_index](const ir::Node&, const std::vector<const Tensor*>&,
                                                   const std::vector<Tensor>& outs) { stats[v].add(outs[out_index]); });
     }
-    for (int64_t begin = 0; begin < count; begin += batch) (void)session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
+    if (outputs) outputs->start();
+    for (int64_t begin = 0; begin < count; begin += batch) {
+        std::vector<Tensor> y = session.run(ds.read_inputs(begin, std::min(batch, count - begin)));
+        if (outputs) outputs->add(std::move(y));
+    }
+    if (outputs) outputs->finish(std::nullopt);
     return stats;
 }
 

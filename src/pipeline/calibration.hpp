@@ -15,6 +15,7 @@
 #include "qcp/data/dataset.hpp"
 #include "qcp/ir/graph.hpp"
 #include "qcp/ir/layers.hpp"
+#include "qcp/pipeline/evaluate.hpp"
 #include "qcp/quant/hessian.hpp"
 
 namespace qcp::calibration {
@@ -33,10 +34,12 @@ struct ChannelStats {
 };
 
 // Runs `model` over the first `count` samples, observing the producers of `values`; those in
-// `channels_last` have their channels on the last axis.
+// `channels_last` have their channels on the last axis. With `outputs` (not yet filled), the
+// network outputs of that run fill it too, one entry per batch.
 std::map<std::string, ChannelStats> collect_stats(const ir::Model& model, data::Dataset& ds, int64_t count, int64_t batch,
                                                   const std::vector<std::string>& values,
-                                                  const std::set<std::string>& channels_last = {});
+                                                  const std::set<std::string>& channels_last = {},
+                                                  ReferenceRun* outputs = nullptr);
 
 // H = XᵀX of the inputs each of `targets` sees in `model` over `count` samples, in one pass: im2col
 // rows for convs, one H per group of a grouped conv (cols = Cin/groups·kh·kw each), one otherwise.

@@ -1,7 +1,5 @@
 // The public GPTQ and PQ functions of gptq.hpp and pq.hpp: each calls the copy built for the
 // CPU's instruction-set level (isa.hpp, qcp/core/isa.hpp), chosen once per process.
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 #include "isa.hpp"
@@ -42,18 +40,14 @@ struct EntryPoints {
                 &ns::pq_refit,   &ns::pq_loss,          &ns::hessian_add_block}
 
 const EntryPoints& entry_points() {
-    static const EntryPoints chosen = [] {
-        const IsaLevel level = isa_level();
+    static const EntryPoints copies[] = {
 #ifdef QCP_QUANT_ISA_COPIES
-        const EntryPoints e = level == IsaLevel::V4   ? QCP_QUANT_COPY(isa_v4)
-                              : level == IsaLevel::V3 ? QCP_QUANT_COPY(isa_v3)
-                                                      : QCP_QUANT_COPY(isa_base);
+        QCP_QUANT_COPY(isa_base), QCP_QUANT_COPY(isa_v3), QCP_QUANT_COPY(isa_v4)
 #else
-        const EntryPoints e = QCP_QUANT_COPY(isa_base);  // one copy, built with the build's flags
+        QCP_QUANT_COPY(isa_base)  // one copy, built with the build's flags
 #endif
-        spdlog::debug("quant: {} GPTQ/PQ solvers and Hessian products (CPU level {})", e.name, isa_name(level));
-        return e;
-    }();
+    };
+    static const EntryPoints chosen = choose_isa_copy(copies, "quant: GPTQ/PQ solvers and Hessian products");
     return chosen;
 }
 

@@ -444,6 +444,52 @@ TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     EXPECT_DOUBLE_EQ(*r.check_output_rel_error, *c.report.check_output_rel_error);
 }
 
+// The run that measures the original's statistics for the correction keeps its network outputs,
+// and the check compares with them instead of running the original again: the same measurement
+// as a check that runs it.
+TEST_F(CompressStages, CheckTakesTheOriginalOutputsFromTheCorrectionsRun) {
+    CompressOptions o = options("rtn");
+    o.bits = 4;
+    stages::Context c(o);
+    prepare(c);
+    stages::solve(c);
+    ASSERT_TRUE(c.original_outputs.kept());
+    stages::correct(c);
+    stages::save(c);
+    stages::check(c);
+    ASSERT_TRUE(c.report.check_output_rel_error.has_value());
+    const double kept = *c.report.check_output_rel_error;
+    EXPECT_GT(kept, 0.0);
+
+    // the check reads the kept outputs: doubled, they are twice as far from the output
+    ReferenceRun doubled;
+    doubled.start();
+    for (size_t b = 0; b * o.batch < static_cast<size_t>(kCalibSamples); ++b) {
+        std::vector<Tensor> y = c.original_outputs.batch(b);
+        for (Tensor& t : y)
+            for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] *= 2.f;
+        doubled.add(std::move(y));
+    }
+    doubled.finish(std::nullopt);
+    std::swap(c.original_outputs, doubled);
+    stages::check(c);
+    EXPECT_GT(*c.report.check_output_rel_error, 0.4);
+    std::swap(c.original_outputs, doubled);
+
+    c.original_outputs = ReferenceRun();  // nothing kept: the check runs the original itself
+    stages::check(c);
+    EXPECT_FALSE(c.original_outputs.filled());
+    EXPECT_NEAR(*c.report.check_output_rel_error, kept, 1e-6 * kept);
+
+    CompressOptions off = o;
+    off.correct = false;
+    off.output = dir / "uncorrected.onnx";
+    stages::Context d(off);
+    prepare(d);
+    stages::solve(d);
+    EXPECT_FALSE(d.original_outputs.filled());
+}
+
 TEST_F(CompressStages, DryRunWritesNothing) {
     CompressOptions o = options("rtn");
     o.dry_run = true;

@@ -6,6 +6,7 @@
 // levels may round differently (FMA), so output bytes can differ between machines.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -25,5 +26,20 @@ IsaLevel isa_level();
 
 // isa_level()'s rule for a given $QCP_ISA value (nullopt: unset) and CPU level; for tests.
 IsaLevel choose_isa_level(const std::optional<std::string>& env, IsaLevel cpu);
+
+// The debug line of choose_isa_copy.
+void log_isa_copy(const char* what, const char* copy, IsaLevel level);
+
+// The copy of a module's entry points for isa_level(), logged once as "<what>: <copy> (CPU level
+// <level>)". `copies` holds the baseline, v3 and v4 copies, or only the baseline one when the
+// build made a single copy with its own flags. Each copy has a `name` member.
+template <class EntryPoints, std::size_t N>
+EntryPoints choose_isa_copy(const EntryPoints (&copies)[N], const char* what) {
+    static_assert(N == 1 || N == 3, "the baseline copy, or the baseline, v3 and v4 copies");
+    const IsaLevel level = isa_level();
+    const EntryPoints& e = N == 1 ? copies[0] : copies[static_cast<std::size_t>(level) < N ? static_cast<std::size_t>(level) : 0];
+    log_isa_copy(what, e.name, level);
+    return e;
+}
 
 }  // namespace qcp

@@ -84,6 +84,9 @@ struct Context {
 
     // check: the original's outputs on the calibration samples, kept across compressions (or null)
     ReferenceRun* check_original = nullptr;
+    // ... or, without one, kept from the run that measured the original's statistics for the
+    // correction when it ran on the same samples (so the check need not run the original again)
+    ReferenceRun original_outputs;
 };
 
 // load: validates the options, refuses an unsafe output, reads the model and its sizes.

@@ -40,7 +40,12 @@ const calibration::ChannelStats& original_stats(Context& c, const std::string& v
         std::vector<std::string> values{value};
         for (const auto& v : more)
             if (v != value && !c.original_stats.count(v)) values.push_back(v);
-        auto stats = calibration::collect_stats(c.model, *c.calib, correction_samples(c), c.options.batch, values, channels_last_values(c));
+        // The check stage compares the output with the original's on all c.calib_n samples: when
+        // this run covers the same ones, its network outputs are kept for it.
+        ReferenceRun& outputs = c.check_original ? *c.check_original : c.original_outputs;
+        const bool keep = !outputs.filled() && correction_samples(c) == c.calib_n;
+        auto stats = calibration::collect_stats(c.model, *c.calib, correction_samples(c), c.options.batch, values,
+                                                channels_last_values(c), keep ? &outputs : nullptr);
         for (auto& [v, s] : stats) c.original_stats.emplace(v, std::move(s));
     }
     return c.original_stats.at(value);

@@ -75,7 +75,7 @@ void check(Context& c) {
         const ir::Model written = onnx_io::load_model(o.output);
         engine::Session b(written);
         ReferenceRun once(0);
-        ReferenceRun& original = c.check_original ? *c.check_original : once;
+        ReferenceRun& original = c.check_original ? *c.check_original : c.original_outputs.kept() ? c.original_outputs : once;
         const bool kept = original.kept();
         std::optional<engine::Session> a;
         if (!kept) a.emplace(c.model);
