@@ -15,6 +15,7 @@
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/pipeline/evaluate.hpp"
 #include "qcp/rewrite/cp_rewrite.hpp"
+#include "ir/ir_builders.hpp"
 #include "stages/context.hpp"
 #include "test_util.hpp"
 
@@ -50,23 +51,16 @@ Tensor planted_inputs(Shape shape, int axis, uint32_t seed) {
     return t;
 }
 
+// A float input or output of shape (N, rest...), N dynamic.
 ir::ValueInfo batched(const std::string& name, Shape rest) {
-    ir::ValueInfo v;
-    v.name = name;
-    v.dtype = DType::Float32;
-    v.has_shape = true;
-    v.dims.push_back({-1, "N"});
-    for (int64_t d : rest) v.dims.push_back({d, ""});
+    ir::ValueInfo v = test::make_value(name, rest);
+    v.dims.insert(v.dims.begin(), ir::Dim{-1, "N"});
     return v;
 }
 
 ir::Node node(const std::string& op, const std::string& name, std::vector<std::string> in, const std::string& out,
               std::vector<ir::Attribute> attrs = {}) {
-    ir::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = {out};
+    ir::Node n = test::make_node(op, std::move(in), {out}, name);
     n.attributes = std::move(attrs);
     return n;
 }
