@@ -22,7 +22,7 @@ namespace {
 
 std::string cache_key(const CompressOptions& o, const std::string& sha, const std::vector<int>& bits) {
     std::ostringstream k;
-    k << "qcp-budget-v2|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
+    k << "qcp-budget-v3|" << sha << "|" << o.method << "|" << o.objective << "|" << o.calib.string() << "|" << o.calib_count
       << "|" << static_cast<int>(o.granularity.value_or(decomp::Granularity::Tensor)) << "|" << o.symmetric << "|"
       << o.block_size << "|" << o.seed << "|" << o.correct.value_or(!o.calib.empty()) << "|"
       << static_cast<int>(resolved_format(o)) << "|";

@@ -226,22 +226,6 @@ int64_t index_along(const Shape& shape, int axis, int64_t i) {
     return (i / stride) % shape.at(static_cast<size_t>(axis));
 }
 
-// The float32 per-channel constant an Add reads beside `value`, when that Add is the only reader
-// of `value` (and `value` is no graph output) and the constant has `channels` values on its last
-// axis (so it broadcasts along the output channels of a MatMul): the Add's node index and the
-// constant's input slot, or {-1, -1}.
-std::pair<int, int> following_bias_add(const ir::Graph& g, const std::string& value, int64_t channels) {
-    const std::vector<int>& readers = g.consumers(value);
-    if (readers.size() != 1 || g.is_graph_output(value)) return {-1, -1};
-    const ir::Node& add = g.nodes.at(static_cast<size_t>(readers[0]));
-    if (add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) return {-1, -1};
-    const int slot = add.inputs[0] == value ? 1 : 0;
-    if (add.inputs[static_cast<size_t>(slot)] == value) return {-1, -1};
-    const Tensor* c = g.constant(add.inputs[static_cast<size_t>(slot)]);
-    if (!c || c->dtype() != DType::Float32 || c->rank() < 1 || c->numel() != channels || c->dim(c->rank() - 1) != channels)
-        return {-1, -1};
-    return {readers[0], slot};
-}
 
 // shift (with the scale already in the weights) into a bias outside the last node: the
 // per-channel constant of the Add that follows it (a copy of its own), else a new Add.
@@ -271,6 +255,20 @@ void shift_after(ir::Model& model, CpRewrite& rw, int last, const std::vector<fl
 }
 
 }  // namespace
+
+// (rewrite_util.hpp)
+std::pair<int, int> following_bias_add(const ir::Graph& g, const std::string& value, int64_t channels) {
+    const std::vector<int>& readers = g.consumers(value);
+    if (readers.size() != 1 || g.is_graph_output(value)) return {-1, -1};
+    const ir::Node& add = g.nodes.at(static_cast<size_t>(readers[0]));
+    if (add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) return {-1, -1};
+    const int slot = add.inputs[0] == value ? 1 : 0;
+    if (add.inputs[static_cast<size_t>(slot)] == value) return {-1, -1};
+    const Tensor* c = g.constant(add.inputs[static_cast<size_t>(slot)]);
+    if (!c || c->dtype() != DType::Float32 || c->rank() < 1 || c->numel() != channels || c->dim(c->rank() - 1) != channels)
+        return {-1, -1};
+    return {readers[0], slot};
+}
 
 int correction_bias_add(const ir::Graph& g, const std::string& output) {
     const int p = g.producer(output);

@@ -119,4 +119,43 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
     return rw;
 }
 
+int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& layer, const quant::QuantizedMatrix* q) {
+    if (layer.op != "Conv" && layer.op != "Gemm" && layer.op != "MatMul") return 0;
+    if (!layer.out_shape.empty() && layer.out_shape.size() < 2) return 0;
+    if (q && q->scheme.granularity == quant::Granularity::Block) return 0;
+    const ir::Node& node = g.nodes.at(static_cast<size_t>(layer.node));
+    const bool transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
+    const int64_t channels = layer.weight_shape.at(transposed ? 1 : 0);
+    const Tensor* b = layer.bias.empty() ? nullptr : g.constant(layer.bias);
+    const bool per_channel_bias =
+        b && b->numel() == channels && (b->rank() == 1 || (layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1));
+    bool bias_input = true;
+    if (layer.op == "MatMul") {
+        bias_input = false;
+    } else if (layer.op == "Gemm") {
+        const float beta = node.attr_float("beta", 1.0f);
+        bias_input = beta != 0.0f && (layer.bias.empty() ? opset >= 11 : per_channel_bias);
+    } else if (b && !per_channel_bias) {
+        return 0;
+    }
+    int64_t bits = 0;
+    if (!q) {
+        bits += 32 * channels;
+    } else {
+        const int64_t scales = static_cast<int64_t>(q->scales.size());
+        bits += 32 * (channels - scales);
+        if (scales == 1 && !q->scheme.symmetric) bits += q->scheme.bits * (channels - 1);
+    }
+    const std::string& output = node.outputs.at(0);
+    if (bias_input) {
+        if (layer.bias.empty()) bits += 32 * channels;
+    } else if (const auto [add, slot] = following_bias_add(g, output, channels); add >= 0) {
+        const std::string& c = g.nodes[static_cast<size_t>(add)].inputs[static_cast<size_t>(slot)];
+        if (g.consumers(c).size() > 1) bits += 32 * channels;  // the Add gets a copy of its own
+    } else {
+        bits += 32 * channels;
+    }
+    return bits;
+}
+
 }  // namespace qcp::rewrite

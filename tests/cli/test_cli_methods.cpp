@@ -135,7 +135,7 @@ TEST(CliMethods, BudgetCacheKeepsTheSensitivities) {
     EXPECT_EQ(files, 2u);  // curves, sensitivities
     const Result second = qcp_run("-v " + run);
     ASSERT_EQ(second.code, 0) << second.err;
-    EXPECT_NE(second.err.find("sensitivity-v1"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("sensitivity-v2"), std::string::npos) << second.err;
     EXPECT_EQ(second.err.find("network-output sensitivity of"), std::string::npos) << second.err;  // not measured again
     auto strip = [](const std::string& s) { return std::regex_replace(s, std::regex("\"seconds\": [0-9.e+-]+"), ""); };
     EXPECT_EQ(strip(first.out), strip(second.out));

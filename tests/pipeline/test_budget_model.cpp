@@ -3,6 +3,7 @@
 // weighted by a network-output sensitivity checked here against a hand-built probe.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "qcp/core/error.hpp"
 #include "qcp/core/npy.hpp"
 #include "qcp/engine/session.hpp"
+#include "qcp/onnx_io/onnx_io.hpp"
 #include "qcp/decomp/cp.hpp"
 #include "qcp/pipeline/compress.hpp"
 #include "qcp/quant/gptq.hpp"
@@ -227,6 +229,103 @@ TEST_F(BudgetModel, SensitivityIsTheNetworkErrorOverTheLayerDamage) {
     const auto j = compress_to_json(c.report);
     EXPECT_TRUE(j["budget"]["sensitivity"].get<bool>());
     EXPECT_TRUE(j["layers"][0]["sensitivity"].is_number());
+}
+
+// A final Softmax is probed on its logits, by the top-class margins: sensitivity = mean over
+// the rows of max_j ((δ_j − δ_t) / max(z_t − z_j, 0.1 · median top-two gap))², t the logits' top
+// class and j its next four, over the same layer damage. fmnist_mlp with a Softmax appended, so
+// the logits are the shipped model's own output; the margin rebuilt here with a full sort per row.
+TEST_F(BudgetModel, SoftmaxOutputsAreProbedOnTheLogitsByTheirMargins) {
+    ir::Model m = onnx_io::load_model(model("fmnist_mlp"));
+    const std::string out = m.graph.outputs.at(0).name;
+    m.graph.outputs[0].name = "probabilities";
+    ir::Node sm;
+    sm.op_type = "Softmax";
+    sm.name = "softmax";
+    sm.inputs = {out};
+    sm.outputs = {"probabilities"};
+    sm.attributes.push_back(ir::Attribute::make_int("axis", 1));
+    m.graph.nodes.push_back(sm);
+    m.graph.rebuild_index();
+    onnx_io::SaveOptions so;
+    so.overwrite = true;
+    onnx_io::save_model(m, dir / "mlp_softmax.onnx", so);
+
+    CompressOptions o = options("fmnist_mlp", "mixed", 8, true);
+    o.model = dir / "mlp_softmax.onnx";
+    o.cache.clear();
+    stages::Context c(o);
+    plan_budget(c);
+    ASSERT_TRUE(c.report.budget_sensitivity);
+    const ir::Model logits_model = onnx_io::load_model(model("fmnist_mlp"));
+    std::vector<Tensor> inputs{Tensor(DType::Float32, {kProbeSamples, 1, 28, 28})};
+    std::copy(x.data<float>(), x.data<float>() + inputs[0].numel(), inputs[0].data<float>());
+    const Tensor z = engine::Session(logits_model).run(inputs)[0];
+    ASSERT_EQ(z.rank(), 2u);
+    const int64_t rows = z.dim(0), classes = z.dim(1);
+    // per row: the classes by falling logit, and the top-two gap
+    std::vector<std::vector<int64_t>> order(static_cast<size_t>(rows));
+    std::vector<double> gaps;
+    for (int64_t r = 0; r < rows; ++r) {
+        auto& ix = order[static_cast<size_t>(r)];
+        for (int64_t j = 0; j < classes; ++j) ix.push_back(j);
+        std::sort(ix.begin(), ix.end(), [&](int64_t a, int64_t b) {
+            const float va = z.data<float>()[r * classes + a], vb = z.data<float>()[r * classes + b];
+            return va != vb ? va > vb : a < b;
+        });
+        gaps.push_back(double(z.data<float>()[r * classes + ix[0]]) - z.data<float>()[r * classes + ix[1]]);
+    }
+    std::vector<double> sorted_gaps = gaps;
+    std::sort(sorted_gaps.begin(), sorted_gaps.end());
+    const double floor = 0.1 * sorted_gaps[static_cast<size_t>(rows / 2)];
+    int differs = 0;
+    for (size_t li = 0; li < c.layers.size(); ++li) {
+        const LayerPlan& p = c.report.layers[li];
+        SCOPED_TRACE(p.name);
+        ASSERT_TRUE(p.sensitivity.has_value());
+        const ir::Layer& l = c.layers[li];
+        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
+        quant::QuantScheme scheme;
+        scheme.bits = 4;
+        const std::vector<float> wq = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme).dequantized();
+        ir::Model probe = logits_model;
+        Tensor& w = probe.graph.find_initializer(l.weight)->tensor;
+        ASSERT_EQ(w.numel(), t.rows * t.cols);
+        std::copy(wq.begin(), wq.end(), w.data<float>());
+        const Tensor zq = engine::Session(probe).run(inputs)[0];
+        double e = 0, prob_e = 0, prob_norm = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+            const auto& ix = order[static_cast<size_t>(r)];
+            auto zv = [&](const Tensor& v, int64_t j) { return double(v.data<float>()[r * classes + j]); };
+            double worst = 0;
+            for (int64_t k = 1; k <= 4; ++k) {
+                const double move = (zv(zq, ix[k]) - zv(z, ix[k])) - (zv(zq, ix[0]) - zv(z, ix[0]));
+                const double g = move / std::max(zv(z, ix[0]) - zv(z, ix[k]), floor);
+                worst = std::max(worst, g * g);
+            }
+            e += worst;
+            // the probabilities' error², the measure before
+            double s = 0, sq = 0;
+            for (int64_t j = 0; j < classes; ++j) s += std::exp(zv(z, j) - zv(z, ix[0])), sq += std::exp(zv(zq, j) - zv(z, ix[0]));
+            for (int64_t j = 0; j < classes; ++j) {
+                const double pr = std::exp(zv(z, j) - zv(z, ix[0])) / s, pq = std::exp(zv(zq, j) - zv(z, ix[0])) / sq;
+                prob_e += (pq - pr) * (pq - pr);
+                prob_norm += pr * pr;
+            }
+        }
+        e /= double(rows);
+        const Eigen::MatrixXd& h = c.hessians.at(li);
+        Eigen::MatrixXd wm(t.rows, t.cols), dm(t.rows, t.cols);
+        for (int64_t r = 0; r < t.rows; ++r)
+            for (int64_t k = 0; k < t.cols; ++k) {
+                wm(r, k) = t.w[size_t(r * t.cols + k)];
+                dm(r, k) = wm(r, k) - wq[size_t(r * t.cols + k)];
+            }
+        const double damage = (dm * h * dm.transpose()).trace() / (wm * h * wm.transpose()).trace();
+        EXPECT_NEAR(*p.sensitivity, e / damage, kSensitivityTol * e / damage);
+        if (std::abs(*p.sensitivity - prob_e / prob_norm / damage) > 0.1 * *p.sensitivity) ++differs;
+    }
+    EXPECT_GT(differs, 0);  // not the probabilities' error under another name
 }
 
 // mixed measures rtn and gptq from one GPTQ run per bit width (its loss_before is rtn's error)

@@ -60,8 +60,11 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
             const auto layers = ir::find_layers(m.graph);
             ASSERT_EQ(layers.size(), 1u);
             const auto t = rewrite::quant_target(m.graph, layers[0]);
+            const ir::Graph before = m.graph;
             std::optional<rewrite::CpRewrite> target;
+            int64_t planned = -1;  // what the budget counts for the correction (correction_bits)
             if (kind == Kind::Pq) {
+                planned = rewrite::correction_bits(before, 13, layers[0], nullptr);
                 quant::PqOptions po;
                 po.d = c.w.size() == 4 ? c.w[2] * c.w[3] : 4;
                 if (po.d == 1) po.d = 2;
@@ -76,6 +79,7 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
                 s.granularity = kind == Kind::RtnChannel ? quant::Granularity::Channel : quant::Granularity::Tensor;
                 s.symmetric = kind != Kind::RtnTensorAsym;
                 const auto q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, s);
+                planned = rewrite::correction_bits(before, 13, layers[0], &q);
                 const auto gw = rewrite::grid_weight_for(layers[0], t, q);
                 const int64_t bits = rewrite::rewrite_quantized(m, layers[0], gw, format);
                 target = rewrite::correction_target(m, layers[0], "y", &gw, bits);
@@ -93,6 +97,7 @@ TEST_P(CorrectionTargetCase, AffineMapFoldsExactly) {
             const int64_t scales = kind == Kind::RtnChannel ? 0 : kind == Kind::Pq ? c.out_channels : c.out_channels - 1;
             const int64_t zero_points = kind == Kind::RtnTensorAsym ? 4 * (c.out_channels - 1) : 0;  // 4-bit, now per channel
             EXPECT_EQ(added, 32 * (scales + (c.bias ? 0 : c.out_channels)) + zero_points);
+            EXPECT_EQ(planned, added);
         }
     }
 }
@@ -198,6 +203,15 @@ std::vector<float> ramp(size_t n, float base, float step) {
 // MatMul → Add(c): the shift goes into (a copy of) c, no node is added; mm keeps its producer.
 TEST(CorrectionTarget, MatMulShiftFoldsIntoTheFollowingAdd) {
     ir::Model m = matmul_add_model(false);
+    {  // counted as the budget counts it: pq's weight takes 9 scales; rtn per channel, nothing
+        const auto layer = ir::find_layers(m.graph).at(0);
+        EXPECT_EQ(rewrite::correction_bits(m.graph, 13, layer, nullptr), 32 * 9);
+        const auto t = rewrite::quant_target(m.graph, layer);
+        quant::QuantScheme s;
+        s.bits = 4;
+        const auto q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, s);
+        EXPECT_EQ(rewrite::correction_bits(m.graph, 13, layer, &q), 0);
+    }
     const Tensor x = test::normal_tensor({2, 5, 12}, 2), c = test::normal_tensor({9}, 5);
     const std::vector<float> a = ramp(9, 0.5f, 0.1f), d = ramp(9, -1.f, 0.25f);
     auto target = rtn_target(m, "mm");
@@ -230,6 +244,13 @@ TEST(CorrectionTarget, MatMulWithoutAnAddOfItsOwnGetsANewAdd) {
         ir::Model m = other_reader ? matmul_add_model(true)
                                    : test::one_layer_model("MatMul", {}, {2, 5, 12}, {2, 5, 9}, test::normal_tensor({12, 9}, 1), 13, "matmul");
         const std::string out = other_reader ? "mm" : "y";
+        // counted as the budget counts it: no scales (per channel already), the new Add's constant
+        quant::QuantScheme per_channel;
+        per_channel.bits = 4;
+        const auto layer = ir::find_layers(m.graph).at(0);
+        const auto t = rewrite::quant_target(m.graph, layer);
+        const auto q = quant::rtn_quantize(t.w.data(), t.rows, t.cols, per_channel);
+        EXPECT_EQ(rewrite::correction_bits(m.graph, 13, layer, &q), 32 * 9);
         const Tensor x = test::normal_tensor({2, 5, 12}, 2);
         const std::vector<float> a = ramp(9, 0.5f, 0.1f), d = ramp(9, -1.f, 0.25f);
         auto target = rtn_target(m, out);

@@ -42,4 +42,13 @@ int64_t rewrite_quantized(ir::Model& model, const ir::Layer& layer, const GridWe
 std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& layer, const std::string& output,
                                            const GridWeight* grid, int64_t storage_bits);
 
+// The stored bits a statistics correction adds to a layer quantized to `q` (nullptr: a weight
+// without a grid, which takes the scale as a Mul's factor), as correction_target and
+// apply_channel_affine add them: a scale per output channel where the grid has fewer (with its
+// zero points when asymmetric), and a bias where the layer has none that takes the shift (a new
+// one, or a new Add after a MatMul with no per-channel Add behind it, or a copy of an Add's
+// constant that is read elsewhere too). 0 when the layer cannot be corrected. The budget counts
+// them, so that the ratio it plans is the one written.
+int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& layer, const quant::QuantizedMatrix* q);
+
 }  // namespace qcp::rewrite

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "qcp/quant/gptq.hpp"
+#include "qcp/rewrite/quant_rewrite.hpp"
 
 namespace qcp::methods {
 
@@ -50,6 +51,12 @@ int64_t code_width(int bits, const CompressOptions& o, int64_t opset) {
     if (resolved_format(o) == rewrite::WeightFormat::Float) return 32;
     if (resolved_format(o) == rewrite::WeightFormat::Packed) return bits;
     return bits <= 4 && opset >= 21 ? 4 : 8;
+}
+
+int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& l, const CompressOptions& o,
+                        const quant::QuantizedMatrix* q) {
+    if (o.calib.empty() || !o.correct.value_or(true)) return 0;
+    return rewrite::correction_bits(g, opset, l, q);
 }
 
 }  // namespace qcp::methods

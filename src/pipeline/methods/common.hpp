@@ -30,4 +30,10 @@ std::string quantizer_blocker(const ir::Layer& l, const CompressOptions& o);
 // Bits a b-bit code occupies in the written file (8, 4 at opset ≥ 21, 32 in float format).
 int64_t code_width(int bits, const CompressOptions& o, int64_t opset);
 
+// Bits the statistics correction will add to layer `l` quantized to `q` (rewrite::correction_bits;
+// nullptr: pq's weight, which takes a Mul), 0 when the correction will not run (no --calib, or
+// --no-correct). Budget candidates include them.
+int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& l, const CompressOptions& o,
+                        const quant::QuantizedMatrix* q);
+
 }  // namespace qcp::methods

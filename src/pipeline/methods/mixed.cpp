@@ -60,7 +60,8 @@ ScalarCandidates scalar_candidates(const BudgetInput& in) {
         budget::Candidate c;
         c.bits = b;
         c.params_after = in.layer.params;
-        c.weight_bits_after = g.q.storage_bits() + 32 * bias;  // rtn's grids: the same for both
+        // rtn's grids: the same for both
+        c.weight_bits_after = g.q.storage_bits() + 32 * bias + correction_bits(in.graph, in.opset, in.layer, in.options, &g.q);
         c.stored_bits_after = c.weight_bits_after + (code_width(b, in.options, in.opset) - b) * t.rows * t.cols;
         c.macs_after = in.layer.macs;
         c.method = "rtn";
@@ -83,12 +84,14 @@ std::vector<budget::Candidate> pq_candidates(const BudgetInput& in) {
     std::vector<budget::Candidate> out;
     if (t.cols % d != 0) return out;
     const int64_t bias = l.params - t.rows * t.cols, subvectors = t.rows * (t.cols / d);
+    // pq's correction runs on convs only (methods/pq.cpp)
+    const int64_t corr = l.op == "MatMul" ? 0 : correction_bits(in.graph, in.opset, l, in.options, nullptr);
     std::vector<int64_t> ks;
     for (int64_t k : kPqCentroids) ks.push_back(std::min(k, subvectors));
     ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
     for (int64_t k : ks) {
         const rewrite::PqBits bits = rewrite::pq_bits(t.rows, t.cols / d, k, d, resolved_format(in.options));
-        if (bits.storage_bits + 32 * bias >= in.plan.weight_bits_before) continue;  // no smaller: not worth the k-means
+        if (bits.storage_bits + 32 * bias + corr >= in.plan.weight_bits_before) continue;  // no smaller: not worth the k-means
         quant::PqOptions po;
         po.d = d;
         po.k = k;
@@ -103,7 +106,7 @@ std::vector<budget::Candidate> pq_candidates(const BudgetInput& in) {
         c.centroids = q.k;
         c.subvector = d;
         c.params_after = l.params;
-        c.weight_bits_after = c.stored_bits_after = bits.storage_bits + 32 * bias;
+        c.weight_bits_after = c.stored_bits_after = bits.storage_bits + 32 * bias + corr;
         c.macs_after = l.macs;
         c.damage = relative_damage(t.w.data(), wq.data(), t.rows, t.cols, in.hessian);
         out.push_back(c);

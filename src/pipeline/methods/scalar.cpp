@@ -56,7 +56,7 @@ public:
             budget::Candidate c;
             c.bits = b;
             c.params_after = in.layer.params;
-            c.weight_bits_after = q.storage_bits() + 32 * bias;
+            c.weight_bits_after = q.storage_bits() + 32 * bias + correction_bits(in.graph, in.opset, in.layer, in.options, &q);
             c.stored_bits_after = c.weight_bits_after + (code_width(b, in.options, in.opset) - b) * t.rows * t.cols;
             c.macs_after = in.layer.macs;
             c.damage = relative_damage(t.w.data(), wq.data(), t.rows, t.cols, in.hessian);
