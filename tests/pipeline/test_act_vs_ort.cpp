@@ -42,7 +42,22 @@ struct Case {
     std::string name, model, method;
     int bits;
     std::vector<std::string> excludes;
+    bool full_int8 = false;  // int8 weights beyond [-64, 63]: ORT's x86 kernels saturate without VNNI
 };
+
+// Whether ORT's u8s8 kernels on this CPU may saturate: x86 without VNNI (AVX-VNNI, AVX512-VNNI or
+// AMX), where the AVX2 / AVX512BW kernels sum pairs of u8 × s8 products in int16 (vpmaddubsw;
+// microsoft/onnxruntime#6004, #24220). With weights in [-64, 63] no pair can overflow.
+bool ort_int8_may_saturate() {
+#if defined(__x86_64__) || defined(__i386__)
+    const std::string info = test::read_text("/proc/cpuinfo");
+    for (const char* flag : {" avx512_vnni", " avx_vnni", " amx_int8"})
+        if (info.find(flag) != std::string::npos) return false;
+    return true;
+#else
+    return false;
+#endif
+}
 
 // A fused node's group as ORT sees it: the uint8 codes it reads and what it writes.
 struct Group {
@@ -143,6 +158,8 @@ class ActVsOrt : public ::testing::TestWithParam<Case> {};
 TEST_P(ActVsOrt, FusesAsPredictedAndAgreesWithinOneStep) {
     if (!stdfs::exists(kSource / "tools/ort/node_modules/onnxruntime-node")) GTEST_SKIP() << "ONNX Runtime not installed";
     const Case& c = GetParam();
+    if (c.full_int8 && ort_int8_may_saturate())
+        GTEST_SKIP() << "this CPU has no VNNI: ONNX Runtime's u8s8 kernels saturate on 8-bit weights (the 7-bit case runs)";
     test::TempDir dir;
     CompressOptions o;
     o.model = test::models_dir() + "/" + c.model + ".onnx";
@@ -240,7 +257,8 @@ TEST_P(ActVsOrt, FusesAsPredictedAndAgreesWithinOneStep) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, ActVsOrt,
-    ::testing::Values(Case{"resnet_rtn_w8a8", "fmnist_resnet", "rtn", 8, {}},
+    ::testing::Values(Case{"resnet_rtn_w8a8", "fmnist_resnet", "rtn", 8, {}, true},
+                      Case{"resnet_rtn_w7a8", "fmnist_resnet", "rtn", 7, {}},
                       Case{"mlp_gptq_w4a8", "fmnist_mlp", "gptq", 4, {}},
                       // two factorized 1×1 convs with the (uncompressed) depthwise conv between them
                       Case{"mobilenet_admm_w4a8", "fmnist_mobilenet", "admm-cp", 4, {"features\\.[5-7]"}}),

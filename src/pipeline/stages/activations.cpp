@@ -164,7 +164,7 @@ void quantize_activations(Context& c) {
 
     std::map<std::string, int64_t> extra_bits;
     for (size_t i = 0; i < targets.size(); ++i) extra_bits[targets[i]] = rw.extra_bits[i];
-    size_t fused = 0;
+    size_t fused = 0, full_int8 = 0;
     for (const auto& ln : per_layer) {
         LayerPlan& p = c.report.layers[ln.layer];
         for (size_t k = 0; k < ln.outputs.size(); ++k) {
@@ -176,7 +176,9 @@ void quantize_activations(Context& c) {
             if (p.storage == "qdq-int4") p.storage = "qdq-int8";  // widened for the int8 kernels
             std::string f = rewrite::ort_qdq_fusion(g, g.producer(ln.outputs[k]));
             if (!p.selected) f += " (weights given rtn 8-bit for it)";
-            fused += f.rfind("none", 0) != 0;
+            const bool fuses = f.rfind("none", 0) != 0;
+            fused += fuses;
+            full_int8 += fuses && (p.selected ? p.bits : kSandwichBits) >= 8;
             p.activation_fusion.push_back(std::move(f));
         }
     }
@@ -184,6 +186,13 @@ void quantize_activations(Context& c) {
     spdlog::info("activations: {} tensors quantized to uint8 ({}), {} of {} layer nodes fuse into int8 kernels, "
                  "{} uncompressed layers given 8-bit weights ({:.1f} s)",
                  sites.size(), resolved_act_calib(o), fused, targets.size(), sandwiched, since(t0));
+    // ORT's x86 u8s8 kernels without VNNI add pairs of u8 × s8 products in int16 (vpmaddubsw):
+    // 255 · 127 · 2 overflows it, 255 · 64 · 2 does not (microsoft/onnxruntime#6004). Measured on
+    // an AVX2 AMD EPYC: fmnist_resnet rtn 8-bit W8A8, ORT's stem codes up to 38 steps off qcp's.
+    if (full_int8 > 0)
+        spdlog::warn("activations: {} int8 kernels have 8-bit weights; ONNX Runtime on x86 CPUs without VNNI (AVX2, AVX-512 "
+                     "without VNNI) can saturate on weights beyond [-64, 63], with wrong outputs there (--bits 7 avoids it)",
+                     full_int8);
 }
 
 }  // namespace qcp::stages
