@@ -185,6 +185,34 @@ TEST_F(BudgetModel, MixedIsNoWorseThanOneMethodAndRulesWin) {
     EXPECT_TRUE(fc2.method == "pq" || !fc2.selected) << fc2.method;
 }
 
+// The probe's rounding rebuilt by hand: layer l of `m` at rtn 4-bit per channel, written straight
+// into its initializer (a Gemm with transB = 1 stores the weight as (rows, cols)); the network run
+// on `inputs`, and the layer damage tr(ΔW H ΔWᵀ) / tr(W H Wᵀ).
+struct HandProbe {
+    Tensor out;
+    double damage = 0;
+};
+HandProbe rtn4_probe(const ir::Model& m, const ir::Layer& l, const Eigen::MatrixXd& h, const std::vector<Tensor>& inputs) {
+    const rewrite::QuantTarget t = rewrite::quant_target(m.graph, l);
+    quant::QuantScheme scheme;
+    scheme.bits = 4;
+    scheme.granularity = quant::Granularity::Channel;
+    const std::vector<float> wq = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme).dequantized();
+    ir::Model probe = m;
+    Tensor& w = probe.graph.find_initializer(l.weight)->tensor;
+    EXPECT_EQ(w.numel(), t.rows * t.cols);
+    std::copy(wq.begin(), wq.end(), w.data<float>());
+    HandProbe r{engine::Session(probe).run(inputs)[0], 0.0};
+    Eigen::MatrixXd wm(t.rows, t.cols), dm(t.rows, t.cols);
+    for (int64_t row = 0; row < t.rows; ++row)
+        for (int64_t k = 0; k < t.cols; ++k) {
+            wm(row, k) = t.w[size_t(row * t.cols + k)];
+            dm(row, k) = wm(row, k) - wq[size_t(row * t.cols + k)];
+        }
+    r.damage = (dm * h * dm.transpose()).trace() / (wm * h * wm.transpose()).trace();
+    return r;
+}
+
 // sensitivity = ‖y(W₄) − y‖² / ‖y‖² over the probe samples, divided by the layer damage of the
 // same rounding, tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) with H = XᵀX of the layer's inputs. Rebuilt here with
 // the rounded weight written straight into the initializer and H from the calibration stage.
@@ -199,31 +227,14 @@ TEST_F(BudgetModel, SensitivityIsTheNetworkErrorOverTheLayerDamage) {
         const LayerPlan& p = c.report.layers[li];
         SCOPED_TRACE(p.name);
         ASSERT_TRUE(p.sensitivity.has_value());
-        const ir::Layer& l = c.layers[li];
-        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
-        quant::QuantScheme scheme;
-        scheme.bits = 4;
-        scheme.granularity = quant::Granularity::Channel;
-        const std::vector<float> wq = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme).dequantized();
-        ir::Model probe = c.model;
-        Tensor& w = probe.graph.find_initializer(l.weight)->tensor;
-        ASSERT_EQ(w.numel(), t.rows * t.cols);  // Gemm, transB = 1: stored as (rows, cols)
-        std::copy(wq.begin(), wq.end(), w.data<float>());
-        const Tensor yq = engine::Session(probe).run(inputs)[0];
+        const HandProbe hp = rtn4_probe(c.model, c.layers[li], c.hessians.at(li), inputs);
+        const Tensor& yq = hp.out;
         double e = 0, norm = 0;
         for (int64_t i = 0; i < y.numel(); ++i) {
             e += std::pow(double(yq.data<float>()[i]) - y.data<float>()[i], 2);
             norm += std::pow(double(y.data<float>()[i]), 2);
         }
-        const Eigen::MatrixXd& h = c.hessians.at(li);
-        Eigen::MatrixXd wm(t.rows, t.cols), dm(t.rows, t.cols);
-        for (int64_t r = 0; r < t.rows; ++r)
-            for (int64_t k = 0; k < t.cols; ++k) {
-                wm(r, k) = t.w[size_t(r * t.cols + k)];
-                dm(r, k) = wm(r, k) - wq[size_t(r * t.cols + k)];
-            }
-        const double damage = (dm * h * dm.transpose()).trace() / (wm * h * wm.transpose()).trace();
-        const double expected = (e / norm) / damage;
+        const double expected = (e / norm) / hp.damage;
         EXPECT_NEAR(*p.sensitivity, expected, kSensitivityTol * expected);
     }
     const auto j = compress_to_json(c.report);
@@ -283,16 +294,8 @@ TEST_F(BudgetModel, SoftmaxOutputsAreProbedOnTheLogitsByTheirMargins) {
         const LayerPlan& p = c.report.layers[li];
         SCOPED_TRACE(p.name);
         ASSERT_TRUE(p.sensitivity.has_value());
-        const ir::Layer& l = c.layers[li];
-        const rewrite::QuantTarget t = rewrite::quant_target(c.model.graph, l);
-        quant::QuantScheme scheme;
-        scheme.bits = 4;
-        const std::vector<float> wq = quant::rtn_quantize(t.w.data(), t.rows, t.cols, scheme).dequantized();
-        ir::Model probe = logits_model;
-        Tensor& w = probe.graph.find_initializer(l.weight)->tensor;
-        ASSERT_EQ(w.numel(), t.rows * t.cols);
-        std::copy(wq.begin(), wq.end(), w.data<float>());
-        const Tensor zq = engine::Session(probe).run(inputs)[0];
+        const HandProbe hp = rtn4_probe(logits_model, c.layers[li], c.hessians.at(li), inputs);
+        const Tensor& zq = hp.out;
         double e = 0, prob_e = 0, prob_norm = 0;
         for (int64_t r = 0; r < rows; ++r) {
             const auto& ix = order[static_cast<size_t>(r)];
@@ -314,14 +317,7 @@ TEST_F(BudgetModel, SoftmaxOutputsAreProbedOnTheLogitsByTheirMargins) {
             }
         }
         e /= double(rows);
-        const Eigen::MatrixXd& h = c.hessians.at(li);
-        Eigen::MatrixXd wm(t.rows, t.cols), dm(t.rows, t.cols);
-        for (int64_t r = 0; r < t.rows; ++r)
-            for (int64_t k = 0; k < t.cols; ++k) {
-                wm(r, k) = t.w[size_t(r * t.cols + k)];
-                dm(r, k) = wm(r, k) - wq[size_t(r * t.cols + k)];
-            }
-        const double damage = (dm * h * dm.transpose()).trace() / (wm * h * wm.transpose()).trace();
+        const double damage = hp.damage;
         EXPECT_NEAR(*p.sensitivity, e / damage, kSensitivityTol * e / damage);
         if (std::abs(*p.sensitivity - prob_e / prob_norm / damage) > 0.1 * *p.sensitivity) ++differs;
     }
