@@ -111,7 +111,7 @@ constexpr double kMarginFloor = 0.1;
 // the probe moves the row towards flipping its argmax, in units of the margin it had.
 double margin_error_sq(const Tensor& a, const Tensor& b, const ProbeOutput& k) {
     const ClassRows cr = class_rows(b, k);
-    if (cr.n < 2) return 0.0;
+    if (cr.n < 2 || cr.outer * cr.inner == 0) return 0.0;
     const float *pa = a.data<float>(), *pb = b.data<float>();
     const int64_t rows = cr.outer * cr.inner;
     const auto at = [&](int64_t r, int64_t j) { return (r / cr.inner) * cr.n * cr.inner + j * cr.inner + r % cr.inner; };
