@@ -226,7 +226,6 @@ int64_t index_along(const Shape& shape, int axis, int64_t i) {
     return (i / stride) % shape.at(static_cast<size_t>(axis));
 }
 
-
 // shift (with the scale already in the weights) into a bias outside the last node: the
 // per-channel constant of the Add that follows it (a copy of its own), else a new Add.
 void shift_after(ir::Model& model, CpRewrite& rw, int last, const std::vector<float>& shift) {

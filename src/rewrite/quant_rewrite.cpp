@@ -72,6 +72,47 @@ int64_t rewrite_quantized(ir::Model& model, const ir::Layer& layer, const GridWe
     return w.storage_bits();
 }
 
+namespace {
+
+// How a statistics correction takes a layer whose node is `node`: its output-channel axis and
+// count, and whether the shift goes into the node's own bias input (times bias_gain, a Gemm's
+// beta) or after the node. nullopt when the layer cannot take the map: not a Conv/Gemm/MatMul, a
+// 1-D output, a Conv bias that is not one value per output. correction_target rewrites by it and
+// correction_bits counts by it.
+struct CorrectionPlan {
+    int out_axis = 0;
+    int64_t channels = 0;
+    bool bias_input = true;
+    float bias_gain = 1.0f;
+    const Tensor* bias = nullptr;  // the layer's own bias, if any
+};
+
+std::optional<CorrectionPlan> plan_correction(const ir::Graph& g, int64_t opset, const ir::Layer& layer, const ir::Node& node) {
+    if (layer.op != "Conv" && layer.op != "Gemm" && layer.op != "MatMul") return std::nullopt;
+    if (!layer.out_shape.empty() && layer.out_shape.size() < 2) return std::nullopt;  // no channel axis beside the batch
+    CorrectionPlan cp;
+    const bool transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
+    cp.out_axis = transposed ? 1 : 0;
+    cp.channels = layer.weight_shape.at(static_cast<size_t>(cp.out_axis));
+    cp.bias = layer.bias.empty() ? nullptr : g.constant(layer.bias);
+    const Tensor* b = cp.bias;
+    const bool per_channel_bias =
+        b && b->numel() == cp.channels && (b->rank() == 1 || (layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1));
+    if (layer.op == "MatMul") {
+        cp.bias_input = false;
+    } else if (layer.op == "Gemm") {
+        // C is added times beta; a C that is not one value per output (or none before opset 11, or
+        // beta 0) is left alone and the shift goes after the layer
+        cp.bias_gain = node.attr_float("beta", 1.0f);
+        cp.bias_input = cp.bias_gain != 0.0f && (layer.bias.empty() ? opset >= 11 : per_channel_bias);
+    } else if (b && !per_channel_bias) {
+        return std::nullopt;
+    }
+    return cp;
+}
+
+}  // namespace
+
 std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& layer, const std::string& output,
                                            const GridWeight* grid, int64_t storage_bits) {
     ir::Graph& g = model.graph;
@@ -79,12 +120,9 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
     const int at = g.producer(output);
     if (at < 0) throw Error("internal: layer " + layer.name + " vanished during rewriting");
     const ir::Node& node = g.nodes.at(static_cast<size_t>(at));
-    if (layer.op != "Conv" && layer.op != "Gemm" && layer.op != "MatMul") return std::nullopt;
-    if (!layer.out_shape.empty() && layer.out_shape.size() < 2) return std::nullopt;  // no channel axis beside the batch
-    const bool transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
-    const int out_axis = transposed ? 1 : 0;
-    if (grid && (grid->block_size > 0 || (grid->axis >= 0 && grid->axis != out_axis))) return std::nullopt;
-    const int64_t channels = layer.weight_shape.at(static_cast<size_t>(out_axis));
+    const std::optional<CorrectionPlan> cp = plan_correction(g, model.opset(""), layer, node);
+    if (!cp) return std::nullopt;
+    if (grid && (grid->block_size > 0 || (grid->axis >= 0 && grid->axis != cp->out_axis))) return std::nullopt;
     CpRewrite rw;
     rw.nodes = {node.name};  // copied before the bias below may grow the graph
     rw.output = output;
@@ -92,26 +130,15 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
     if (grid) rw.out_grid = *grid;
     else rw.out_grid.shape = layer.weight_shape;  // no codes: only the shape, for the Mul's factor
     rw.scale_by_node = !grid;
-    rw.out_channel_axis = out_axis;
+    rw.out_channel_axis = cp->out_axis;
     rw.storage_bits = storage_bits;
     rw.supports_correction = true;
-    const Tensor* b = layer.bias.empty() ? nullptr : g.constant(layer.bias);
-    const bool per_channel_bias =
-        b && b->numel() == channels && (b->rank() == 1 || (layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1));
-    if (layer.op == "MatMul") {
-        rw.bias_input = false;
-    } else if (layer.op == "Gemm") {
-        // C is added times beta; a C that is not one value per output (or none before opset 11, or
-        // beta 0) is left alone and the shift goes after the layer
-        rw.bias_gain = node.attr_float("beta", 1.0f);
-        rw.bias_input = rw.bias_gain != 0.0f && (layer.bias.empty() ? model.opset("") >= 11 : per_channel_bias);
-    } else if (b && !per_channel_bias) {
-        return std::nullopt;
-    }
-    if (rw.bias_input && b) {
+    rw.bias_input = cp->bias_input;
+    rw.bias_gain = cp->bias_gain;
+    if (rw.bias_input && cp->bias) {
         // a bias of its own: the correction rewrites it, and the old one may be read elsewhere
         const std::string old = layer.bias;
-        rw.bias = emit_float_weight(model, "qcp/" + layer.name + "/bias", b->to_float32().reshaped({channels}));
+        rw.bias = emit_float_weight(model, "qcp/" + layer.name + "/bias", cp->bias->to_float32().reshaped({cp->channels}));
         g.nodes.at(static_cast<size_t>(at)).inputs[2] = rw.bias;
         g.rebuild_index();
         remove_dead_value(g, old);
@@ -120,24 +147,10 @@ std::optional<CpRewrite> correction_target(ir::Model& model, const ir::Layer& la
 }
 
 int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& layer, const quant::QuantizedMatrix* q) {
-    if (layer.op != "Conv" && layer.op != "Gemm" && layer.op != "MatMul") return 0;
-    if (!layer.out_shape.empty() && layer.out_shape.size() < 2) return 0;
-    if (q && q->scheme.granularity == quant::Granularity::Block) return 0;
     const ir::Node& node = g.nodes.at(static_cast<size_t>(layer.node));
-    const bool transposed = layer.op == "MatMul" || (layer.op == "Gemm" && node.attr_int("transB", 0) == 0);
-    const int64_t channels = layer.weight_shape.at(transposed ? 1 : 0);
-    const Tensor* b = layer.bias.empty() ? nullptr : g.constant(layer.bias);
-    const bool per_channel_bias =
-        b && b->numel() == channels && (b->rank() == 1 || (layer.op == "Gemm" && b->rank() == 2 && b->dim(0) == 1));
-    bool bias_input = true;
-    if (layer.op == "MatMul") {
-        bias_input = false;
-    } else if (layer.op == "Gemm") {
-        const float beta = node.attr_float("beta", 1.0f);
-        bias_input = beta != 0.0f && (layer.bias.empty() ? opset >= 11 : per_channel_bias);
-    } else if (b && !per_channel_bias) {
-        return 0;
-    }
+    const std::optional<CorrectionPlan> cp = plan_correction(g, opset, layer, node);
+    if (!cp || (q && q->scheme.granularity == quant::Granularity::Block)) return 0;
+    const int64_t channels = cp->channels;
     int64_t bits = 0;
     if (!q) {
         bits += 32 * channels;
@@ -146,10 +159,9 @@ int64_t correction_bits(const ir::Graph& g, int64_t opset, const ir::Layer& laye
         bits += 32 * (channels - scales);
         if (scales == 1 && !q->scheme.symmetric) bits += q->scheme.bits * (channels - 1);
     }
-    const std::string& output = node.outputs.at(0);
-    if (bias_input) {
+    if (cp->bias_input) {
         if (layer.bias.empty()) bits += 32 * channels;
-    } else if (const auto [add, slot] = following_bias_add(g, output, channels); add >= 0) {
+    } else if (const auto [add, slot] = following_bias_add(g, node.outputs.at(0), channels); add >= 0) {
         const std::string& c = g.nodes[static_cast<size_t>(add)].inputs[static_cast<size_t>(slot)];
         if (g.consumers(c).size() > 1) bits += 32 * channels;  // the Add gets a copy of its own
     } else {

@@ -3,7 +3,6 @@
 // applies), optionally weighted by each layer's measured network-output sensitivity, allocated to
 // meet the target with the least summed damage; then the CP layers spend what is left as rank.
 #include <algorithm>
-#include <cmath>
 
 #include "../budget.hpp"
 #include "../methods/common.hpp"
@@ -66,6 +65,7 @@ ir::Model logit_model(const ir::Model& m, std::vector<ProbeOutput>& kinds) {
     ir::Graph& g = out.graph;
     g.rebuild_index();
     kinds.assign(g.outputs.size(), ProbeOutput{});
+    const int64_t opset = out.opset("");
     for (size_t i = 0; i < g.outputs.size(); ++i) {
         const int p = g.producer(g.outputs[i].name);
         if (p < 0) continue;
@@ -74,7 +74,6 @@ ir::Model logit_model(const ir::Model& m, std::vector<ProbeOutput>& kinds) {
         if (!n.domain.empty() || (!softmax && n.op_type != "Sigmoid") || n.input(0).empty() || g.is_graph_input(n.input(0)) ||
             g.constant(n.input(0)))
             continue;
-        const int64_t opset = out.opset("");
         if (softmax) kinds[i] = {true, n.attr_int("axis", opset < 13 ? 1 : -1), opset < 13};
         g.outputs[i] = ir::ValueInfo{n.input(0), DType::Float32, false, {}, "", ""};
     }
@@ -128,9 +127,8 @@ double margin_error_sq(const Tensor& a, const Tensor& b, const ProbeOutput& k) {
         std::copy(idx.begin(), idx.begin() + kc + 1, top.begin() + r * (kc + 1));
         gap[static_cast<size_t>(r)] = double(pb[at(r, idx[0])]) - pb[at(r, idx[1])];
     }
-    std::vector<double> sorted = gap;
-    std::nth_element(sorted.begin(), sorted.begin() + rows / 2, sorted.end());
-    const double floor = std::max(kMarginFloor * sorted[static_cast<size_t>(rows / 2)], 1e-6);
+    std::nth_element(gap.begin(), gap.begin() + rows / 2, gap.end());  // the median; gap is not read after
+    const double floor = std::max(kMarginFloor * gap[static_cast<size_t>(rows / 2)], 1e-6);
     double e = 0;
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t* tr = &top[static_cast<size_t>(r * (kc + 1))];
