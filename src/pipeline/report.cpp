@@ -216,6 +216,7 @@ nlohmann::ordered_json compress_to_json(const CompressReport& r) {
                                                          {"fusions", activation_fusions(r.layers)}}
                                                  : json(nullptr)},
                    {"check", {{"samples", opt(r.check_samples)},
+                              {"file_samples", opt(r.check_file_samples)},
                               {"top1_agreement", opt(r.check_top1_agreement)},
                               {"output_rel_error", opt(r.check_output_rel_error)},
                               {"fidelity", primary_fidelity_json(r.check_fidelity)},

@@ -49,6 +49,16 @@ const Tensor& Stream::value(size_t batch, const std::string& name) const {
     return it->second;
 }
 
+std::optional<std::vector<std::vector<Tensor>>> Stream::values(const std::vector<std::string>& names) {
+    for (const auto& v : names)
+        if (v.empty() || model_.graph.find_initializer(v)) return std::nullopt;
+    if (!compute(names)) return std::nullopt;
+    std::vector<std::vector<Tensor>> per_batch(env_.size());
+    for (size_t b = 0; b < env_.size(); ++b)
+        for (const auto& v : names) per_batch[b].push_back(value(b, v));
+    return per_batch;
+}
+
 void Stream::stop(const std::string& why) {
     if (!active_) return;
     active_ = false;

@@ -59,6 +59,9 @@ public:
     bool compute(const std::vector<std::string>& values);
     // Per batch, the live value `name` (after compute({name})).
     const Tensor& value(size_t batch, const std::string& name) const;
+    // Per batch, a copy of each of `values` (computed first); nullopt when the stream is inactive
+    // or one of them is a constant (not a streamed value).
+    std::optional<std::vector<std::vector<Tensor>>> values(const std::vector<std::string>& values);
     size_t batches() const { return static_cast<size_t>((count_ + batch_ - 1) / batch_); }
     uint64_t live_bytes() const;
     int64_t nodes_run() const { return nodes_run_; }  // node executions, all batches together

@@ -570,5 +570,41 @@ TEST_F(CompressStages, CrossOptionChecksAreTheLibrarys) {
     EXPECT_FALSE(min_top1_gate(r, 75.01)["passed"].get<bool>());
 }
 
+// The check takes the calibration stream's outputs for the written file's once the file
+// reproduces them on its first samples: the same fidelity as running the file on every sample.
+// Outputs the file does not reproduce (here: planted wrong) make it run the file on every sample.
+TEST_F(CompressStages, CheckTakesTheStreamsOutputsOnlyWhenTheFileReproducesThem) {
+    auto run = [&](const std::string& name, int mode) {  // 0: as compress, 1: no stream outputs, 2: wrong ones
+        CompressOptions o = options("gptq");
+        o.bits = 4;
+        o.output = dir / name;
+        stages::Context c(o);
+        prepare(c);
+        stages::budget(c);
+        stages::solve(c);
+        stages::correct(c);
+        stages::quantize_activations(c);
+        stages::save(c);
+        EXPECT_TRUE(c.streamed_outputs.has_value()) << name;
+        if (mode == 1) c.streamed_outputs.reset();
+        if (mode == 2 && c.streamed_outputs)
+            for (auto& batch : *c.streamed_outputs)
+                for (auto& t : batch) t.data<float>()[0] += 1.0f;
+        stages::check(c);
+        return std::move(c.report);
+    };
+    const CompressReport streamed = run("streamed.onnx", 0), full = run("full.onnx", 1), planted = run("planted.onnx", 2);
+    EXPECT_EQ(streamed.check_samples.value_or(0), kCalibSamples);
+    EXPECT_EQ(streamed.check_file_samples.value_or(0), 8);
+    EXPECT_EQ(full.check_file_samples.value_or(0), kCalibSamples);
+    EXPECT_EQ(planted.check_file_samples.value_or(0), kCalibSamples);
+    ASSERT_TRUE(streamed.check_output_rel_error && full.check_output_rel_error && planted.check_output_rel_error);
+    EXPECT_GT(*full.check_output_rel_error, 0.0);
+    EXPECT_NEAR(*streamed.check_output_rel_error, *full.check_output_rel_error, 1e-6 * *full.check_output_rel_error);
+    EXPECT_DOUBLE_EQ(*planted.check_output_rel_error, *full.check_output_rel_error);
+    EXPECT_EQ(streamed.check_top1_agreement, full.check_top1_agreement);
+}
+
+
 }  // namespace
 }  // namespace qcp

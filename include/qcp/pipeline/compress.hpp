@@ -166,6 +166,9 @@ struct CompressReport {
     // original's (metrics.hpp); top1_agreement only when the first output is (N, classes),
     // output_rel_error the first output's
     std::optional<int64_t> check_samples;
+    // ... of which the written file itself ran on: all of them, or its first few when the
+    // outputs of the solve's calibration stream, which it reproduced on those, stand for the rest
+    std::optional<int64_t> check_file_samples;
     std::optional<double> check_top1_agreement, check_output_rel_error;
     std::vector<OutputFidelity> check_outputs;
     std::optional<PrimaryFidelity> check_fidelity;

@@ -109,6 +109,7 @@ void quantize_activations(Context& c) {
     const CompressOptions& o = c.options;
     if (o.activations == 0) return;
     if (!c.calib) throw Error("--activations needs calibration data (--calib)");
+    c.streamed_outputs.reset();  // the Q/DQ pairs change what c.out computes
     const auto t0 = Clock::now();
     ir::Graph& g = c.out.graph;
     g.rebuild_index();

@@ -72,6 +72,11 @@ struct Context {
     std::optional<uint64_t> stream_max_live_bytes;  // the stream's memory (unset: Stream::default_max_live_bytes())
     bool calib_streamed = false;            // the solve read the calibration stream (not per-layer re-runs) ...
     std::string stream_stopped;             // ... until it stopped for this reason ("" if it never did)
+    // c.out's graph outputs (in c.out.graph.outputs order) per calibration batch of
+    // options.batch, as the stream computed them after the last layer; the check takes them for
+    // the written file's once the file reproduces them on its first samples. Reset by any later
+    // change to what c.out computes (correct, activations).
+    std::optional<std::vector<std::vector<Tensor>>> streamed_outputs;
 
     // --target-size: bits the budget holds back for what its per-layer counts miss (graph nodes,
     // names, headers), measured on an earlier attempt's serialized output

@@ -75,6 +75,7 @@ void correct(Context& c) {
     for (const auto& d : c.correctable)
         if (d.rw.supports_correction && !c.report.layers[d.plan_index].corrected) outputs.push_back(d.output);
     if (outputs.empty()) return;
+    c.streamed_outputs.reset();  // what c.out computes changes below
     (void)original_stats(c, outputs[0], outputs);  // the original's statistics of all of them, in one pass
     for (auto& d : c.correctable) {
         if (!d.rw.supports_correction || c.report.layers[d.plan_index].corrected) continue;

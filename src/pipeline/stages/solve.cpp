@@ -105,6 +105,14 @@ void solve(Context& c) {
         p.seconds = since(t0);
         log_progress(fmt::format("[{}/{}] {} {} ({:.1f} s)", ++solved, total, p.name, r.progress, p.seconds));
     }
+    if (stream && stream->active() && stream->served() > 0) {
+        // the network's outputs after the last layer, for the check (a run of the written file
+        // on all samples otherwise); the nodes after the last layer run here
+        std::vector<std::string> names;
+        for (const auto& v : c.out.graph.outputs) names.push_back(v.name);
+        c.out.graph.rebuild_index();
+        c.streamed_outputs = stream->values(names);
+    }
     if (stream) {
         c.calib_streamed = stream->served() > 0;
         if (!stream->active()) c.stream_stopped = stream->reason();
