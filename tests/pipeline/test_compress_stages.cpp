@@ -69,6 +69,16 @@ void prepare(stages::Context& c) {
     stages::calibrate(c);
 }
 
+// Every stage of compress() up to the save, one by one.
+void run_through_save(stages::Context& c) {
+    prepare(c);
+    stages::budget(c);
+    stages::solve(c);
+    stages::correct(c);
+    stages::quantize_activations(c);
+    stages::save(c);
+}
+
 TEST(MethodTable, EveryRowIsFoundByNameAndListedInOrder) {
     const auto& infos = compress_methods();
     ASSERT_EQ(infos.size(), methods::table().size());
@@ -414,12 +424,7 @@ TEST_F(CompressStages, StagesOneByOneWriteWhatCompressWrites) {
     o.bits = 4;
     o.output = dir / "staged.onnx";
     stages::Context c(o);
-    prepare(c);
-    stages::budget(c);
-    stages::solve(c);
-    stages::correct(c);
-    stages::quantize_activations(c);
-    stages::save(c);
+    run_through_save(c);
     stages::check(c);
     EXPECT_EQ(c.report.output_bytes, std::filesystem::file_size(o.output));
     EXPECT_EQ(c.report.check_samples.value_or(0), kCalibSamples);
@@ -579,12 +584,7 @@ TEST_F(CompressStages, CheckTakesTheStreamsOutputsOnlyWhenTheFileReproducesThem)
         o.bits = 4;
         o.output = dir / name;
         stages::Context c(o);
-        prepare(c);
-        stages::budget(c);
-        stages::solve(c);
-        stages::correct(c);
-        stages::quantize_activations(c);
-        stages::save(c);
+        run_through_save(c);
         EXPECT_TRUE(c.streamed_outputs.has_value()) << name;
         if (mode == 1) c.streamed_outputs.reset();
         if (mode == 2 && c.streamed_outputs)

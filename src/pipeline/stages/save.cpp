@@ -57,7 +57,8 @@ constexpr double kFileCheckTolerance = 1e-4;
 
 // The written file's outputs on the calibration batches, in the order of `file`'s outputs: the
 // stream's (c.streamed_outputs) once `file` reproduces them on its first samples; nullopt when
-// there are none or it does not (the check then runs the file on every sample).
+// there are none or it does not (the check then runs the file on every sample). Records the
+// samples the file ran on in c.report.check_file_samples when they stand.
 std::optional<std::vector<std::vector<Tensor>>> streamed_file_outputs(Context& c, engine::Session& file) {
     if (!c.streamed_outputs) return std::nullopt;
     std::vector<std::vector<Tensor>>& streamed = *c.streamed_outputs;
@@ -98,6 +99,7 @@ std::optional<std::vector<std::vector<Tensor>>> streamed_file_outputs(Context& c
     for (size_t b = 0; b < streamed.size(); ++b)
         for (size_t i = 0; i < at.size(); ++i) outputs[b].push_back(std::move(streamed[b].at(at[i])));
     c.streamed_outputs.reset();
+    c.report.check_file_samples = k;
     spdlog::debug("check: the written file reproduces the stream's outputs on {} samples; the stream's stand for all {}", k, c.calib_n);
     return outputs;
 }
@@ -140,11 +142,8 @@ void check(Context& c) {
         ModelFidelity m(b.output_names(), o.fidelity);
         for (int64_t begin = 0; begin < c.calib_n; begin += o.batch) {
             const size_t batch = static_cast<size_t>(begin / o.batch);
-            if (kept && streamed) {
-                m.add((*streamed)[batch], original.batch(batch));
-                continue;
-            }
-            const std::vector<Tensor> x = c.calib->read_inputs(begin, std::min(o.batch, c.calib_n - begin));
+            std::vector<Tensor> x;  // read only for a model that runs on it
+            if (!streamed || !kept) x = c.calib->read_inputs(begin, std::min(o.batch, c.calib_n - begin));
             const std::vector<Tensor> y = streamed ? std::move((*streamed)[batch]) : b.run(x);
             if (kept) {
                 m.add(y, original.batch(batch));
@@ -158,7 +157,7 @@ void check(Context& c) {
         c.report.check_outputs = m.results();
         c.report.check_fidelity = primary_fidelity(c.report.check_outputs);
         c.report.check_samples = c.calib_n;
-        c.report.check_file_samples = streamed ? std::min({kFileCheckSamples, o.batch, c.calib_n}) : c.calib_n;
+        if (!streamed) c.report.check_file_samples = c.calib_n;
         if (!c.report.check_outputs.empty() && c.report.check_outputs[0].samples) {
             c.report.check_top1_agreement = c.report.check_outputs[0].top1_agreement;
             c.report.check_output_rel_error = c.report.check_outputs[0].rel_error;

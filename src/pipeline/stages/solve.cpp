@@ -105,9 +105,10 @@ void solve(Context& c) {
         p.seconds = since(t0);
         log_progress(fmt::format("[{}/{}] {} {} ({:.1f} s)", ++solved, total, p.name, r.progress, p.seconds));
     }
-    if (stream && stream->active() && stream->served() > 0) {
+    if (stream && stream->active() && stream->served() > 0 && o.activations == 0) {
         // the network's outputs after the last layer, for the check (a run of the written file
-        // on all samples otherwise); the nodes after the last layer run here
+        // on all samples otherwise); the nodes after the last layer run here. Not with
+        // --activations, whose Q/DQ pairs change the outputs before the check.
         std::vector<std::string> names;
         for (const auto& v : c.out.graph.outputs) names.push_back(v.name);
         c.out.graph.rebuild_index();
